@@ -1,0 +1,52 @@
+# Every target sets itself up on a fresh machine: the virtualenv and node_modules are (re)built
+# when their pinned inputs change.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+# jsii (under aws-cdk-lib) runs on the Node 22 that package.json pins, not the machine's Node.
+export JSII_NODE := $(CURDIR)/node_modules/.bin/node
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: setup dev dev-reset test lint synth bench openapi clean
+
+setup: $(VENV_STAMP) $(NODE_STAMP)
+
+$(VENV_STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt ".[dev,cdk]"
+	$(PY) local/write_pth.py
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+dev: setup
+	$(PY) -m local.stack
+
+dev-reset:
+	rm -rf .local
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+synth: setup
+	npx cdk synth --quiet
+
+bench: setup
+	$(PY) -m bench
+
+openapi: setup
+	$(PY) -m local.openapi --write
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .build

@@ -1,0 +1,1 @@
+"""Code shared by more than one ApraNova function (deployed as the common Lambda layer)."""

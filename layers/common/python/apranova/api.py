@@ -1,0 +1,161 @@
+"""The one place HTTP meets the domain: a Powertools resolver every API function builds on.
+
+``create_app`` returns an ``APIGatewayHttpResolver`` with request validation and OpenAPI on, plus:
+- a guard run before every route: body size (413), well-formed JSON (400), and the caller's access
+  checked against the route table (401/403), so no route can forget it;
+- the single mapping of errors to the JSON error body (domain errors, validation, 404/405, 500).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+
+from apranova import db, routes
+from apranova.errors import (
+    AppError,
+    Forbidden,
+    InvalidJson,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationFailed,
+    error_body,
+    validation_details,
+)
+from apranova.identity import Caller, caller_from_event
+from apranova.observability import logger, metrics
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def error_response(error: AppError) -> Response:
+    return Response(
+        status_code=error.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(error_body(error.code, error.message, error.details)),
+        headers=error.headers or None,
+    )
+
+
+def _raw_body_size(event: dict[str, Any]) -> int:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4
+    return len(body.encode("utf-8"))
+
+
+def check_access(route: routes.Route, caller: Caller | None) -> None:
+    if not route.access.needs_token:
+        return
+    if caller is None:
+        raise Unauthorized("Authentication credentials were not provided or are not valid.")
+    allowed = {
+        routes.Access.USER: True,
+        routes.Access.STUDENT: caller.is_student,
+        routes.Access.TRAINER: caller.is_trainer,
+        routes.Access.ADMIN: caller.is_admin,
+    }[route.access]
+    if not allowed:
+        raise Forbidden("You do not have permission to perform this action.")
+
+
+def _guard_for(table: dict[str, routes.Route]) -> Callable[[APIGatewayHttpResolver, NextMiddleware], Response]:
+    def guard(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+        event = app.current_event.raw_event
+        if _raw_body_size(event) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+        route = table.get(event.get("routeKey", ""))
+        if route is None:  # API Gateway's $default route (or a route missing from the table): 404/405
+            http = app.current_event.request_context.http
+            raise not_found_or_not_allowed(http.method, app.current_event.path)
+        check_access(route, caller_from_event(event))
+        body = event.get("body")
+        if body and not event.get("isBase64Encoded") and route.access is not routes.Access.STRIPE:
+            try:
+                json.loads(body)
+            except ValueError:
+                raise InvalidJson("The request body is not valid JSON.") from None
+        return next_middleware(app)
+
+    return guard
+
+
+def not_found_or_not_allowed(method: str, path: str) -> AppError:
+    route, allowed = routes.match(method, path)
+    if allowed and route is None:
+        return MethodNotAllowed(
+            f'Method "{method.upper()}" not allowed.', headers={"Allow": ", ".join(sorted(allowed))}
+        )
+    return NotFound("No route matches this request.")
+
+
+def create_app(route_table: dict[str, routes.Route] | None = None) -> APIGatewayHttpResolver:
+    """``route_table`` defaults to the API's; tests of this module pass their own."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+    app.use(middlewares=[_guard_for(routes.ROUTES_BY_KEY if route_table is None else route_table)])
+
+    @app.exception_handler(AppError)
+    def _app_error(error: AppError) -> Response:
+        return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation_error(error: RequestValidationError) -> Response:
+        errors = error.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(InvalidJson("The request body is not valid JSON."))
+        return error_response(ValidationFailed("The request is not valid.", details=validation_details(list(errors))))
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response:
+        event = app.current_event
+        return error_response(not_found_or_not_allowed(event.request_context.http.method, event.path))
+
+    @app.exception_handler(psycopg.OperationalError)
+    def _database_unavailable(error: psycopg.OperationalError) -> Response:
+        # The connection is gone (restart, failover, idle timeout): drop it so the next request
+        # reconnects, and tell this caller to retry.
+        logger.warning("database unavailable", extra={"error_class": type(error).__name__})
+        db.reset()
+        return error_response(
+            ServiceUnavailable("The service is temporarily unavailable.", headers={"Retry-After": "1"})
+        )
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        logger.exception("unhandled error")
+        return Response(
+            status_code=500,
+            content_type=content_types.APPLICATION_JSON,
+            body=json.dumps(error_body("internal_error", "An unexpected error occurred.")),
+        )
+
+    return app
+
+
+def caller(app: APIGatewayHttpResolver) -> Caller:
+    """The signed-in caller of the current request (the guard already required one)."""
+    found = caller_from_event(app.current_event.raw_event)
+    if found is None:
+        raise Unauthorized("Authentication credentials were not provided or are not valid.")
+    return found
+
+
+def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler for an API function, with structured logging and metrics around it."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    @metrics.log_metrics(raise_on_empty_metrics=False)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return handler

@@ -1,0 +1,71 @@
+"""Keyset pagination: ``?cursor=&limit=`` in, ``{"items": [...], "next_cursor": ...}`` out.
+
+The cursor is the sort key of the last item returned, opaque to clients (base64url JSON). Pages
+read ``limit + 1`` rows to know whether another page exists without a COUNT.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from apranova.errors import ValidationFailed
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(key: Sequence[Any]) -> str:
+    raw = json.dumps(list(key), default=str, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        key = None
+    if not isinstance(key, list) or len(key) != size:
+        raise ValidationFailed(
+            "The cursor is not valid.",
+            code="invalid_cursor",
+            details=[{"field": "query.cursor", "code": "invalid_cursor", "message": "Use next_cursor as given."}],
+        )
+    return key
+
+
+def parse_limit(value: str | int | None) -> int:
+    if value is None or value == "":
+        return DEFAULT_LIMIT
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed(
+            f"limit must be an integer from 1 to {MAX_LIMIT}.",
+            details=[{"field": "query.limit", "code": "out_of_range", "message": f"1..{MAX_LIMIT}"}],
+        )
+    return limit
+
+
+def build_page(rows: list[T], limit: int, key_of: Callable[[T], Sequence[Any]]) -> Page[T]:
+    """``rows`` holds up to ``limit + 1`` rows in order; the extra one only says another page exists."""
+    has_more = len(rows) > limit
+    items = rows[:limit]
+    return Page[T](items=items, next_cursor=encode_cursor(key_of(items[-1])) if has_more and items else None)

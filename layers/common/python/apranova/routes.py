@@ -1,0 +1,86 @@
+"""The route table: every API route → (the function that serves it, who may call it).
+
+The CDK API, the local server and the authorization tests all read this table, and each function
+checks its caller against it, so the deployed API, the local stack and the access rules cannot
+drift apart. A function's own resolver registers the same paths (in Powertools' ``<param>`` form).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Access(StrEnum):
+    PUBLIC = "public"  # anyone, no token
+    USER = "user"  # any signed-in account
+    STUDENT = "student"  # signed-in students
+    TRAINER = "trainer"  # trainers and admins
+    ADMIN = "admin"  # admins only
+    STRIPE = "stripe"  # no token; the Stripe signature is checked by the handler
+
+    @property
+    def needs_token(self) -> bool:
+        return self not in (Access.PUBLIC, Access.STRIPE)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway form: /api/curriculum/projects/{id}/
+    function: str  # a folder under functions/
+    access: Access
+    local_only: bool = False  # served by the local stack only (API docs)
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def resolver_path(self) -> str:
+        """The path in Powertools' syntax."""
+        return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
+
+
+# The function that answers what no route matches (API Gateway's $default route): 404 or 405.
+FALLBACK_FUNCTION = "health"
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/health/", "health", Access.PUBLIC),
+    Route("GET", "/api/curriculum/tracks/", "curriculum", Access.PUBLIC),
+    Route("GET", "/api/openapi.json", "local", Access.PUBLIC, local_only=True),
+    Route("GET", "/api/docs/", "local", Access.PUBLIC, local_only=True),
+)
+
+ROUTES_BY_KEY: dict[str, Route] = {route.key: route for route in ROUTES}
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{\w+\\\}", r"[^/]+", re.escape(path)) + "$")
+
+
+_PATTERNS: tuple[tuple[re.Pattern[str], Route], ...] = tuple((_pattern(r.path), r) for r in ROUTES)
+
+
+def match(method: str, path: str) -> tuple[Route | None, list[str]]:
+    """The route for ``method path`` (or None), and the methods the path allows (for a 405)."""
+    allowed: list[str] = []
+    found = None
+    for pattern, route in _PATTERNS:
+        if pattern.match(path):
+            allowed.append(route.method)
+            if route.method == method.upper():
+                found = route
+    return found, allowed
+
+
+def path_parameters(route: Route, path: str) -> dict[str, str]:
+    names = re.findall(r"\{(\w+)\}", route.path)
+    regex = "^" + re.sub(r"\\\{\w+\\\}", "([^/]+)", re.escape(route.path)) + "$"
+    found = re.match(regex, path)
+    return dict(zip(names, found.groups(), strict=True)) if found else {}
+
+
+def functions() -> list[str]:
+    return sorted({r.function for r in ROUTES if not r.local_only} | {FALLBACK_FUNCTION})

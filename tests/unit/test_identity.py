@@ -1,0 +1,25 @@
+from apranova.identity import Caller, caller_from_event, parse_groups
+
+
+def test_groups_from_the_http_api_authorizer_string_form():
+    assert parse_groups("[admins trainers]") == {"admins", "trainers"}
+    assert parse_groups("students") == {"students"}
+    assert parse_groups(["students"]) == {"students"}
+    assert parse_groups(None) == frozenset()
+    assert parse_groups("[]") == frozenset()
+
+
+def test_role_is_the_highest_group():
+    assert Caller("u", frozenset({"students"})).role == "student"
+    assert Caller("u", frozenset({"trainers", "admins"})).role == "admin"
+    assert Caller("u", frozenset({"somethingelse"})).role is None
+    assert Caller("u", frozenset({"admins"})).is_trainer
+    assert not Caller("u", frozenset({"trainers"})).is_admin
+
+
+def test_caller_comes_only_from_the_authorizer_claims():
+    event = {"headers": {"x-user-id": "forged"}, "body": '{"sub": "forged"}', "requestContext": {}}
+    assert caller_from_event(event) is None
+    event["requestContext"]["authorizer"] = {"jwt": {"claims": {"sub": "abc", "cognito:groups": "[students]"}}}
+    caller = caller_from_event(event)
+    assert caller == Caller("abc", frozenset({"students"}), None)

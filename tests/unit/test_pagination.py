@@ -1,0 +1,32 @@
+import pytest
+
+from apranova.errors import ValidationFailed
+from apranova.pagination import build_page, decode_cursor, encode_cursor, parse_limit
+
+
+def test_cursor_round_trip():
+    key = ["2026-11-26T08:00:00+00:00", "7f1c"]
+    assert decode_cursor(encode_cursor(key), 2) == key
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24", encode_cursor([1]), encode_cursor({"a": 1})])
+def test_bad_cursors_are_a_validation_error(cursor):
+    with pytest.raises(ValidationFailed) as caught:
+        decode_cursor(cursor, 2)
+    assert caught.value.code == "invalid_cursor"
+
+
+def test_limit_bounds():
+    assert parse_limit(None) == 20
+    assert parse_limit("100") == 100
+    for bad in ("0", "101", "ten", -1):
+        with pytest.raises(ValidationFailed):
+            parse_limit(bad)
+
+
+def test_page_reads_one_extra_row_to_know_there_is_more():
+    rows = [{"id": i} for i in range(6)]
+    page = build_page(rows, 5, key_of=lambda r: [r["id"]])
+    assert [r["id"] for r in page.items] == [0, 1, 2, 3, 4]
+    assert decode_cursor(page.next_cursor, 1) == [4]
+    assert build_page(rows[:5], 5, key_of=lambda r: [r["id"]]).next_cursor is None
