@@ -1,0 +1,61 @@
+"""The deploy-time Lambda a CDK Trigger runs before new API code goes live: migrate, seed, dataset.
+
+In AWS it signs in to the instance as the master user whose credentials are in Secrets Manager
+(``DB_SECRET_ARN``), makes sure the API's IAM-authenticated role (``DB_APP_USER``) exists with the
+grants it needs, and uploads the course datasets to ``DATASETS_BUCKET``. Elsewhere it uses
+``DATABASE_URL`` like every function. Any failure raises, which fails the deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from apranova.db import connect
+from apranova.observability import logger
+from apranova.settings import DatabaseSettings, load
+from functions.migrate.dataset import upload_dataset
+from functions.migrate.runner import grant_app_role, migrate
+from functions.migrate.seed import seed_database
+
+# Migrations may run longer than an API request may; the Lambda timeout bounds them.
+STATEMENT_TIMEOUT_MS = 240_000
+
+
+def _settings() -> DatabaseSettings:
+    secret_arn = os.environ.get("DB_SECRET_ARN")
+    if not secret_arn:
+        return load(DatabaseSettings).model_copy(update={"db_statement_timeout_ms": STATEMENT_TIMEOUT_MS})
+    import boto3
+    from psycopg.conninfo import make_conninfo
+
+    secret = json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
+    url = make_conninfo(
+        host=secret["host"],
+        port=secret.get("port", 5432),
+        dbname=os.environ.get("DB_NAME") or secret.get("dbname"),
+        user=secret["username"],
+        password=secret["password"],
+        sslmode="require",
+    )
+    return DatabaseSettings(database_url=url, db_statement_timeout_ms=STATEMENT_TIMEOUT_MS)
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    with connect(_settings()) as conn:
+        applied = migrate(conn)
+        app_user = os.environ.get("DB_APP_USER")
+        if app_user:
+            grant_app_role(conn, app_user)
+        seeded = seed_database(conn)
+    bucket = os.environ.get("DATASETS_BUCKET")
+    dataset_key = None
+    if bucket:
+        import boto3
+
+        dataset_key = upload_dataset(boto3.client("s3"), bucket)
+    result = {"applied": applied, "seeded": seeded, "dataset_key": dataset_key}
+    logger.info("migrations, seed and datasets done", extra=result)
+    return result
