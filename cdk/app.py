@@ -1,0 +1,57 @@
+"""The CDK app: ``python -m cdk.app`` from the repository root (cdk.json runs it).
+
+Context: ``stage`` (default dev), ``spaOrigin`` (the SPA allowed by CORS), optionally ``account``
+and ``region`` (without both the stack is environment-agnostic, so synth needs no credentials).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# The route table lives in the common layer; the venv's .pth normally provides it.
+for _path in (ROOT, ROOT / "layers" / "common" / "python"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from aws_cdk import App, Environment, Validations  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+
+from cdk.stacks.apranova_stack import ApraNovaStack  # noqa: E402
+
+DEFAULT_SPA_ORIGIN = "http://localhost:5173"
+
+
+def project_context() -> dict[str, Any]:
+    """cdk.json's context (feature flags, defaults): the CLI passes it, tests load it here."""
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+def build(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> tuple[App, ApraNovaStack]:
+    app = App(context={**project_context(), **(context or {})}, outdir=outdir)
+    stage = app.node.try_get_context("stage") or "dev"
+    account = app.node.try_get_context("account")
+    region = app.node.try_get_context("region")
+    stack = ApraNovaStack(
+        app,
+        f"ApraNova-{stage}",
+        stage=stage,
+        spa_origin=app.node.try_get_context("spaOrigin") or DEFAULT_SPA_ORIGIN,
+        env=Environment(account=account, region=region) if account and region else None,
+        description=f"ApraNova ({stage})",
+    )
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return app, stack
+
+
+def main() -> None:
+    app, _ = build()
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""The network and the application database: minimal, but the real shape (issue 8 hardens it).
+
+A two-AZ VPC: isolated subnets for the database and the proxy, private subnets with egress for
+the functions (one NAT gateway outside production). PostgreSQL 16, encrypted, TLS forced, the
+master credentials generated into Secrets Manager (rotated) and used only by the migrations.
+The API functions reach the database through RDS Proxy with IAM authentication end to end: no
+application password exists anywhere.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from constructs import Construct
+
+from cdk.constructs.nag import acknowledge
+from cdk.constructs.python_function import PythonFunction
+
+DB_NAME = "apranova"
+APP_USER = "apranova_app"
+MASTER_USER = "apranova_admin"
+PORT = 5432
+LOG_EXPORTS = ("postgresql", "upgrade")
+
+
+class Database(Construct):
+    def __init__(self, scope: Construct, id: str, *, stage: str, production: bool) -> None:
+        super().__init__(scope, id)
+        identifier = f"apranova-{stage}"
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            max_azs=2,
+            nat_gateways=2 if production else 1,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(name="functions", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22),
+                ec2.SubnetConfiguration(name="data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
+            ],
+            # S3 traffic (datasets, uploads) stays off the NAT gateway.
+            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
+        )
+        self.vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                logs.LogGroup(
+                    self,
+                    "FlowLogs",
+                    retention=logs.RetentionDays.THREE_MONTHS,
+                    removal_policy=RemovalPolicy.RETAIN if production else RemovalPolicy.DESTROY,
+                )
+            ),
+            traffic_type=ec2.FlowLogTrafficType.REJECT,
+        )
+
+        engine = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16)
+        isolated = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        self.instance = rds.DatabaseInstance(
+            self,
+            "Instance",
+            engine=engine,
+            instance_type=ec2.InstanceType.of(
+                ec2.InstanceClass.BURSTABLE4_GRAVITON,
+                ec2.InstanceSize.MEDIUM if production else ec2.InstanceSize.MICRO,
+            ),
+            vpc=self.vpc,
+            vpc_subnets=isolated,
+            port=PORT,
+            database_name=DB_NAME,
+            credentials=rds.Credentials.from_generated_secret(MASTER_USER),
+            parameter_group=rds.ParameterGroup(self, "Parameters", engine=engine, parameters={"rds.force_ssl": "1"}),
+            iam_authentication=True,
+            storage_encrypted=True,
+            allocated_storage=20,
+            max_allocated_storage=100,
+            multi_az=production,
+            deletion_protection=production,
+            backup_retention=Duration.days(14 if production else 7),
+            delete_automated_backups=not production,
+            removal_policy=RemovalPolicy.SNAPSHOT,
+            instance_identifier=identifier,
+            cloudwatch_logs_exports=list(LOG_EXPORTS),
+            auto_minor_version_upgrade=True,
+            publicly_accessible=False,
+        )
+        # RDS writes exports to /aws/rds/instance/<id>/<log>; creating those groups first gives them
+        # a retention without the deprecated LogRetention custom resource.
+        for log in LOG_EXPORTS:
+            group = logs.LogGroup(
+                self,
+                f"Logs-{log}",
+                log_group_name=f"/aws/rds/instance/{identifier}/{log}",
+                retention=logs.RetentionDays.ONE_MONTH,
+                removal_policy=RemovalPolicy.RETAIN if production else RemovalPolicy.DESTROY,
+            )
+            self.instance.node.add_dependency(group)
+        self.secret = self.instance.secret
+        # The rotation function needs the Secrets Manager API: it runs where the NAT is.
+        self.instance.add_rotation_single_user(
+            automatically_after=Duration.days(30),
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        )
+        # With IAM end to end, the proxy itself signs in to PostgreSQL with a token as the app user.
+        proxy_role = iam.Role(self, "ProxyRole", assumed_by=iam.ServicePrincipal("rds.amazonaws.com"))
+        proxy_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["rds-db:connect"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="rds-db",
+                        resource="dbuser",
+                        resource_name=f"{self.instance.instance_resource_id}/{APP_USER}",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        self.proxy = rds.DatabaseProxy(
+            self,
+            "Proxy",
+            proxy_target=rds.ProxyTarget.from_instance(self.instance),
+            vpc=self.vpc,
+            vpc_subnets=isolated,
+            require_tls=True,
+            iam_auth=True,
+            # Client → proxy and proxy → database both with IAM tokens: the proxy needs no
+            # per-user secret, and apranova_app has no password (the migration grants rds_iam).
+            default_auth_scheme=rds.DefaultAuthScheme.IAM_AUTH,
+            debug_logging=False,
+            role=proxy_role,
+        )
+
+        if not production:
+            acknowledge(
+                self.instance,
+                "AwsSolutions-RDS3",
+                "Single-AZ outside production: a dev database can wait for a restore; prod is "
+                "Multi-AZ (same construct, production=True).",
+            )
+            acknowledge(
+                self.instance,
+                "AwsSolutions-RDS10",
+                "Deletion protection is on in production only, so dev stacks can be torn down; a "
+                "final snapshot is still taken (RemovalPolicy.SNAPSHOT).",
+            )
+        acknowledge(
+            self.instance,
+            "AwsSolutions-RDS11",
+            "The default PostgreSQL port: the instance is in isolated subnets, reachable only from "
+            "the proxy's and the migration function's security groups; another port adds no "
+            "protection.",
+        )
+
+    def connect_function(self, function: PythonFunction) -> None:
+        """Lets an API function reach the database through the proxy as the application user."""
+        fn = function.function
+        self.proxy.connections.allow_from(fn, ec2.Port.tcp(PORT), f"{function.name} to the RDS proxy")
+        self.proxy.grant_connect(fn, APP_USER)
+        for key, value in {
+            "DB_HOST": self.proxy.endpoint,
+            "DB_PORT": str(PORT),
+            "DB_NAME": DB_NAME,
+            "DB_USER": APP_USER,
+        }.items():
+            fn.add_environment(key, value)
+
+    def connect_migrations(self, function: PythonFunction) -> None:
+        """The migration function connects straight to the instance as the master user."""
+        fn = function.function
+        self.instance.connections.allow_default_port_from(fn, "migrations to the database")
+        self.secret.grant_read(fn)
+        fn.add_environment("DB_SECRET_ARN", self.secret.secret_arn)
+        fn.add_environment("DB_NAME", DB_NAME)
+        fn.add_environment("DB_APP_USER", APP_USER)
