@@ -1,0 +1,85 @@
+"""Run the in-repo Lambda handlers when moto's Docker-free Lambda backend is invoked.
+
+With ``{"lambda": {"use_docker": False}}`` moto answers every Invoke from ``LambdaSimpleBackend``,
+which echoes the payload. ``install()`` replaces its ``invoke`` so that a function registered here
+runs its real handler in this process: the Step Functions that moto executes (their ``lambda:invoke``
+tasks call moto's Lambda API) and any boto3 ``invoke`` reach our code. A handler that raises
+answers like Lambda does: the function-error header and ``{"errorType", "errorMessage"}``, so
+``Retry``/``Catch`` on the exception's class name behave as in AWS.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from local.events import LambdaContext
+
+# Lambda function name → "module:attribute" of its handler.
+HANDLERS: dict[str, str] = {}
+
+_original_invoke = LambdaSimpleBackend.invoke
+_installed = False
+_lock = threading.Lock()
+
+
+def register(function_name: str, handler: str) -> None:
+    """``handler`` is ``"functions.x.handler.lambda_handler"`` or ``"module:attribute"``."""
+    HANDLERS[function_name] = handler if ":" in handler else ":".join(handler.rsplit(".", 1))
+
+
+def resolve(handler: str) -> Callable[[Any, Any], Any]:
+    module, _, attribute = handler.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def run(function_name: str, event: Any) -> tuple[Any, str | None]:
+    """Run a registered function's handler: (result, None) or (Lambda error payload, "Unhandled")."""
+    handler = resolve(HANDLERS[function_name])
+    try:
+        return handler(event, LambdaContext(function_name, uuid.uuid4().hex)), None
+    except Exception as error:  # noqa: BLE001 - every failure becomes Lambda's error payload
+        return {
+            "errorType": type(error).__name__,
+            "errorMessage": str(error),
+            "stackTrace": traceback.format_exception(error)[-5:],
+        }, "Unhandled"
+
+
+def _invoke(
+    self: LambdaSimpleBackend,
+    function_name: str,
+    qualifier: str | None,
+    body: Any,
+    headers: Any,
+    response_headers: Any,
+) -> str | bytes | None:
+    name = function_name.split(":function:")[-1].split(":")[0] if ":function:" in function_name else function_name
+    if name not in HANDLERS:
+        return _original_invoke(self, function_name, qualifier, body, headers, response_headers)
+    self.get_function(function_name, qualifier)  # ResourceNotFound for a function moto does not know
+    text = body.decode() if isinstance(body, bytes) else (body or "")
+    event = json.loads(text) if text.strip() else {}
+    if (headers or {}).get("X-Amz-Invocation-Type") == "Event":
+        threading.Thread(target=run, args=(name, event), daemon=True).start()
+        return b""
+    result, function_error = run(name, event)
+    if function_error:
+        response_headers["x-amz-function-error"] = function_error
+    return json.dumps(result, default=str).encode()
+
+
+def install() -> None:
+    """Patch moto's Docker-free Lambda backend (idempotent)."""
+    global _installed
+    with _lock:
+        if not _installed:
+            LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign]
+            _installed = True

@@ -1,0 +1,487 @@
+"""The AWS side of the local stack: an in-process moto server, its state on disk, and its bootstrap.
+
+moto keeps everything in module-level backends, so with the server in this process the state of the
+services the app keeps (S3, Cognito, SES, SSM) is saved by pickling those backends' attributes to
+``<state_dir>/moto-state.pickle`` (periodically and at shutdown) and put back before the bootstrap
+runs. Lambda functions, IAM and Step Functions are not saved: the bootstrap (idempotent, run on
+every start) registers them from the code, so they always match it.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import datetime as dt
+import io
+import json
+import logging
+import os
+import pickle
+import secrets
+import threading
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from botocore.exceptions import ClientError
+from joserfc import jwk
+from moto.backends import get_backend
+from moto.core.base_backend import BaseBackend
+from moto.core.config import default_user_config
+from moto.server import ThreadedMotoServer
+from moto.ses.models import SESBackend
+from moto.utilities.utils import load_resource
+
+from local import lambda_dispatch
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account, the one fake credentials map to
+PERSISTED_SERVICES = ("s3", "cognito-idp", "ses", "sesv2", "ssm")
+STATE_FILE = "moto-state.pickle"
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+POOL_NAME = "apranova-local"
+CLIENT_NAME = "apranova-spa"
+GROUPS = ("students", "trainers", "admins")
+SENDER = "no-reply@apranova.local"
+BUCKETS = {
+    "uploads": "apranova-local-uploads",
+    "datasets": "apranova-local-datasets",
+    "exports": "apranova-local-exports",
+}
+LAMBDA_ROLE = "apranova-local-lambda"
+FUNCTION_PREFIX = "apranova-"
+
+DEV_USERS: dict[str, dict[str, Any]] = {
+    "admin": {
+        "email": "admin@apranova.local",
+        "name": "Local Admin",
+        "group": "admins",
+        "role": "admin",
+        "track": None,
+    },
+    "trainer_dp": {
+        "email": "trainer.dp@apranova.local",
+        "name": "Local DP Trainer",
+        "group": "trainers",
+        "role": "trainer",
+        "track": "DP",
+    },
+    "trainer_fsd": {
+        "email": "trainer.fsd@apranova.local",
+        "name": "Local FSD Trainer",
+        "group": "trainers",
+        "role": "trainer",
+        "track": "FSD",
+    },
+}
+
+
+# --- the server ---------------------------------------------------------------------------------
+
+
+class MotoServer:
+    def __init__(self, port: int = 0) -> None:
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.port = 0
+        self._saved: tuple[dict[str, Any], str | None] = ({}, None)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        lambda_dispatch.install()
+        _stamp_sent_mail()
+        # moto's config and MOTO_PORT are process-wide: put them back on stop (tests share the process).
+        self._saved = ({key: default_user_config.get(key) for key in MOTO_CONFIG}, os.environ.get("MOTO_PORT"))
+        self._server.start()
+        self.port = self._server.get_host_and_port()[1]
+        # moto's Step Functions call its Lambda API at localhost:MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.port)
+        response = requests.post(f"{self.url}/moto-api/config", json=MOTO_CONFIG, timeout=10)
+        response.raise_for_status()
+
+    def stop(self) -> None:
+        self._server.stop()
+        config, port = self._saved
+        default_user_config.update(config)  # type: ignore[typeddict-item]
+        if port is None:
+            os.environ.pop("MOTO_PORT", None)
+        else:
+            os.environ["MOTO_PORT"] = port
+
+
+def client(service: str, moto_url: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=moto_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+    )
+
+
+def _stamp_sent_mail() -> None:
+    """moto's SES messages carry no time; the mailbox shows when each was accepted."""
+    if getattr(SESBackend, "_apranova_stamped", False):
+        return
+    for name in ("send_email", "send_raw_email", "send_templated_email"):
+        original = getattr(SESBackend, name)
+
+        def stamped(self: SESBackend, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            message = _original(self, *args, **kwargs)
+            message.sent_at = dt.datetime.now(dt.UTC).isoformat()
+            return message
+
+        setattr(SESBackend, name, stamped)
+    SESBackend._apranova_stamped = True  # type: ignore[attr-defined]
+
+
+# --- state on disk ------------------------------------------------------------------------------
+
+
+def _moto_private_key() -> jwk.RSAKey:
+    return jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+
+
+# Every moto user pool holds the same static signing key object, which cannot be pickled: save a
+# reference and load moto's key file again.
+copyreg.pickle(jwk.RSAKey, lambda _key: (_moto_private_key, ()))
+
+
+def _plain(value: Any) -> Any:
+    """dict subclasses whose constructors pickle badly (moto's ParameterDict, lambda defaultdicts)."""
+    if isinstance(value, dict) and type(value) not in (dict,) and not hasattr(type(value), "move_to_end"):
+        return dict(value)
+    return value
+
+
+def snapshot() -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for service in PERSISTED_SERVICES:
+        for account, regions in list(get_backend(service).items()):
+            for region, backend in list(regions.items()):
+                attributes = {}
+                for name, value in list(vars(backend).items()):
+                    if name in ("region_name", "account_id", "partition") or isinstance(value, BaseBackend):
+                        continue  # identity, or a reference to another backend (sesv2 → ses)
+                    try:
+                        attributes[name] = pickle.dumps(_plain(value))
+                    except (pickle.PicklingError, TypeError, AttributeError):
+                        continue  # not state (locks, back-references): rebuilt by the backend
+                state.setdefault(service, {}).setdefault(account, {})[region] = attributes
+    # S3 finds a bucket's owner through this map on the BackendDict, not the backend.
+    state["_s3_bucket_accounts"] = dict(getattr(get_backend("s3"), "bucket_accounts", {}))
+    return state
+
+
+def restore(state: dict[str, Any]) -> None:
+    state = dict(state)
+    get_backend("s3").bucket_accounts.update(state.pop("_s3_bucket_accounts", {}))
+    for service, accounts in state.items():
+        backends = get_backend(service)
+        for account, regions in accounts.items():
+            for region, attributes in regions.items():
+                backend = backends[account][region]
+                for name, data in attributes.items():
+                    value = pickle.loads(data)  # noqa: S301 - our own state file
+                    current = getattr(backend, name, None)
+                    if isinstance(current, dict) and isinstance(value, dict):
+                        current.clear()
+                        current.update(value)
+                    else:
+                        setattr(backend, name, value)
+
+
+class StateStore:
+    """Saves moto's state under the state dir now, every ``interval`` seconds, and on ``close``."""
+
+    def __init__(self, state_dir: Path, interval: float = 15.0) -> None:
+        self.path = state_dir / STATE_FILE
+        self._interval = interval
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def load(self) -> bool:
+        if not self.path.exists():
+            return False
+        try:
+            with self.path.open("rb") as handle:
+                restore(pickle.load(handle))  # noqa: S301 - our own state file
+        except Exception:  # noqa: BLE001 - e.g. saved by another moto version: start afresh, keep the file
+            broken = self.path.with_suffix(".unreadable")
+            os.replace(self.path, broken)
+            logging.getLogger("local").warning("could not restore moto state; moved it to %s", broken, exc_info=True)
+            return False
+        return True
+
+    def save(self) -> None:
+        with self._lock:
+            for _attempt in range(3):
+                try:
+                    data = pickle.dumps(snapshot())
+                    break
+                except RuntimeError:  # a backend dict changed while we read it: read again
+                    continue
+            else:
+                return
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, self.path)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="moto-state", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.save()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self.save()
+
+
+# --- bootstrap ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    user_pool_id: str
+    client_id: str
+    buckets: dict[str, str]
+    sender: str
+    dev_users: dict[str, dict[str, str]]  # key → {email, password, sub, name, role, track}
+
+
+def _dev_passwords(state_dir: Path) -> dict[str, str]:
+    """Generated once per state dir, then kept: the dev users' passwords survive restarts."""
+    path = state_dir / "dev-users.json"
+    passwords: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    changed = False
+    for key in DEV_USERS:
+        if key not in passwords:
+            # The pool policy wants upper, lower, digit and symbol.
+            passwords[key] = f"Dev-{secrets.token_urlsafe(12)}9a"
+            changed = True
+    if changed:
+        path.write_text(json.dumps(passwords, indent=2))
+        path.chmod(0o600)
+    return passwords
+
+
+def _ignore(error_codes: tuple[str, ...], call: Any, **kwargs: Any) -> Any:
+    try:
+        return call(**kwargs)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in error_codes:
+            raise
+        return None
+
+
+def _user_pool(cognito: Any) -> tuple[str, str]:
+    pools = cognito.list_user_pools(MaxResults=60)["UserPools"]
+    pool_id = next((p["Id"] for p in pools if p["Name"] == POOL_NAME), None)
+    if pool_id is None:
+        pool_id = cognito.create_user_pool(
+            PoolName=POOL_NAME,
+            UsernameAttributes=["email"],
+            AutoVerifiedAttributes=["email"],
+            UsernameConfiguration={"CaseSensitive": False},
+            Policies={
+                "PasswordPolicy": {
+                    "MinimumLength": 8,
+                    "RequireUppercase": True,
+                    "RequireLowercase": True,
+                    "RequireNumbers": True,
+                    "RequireSymbols": True,
+                    "TemporaryPasswordValidityDays": 7,
+                }
+            },
+            VerificationMessageTemplate={"DefaultEmailOption": "CONFIRM_WITH_CODE"},
+            AccountRecoverySetting={"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]},
+        )["UserPool"]["Id"]
+    clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+    client_id = next((c["ClientId"] for c in clients if c["ClientName"] == CLIENT_NAME), None)
+    if client_id is None:
+        client_id = cognito.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName=CLIENT_NAME,
+            GenerateSecret=False,
+            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+            PreventUserExistenceErrors="ENABLED",
+            EnableTokenRevocation=True,
+        )["UserPoolClient"]["ClientId"]
+    for group in GROUPS:
+        _ignore(("GroupExistsException",), cognito.create_group, UserPoolId=pool_id, GroupName=group)
+    return pool_id, client_id
+
+
+def _dev_user(cognito: Any, pool_id: str, spec: dict[str, Any], password: str) -> str:
+    """Creates or refreshes one dev user; returns its sub."""
+    try:
+        user = cognito.admin_get_user(UserPoolId=pool_id, Username=spec["email"])
+        attributes = user["UserAttributes"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "UserNotFoundException":
+            raise
+        attributes = cognito.admin_create_user(
+            UserPoolId=pool_id,
+            Username=spec["email"],
+            UserAttributes=[
+                {"Name": "email", "Value": spec["email"]},
+                {"Name": "email_verified", "Value": "true"},
+                {"Name": "name", "Value": spec["name"]},
+            ],
+            MessageAction="SUPPRESS",
+        )["User"]["Attributes"]
+    cognito.admin_set_user_password(UserPoolId=pool_id, Username=spec["email"], Password=password, Permanent=True)
+    cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=spec["email"], GroupName=spec["group"])
+    return next(a["Value"] for a in attributes if a["Name"] == "sub")
+
+
+def _lambda_zip() -> bytes:
+    # moto stores the package; the code that runs is the in-repo handler (lambda_dispatch).
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+def register_function(
+    moto_url: str, function_name: str, handler: str, environment: dict[str, str] | None = None
+) -> str:
+    """Creates ``function_name`` in moto (if missing) and dispatches its invocations to ``handler``.
+
+    Returns the function's ARN, for state machine definitions.
+    """
+    iam = client("iam", moto_url)
+    role = _ignore(
+        ("EntityAlreadyExists",),
+        iam.create_role,
+        RoleName=LAMBDA_ROLE,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
+    role_arn = role["Role"]["Arn"] if role else iam.get_role(RoleName=LAMBDA_ROLE)["Role"]["Arn"]
+    lam = client("lambda", moto_url)
+    lambda_dispatch.register(function_name, handler)
+    try:
+        return lam.get_function(FunctionName=function_name)["Configuration"]["FunctionArn"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+    return lam.create_function(
+        FunctionName=function_name,
+        Runtime="python3.12",
+        Role=role_arn,
+        Handler=handler.replace(":", "."),
+        Code={"ZipFile": _lambda_zip()},
+        Environment={"Variables": environment or {}},
+        Architectures=["arm64"],
+    )["FunctionArn"]
+
+
+def bootstrap(moto_url: str, state_dir: Path, *, spa_origin: str) -> Bootstrap:
+    """Creates what the app expects to exist in AWS; safe to run on every start."""
+    cognito = client("cognito-idp", moto_url)
+    pool_id, client_id = _user_pool(cognito)
+    passwords = _dev_passwords(state_dir)
+    dev_users: dict[str, dict[str, str]] = {}
+    for key, spec in DEV_USERS.items():
+        sub = _dev_user(cognito, pool_id, spec, passwords[key])
+        dev_users[key] = {
+            "email": spec["email"],
+            "password": passwords[key],
+            "sub": sub,
+            "name": spec["name"],
+            "role": spec["role"],
+            "track": spec["track"] or "",
+        }
+
+    s3 = client("s3", moto_url)
+    for bucket in BUCKETS.values():
+        _ignore(("BucketAlreadyOwnedByYou", "BucketAlreadyExists"), s3.create_bucket, Bucket=bucket)
+
+    client("ses", moto_url).verify_email_identity(EmailAddress=SENDER)
+    _ignore(("AlreadyExistsException",), client("sesv2", moto_url).create_email_identity, EmailIdentity=SENDER)
+
+    ssm = client("ssm", moto_url)
+    for name, value in {
+        "/apranova/local/email/sender": SENDER,
+        "/apranova/local/spa/origin": spa_origin,
+    }.items():
+        ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+
+    from apranova import routes
+
+    for function in routes.functions():
+        register_function(moto_url, FUNCTION_PREFIX + function, f"functions.{function}.handler.lambda_handler")
+
+    return Bootstrap(pool_id, client_id, dict(BUCKETS), SENDER, dev_users)
+
+
+# --- the mailbox --------------------------------------------------------------------------------
+
+
+def _looks_html(body: str) -> bool:
+    head = body.lstrip()[:200].lower()
+    return head.startswith("<") and ("<html" in head or "<!doctype" in head or "<p" in head or "<div" in head)
+
+
+def _recipients(destinations: Any) -> list[str]:
+    if isinstance(destinations, dict):
+        found: list[str] = []
+        for key in ("ToAddresses", "CcAddresses", "BccAddresses"):
+            found.extend(destinations.get(key) or [])
+        return found
+    return list(destinations or [])
+
+
+def mailbox() -> list[dict[str, Any]]:
+    """What SES (v1 and v2: v2 stores into v1's backend) accepted, newest first."""
+    from email import message_from_string, policy
+
+    items = []
+    for _account, regions in list(get_backend("ses").items()):
+        for _region, backend in list(regions.items()):
+            for index, message in enumerate(list(backend.sent_messages)):
+                item: dict[str, Any] = {
+                    "id": message.id,
+                    "from": message.source,
+                    "to": _recipients(message.destinations),
+                    "subject": getattr(message, "subject", None),
+                    "body_text": None,
+                    "body_html": None,
+                    "sent_at": getattr(message, "sent_at", None),
+                }
+                if hasattr(message, "raw_data"):
+                    parsed = message_from_string(message.raw_data, policy=policy.default)
+                    item["subject"] = parsed["subject"]
+                    item["from"] = parsed["from"] or message.source
+                    for kind in ("plain", "html"):
+                        part = parsed.get_body(preferencelist=(kind,))
+                        if part is not None and part.get_content_subtype() == kind:
+                            item["body_text" if kind == "plain" else "body_html"] = part.get_content()
+                elif hasattr(message, "template"):
+                    item["subject"] = f"template {message.template}"
+                    item["body_text"] = message.template_data
+                elif _looks_html(message.body or ""):
+                    item["body_html"] = message.body  # moto keeps only the HTML part when both are sent
+                else:
+                    item["body_text"] = message.body
+                items.append((item["sent_at"] or "", index, item))
+    items.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
+    return [item for _, _, item in items]

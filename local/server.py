@@ -1,0 +1,224 @@
+"""The local API: what API Gateway's HTTP API does in front of the functions, as a WSGI app.
+
+For each request: match the route table; a route that needs a token gets the JWT authorizer's
+checks (401 ``{"message": "Unauthorized"}`` on failure, as API Gateway answers); then the route's
+function handler is called in-process with a payload format 2.0 event, and its response is
+translated back. Requests no route matches go to the fallback function as API Gateway's
+``$default`` route. Local-only extras: the merged OpenAPI document, a Swagger UI served from
+``node_modules`` (no CDN), and ``/_local/mailbox``.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import NotFound
+from werkzeug.security import safe_join
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.utils import send_file
+from werkzeug.wrappers import Request, Response
+
+from apranova import routes
+from local.events import LambdaContext, http_api_event
+from local.jwt_check import JwtCheck, Unauthorized, api_gateway_claims
+
+ROOT = Path(__file__).resolve().parent.parent
+SWAGGER_DIR = ROOT / "node_modules" / "swagger-ui-dist"
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request size quota
+FUNCTION_PREFIX = "apranova-"
+
+_TEXT_TYPES = ("application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded")
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>ApraNova API</title>
+  <link rel="stylesheet" href="/api/docs/static/swagger-ui.css">
+  <link rel="icon" type="image/png" href="/api/docs/static/favicon-32x32.png">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/api/docs/static/swagger-ui-bundle.js"></script>
+  <script src="/api/docs/static/swagger-ui-standalone-preset.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({
+      url: "/api/openapi.json",
+      dom_id: "#swagger-ui",
+      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+      layout: "StandaloneLayout"
+    });
+  </script>
+</body>
+</html>
+"""
+
+
+@dataclass
+class LocalApi:
+    jwt_check: JwtCheck | None
+    openapi: Callable[[], dict[str, Any]]
+    mailbox: Callable[[], list[dict[str, Any]]]
+    # One request at a time per function, as one Lambda environment serves one request at a time
+    # (the Powertools resolver keeps the current event on the app object).
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _locks_guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            response = self.dispatch(request)
+        except Exception:  # noqa: BLE001 - API Gateway's answer when the integration fails
+            import logging
+
+            logging.getLogger("local.server").exception("integration failure")
+            response = _gateway_error(500, "Internal Server Error")
+        return response(environ, start_response)
+
+    # --- routing ------------------------------------------------------------------------------
+
+    def dispatch(self, request: Request) -> Response:
+        if (request.content_length or 0) > MAX_PAYLOAD_BYTES:
+            response = _gateway_error(413, "Request Entity Too Large")
+            response.headers["Connection"] = "close"
+            return response
+        path = request.path
+        if path.startswith("/_local/"):
+            return self._local(request)
+        if path.startswith("/api/docs/static/"):
+            return _static(request, path.removeprefix("/api/docs/static/"))
+        route, _ = routes.match(request.method, path)
+        if route is not None and route.local_only:
+            return self._local(request)
+        if route is None:
+            return self.invoke(routes.FALLBACK_FUNCTION, request, None, None)
+        claims = None
+        if route.access.needs_token:
+            if self.jwt_check is None:
+                return _gateway_error(401, "Unauthorized")
+            try:
+                claims = api_gateway_claims(self.jwt_check.verify_header(request.headers.get("Authorization")))
+            except Unauthorized:
+                return _gateway_error(401, "Unauthorized")
+        return self.invoke(route.function, request, route, claims)
+
+    def _local(self, request: Request) -> Response:
+        path = request.path
+        if request.method not in ("GET", "HEAD"):
+            return _json(405, {"message": "Method Not Allowed"}, headers={"Allow": "GET"})
+        if path == "/api/openapi.json":
+            return _json(200, self.openapi())
+        if path == "/api/docs/":
+            return Response(DOCS_PAGE, status=200, content_type="text/html; charset=utf-8")
+        if path == "/_local/mailbox":
+            return _json(200, {"items": self.mailbox()}, headers={"Cache-Control": "no-store"})
+        return _gateway_error(404, "Not Found")
+
+    # --- the integration ----------------------------------------------------------------------
+
+    def invoke(
+        self, function: str, request: Request, route: routes.Route | None, claims: dict[str, str] | None
+    ) -> Response:
+        event = build_event(request, claims)
+        handler = importlib.import_module(f"functions.{function}.handler").lambda_handler
+        context = LambdaContext(FUNCTION_PREFIX + function, event["requestContext"]["requestId"])
+        with self._lock_for(function):
+            result = handler(event, context)
+        return translate_response(result)
+
+    def _lock_for(self, function: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(function, threading.Lock())
+
+
+def _is_text(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return not media or media.startswith("text/") or media in _TEXT_TYPES or media.endswith(("+json", "+xml"))
+
+
+def build_event(request: Request, claims: dict[str, str] | None) -> dict[str, Any]:
+    """An API Gateway HTTP API payload format 2.0 event for ``request``."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in request.headers.items():
+        key = name.lower()
+        if key == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+            continue
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    body: str | bytes | None = None
+    raw = request.get_data(cache=False)
+    if raw:
+        body = raw
+        if _is_text(request.headers.get("Content-Type", "")):
+            try:
+                body = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                body = raw
+    return http_api_event(
+        request.method,
+        request.path,
+        body=body,
+        headers=headers,
+        query={k: ",".join(request.args.getlist(k)) for k in request.args} or None,
+        raw_query=request.query_string.decode("latin-1"),
+        cookies=cookies,
+        claims=claims,
+        source_ip=request.remote_addr or "127.0.0.1",
+        domain=request.host or "127.0.0.1",
+        protocol=request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+    )
+
+
+def translate_response(result: Any) -> Response:
+    """A payload format 2.0 response → HTTP, as API Gateway translates it."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        # API Gateway infers a 200 JSON response from a result without a statusCode.
+        return _json(200, result)
+    headers = Headers()
+    for name, value in (result.get("headers") or {}).items():
+        headers.add(name, str(value))
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers.remove(name)
+        for value in values:
+            headers.add(name, str(value))
+    for cookie in result.get("cookies") or []:
+        headers.add("Set-Cookie", cookie)
+    body = result.get("body") or ""
+    data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode("utf-8")
+    if "Content-Type" not in headers:
+        headers["Content-Type"] = "application/json"
+    return Response(data, status=int(result["statusCode"]), headers=headers)
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+def _gateway_error(status: int, message: str) -> Response:
+    return _json(status, {"message": message})
+
+
+def _static(request: Request, name: str) -> Response:
+    path = safe_join(str(SWAGGER_DIR), name)
+    if path is None or not Path(path).is_file():
+        return _gateway_error(404, "Not Found")
+    try:
+        return send_file(path, request.environ, max_age=3600)
+    except NotFound:
+        return _gateway_error(404, "Not Found")
+
+
+def serve(
+    app: LocalApi, host: str, port: int, request_handler: type[WSGIRequestHandler] | None = None
+) -> BaseWSGIServer:
+    """A threaded server, not yet serving: call ``serve_forever`` (in a thread) and ``shutdown``."""
+    return make_server(host, port, app, threaded=True, request_handler=request_handler)

@@ -1,0 +1,246 @@
+"""``make dev``: the whole system on this machine, with no AWS account and no internet (design §9).
+
+Starts (or finds) PostgreSQL, migrates and seeds it, starts moto in-process with Step Functions
+execution on and Lambda invocations dispatched to the in-repo handlers, bootstraps what the app
+expects in AWS, and serves the API on ``127.0.0.1:${PORT:-3000}``. Writes ``<state dir>/stack.json``
+(the state dir is ``.local/`` at the repo root, ``LOCAL_STATE_DIR`` overrides) and prints it.
+Ctrl-C (or SIGTERM) stops everything it started and saves moto's state for the next start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from werkzeug.serving import WSGIRequestHandler
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_DATABASE = "apranova_dev"
+
+log = logging.getLogger("local")  # not under "apranova": that is the functions' Powertools logger
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("LOCAL_STATE_DIR") or ROOT / ".local").resolve()
+
+
+def _environment() -> None:
+    """What the functions read in AWS, pointed at the local stack; nothing here is a secret."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "STAGE": "local",
+        "POWERTOOLS_SERVICE_NAME": "apranova",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        # EMF metrics would flood the console; CloudWatch is not here to read them.
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }.items():
+        os.environ.setdefault(key, value)
+    os.environ.pop("AWS_PROFILE", None)
+
+
+class _RequestLog(WSGIRequestHandler):
+    """One short line per API request, apart from moto's own request log (which is silenced)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        log.info("%s %s → %s", self.command, self.path, code)
+
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        log.warning(format, *args)
+
+
+def _database(state: Path) -> str:
+    from local.postgres import find_server
+
+    if os.environ.get("DATABASE_URL"):
+        return _as_url(os.environ["DATABASE_URL"])
+    server = find_server(state / "postgres")
+    return _as_url(server.create_database(DEV_DATABASE))
+
+
+def _as_url(conninfo: str) -> str:
+    """``key=value`` connection strings as a ``postgresql://`` URL (what stack.json promises)."""
+    if "://" in conninfo:
+        return conninfo
+    params = conninfo_to_dict(conninfo)
+    user = quote(str(params.pop("user", "")), safe="")
+    password = params.pop("password", None)
+    host = str(params.pop("host", ""))
+    port = params.pop("port", None)
+    dbname = quote(str(params.pop("dbname", "")), safe="")
+    if host.startswith("/"):  # a Unix socket directory (and its port) go in the query
+        params["host"], host = host, ""
+        if port:
+            params["port"], port = port, None
+    auth = f"{user}:{quote(str(password), safe='')}@" if password else (f"{user}@" if user else "")
+    query = f"?{urlencode(params)}" if params else ""
+    return f"postgresql://{auth}{host}{':' + str(port) if port and host else ''}/{dbname}{query}"
+
+
+def _migrate_and_seed(url: str) -> None:
+    from functions.migrate.runner import migrate
+    from functions.migrate.seed import seed_database
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn)
+        seed_database(conn)
+
+
+def _user_rows(url: str, dev_users: dict[str, dict[str, str]]) -> None:
+    """The dev users' ``users`` rows (id = Cognito sub), added once and never overwritten."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for user in dev_users.values():
+            conn.execute(
+                "INSERT INTO users (id, email, name, role, track_id, email_verified)"
+                " VALUES (%s, %s, %s, %s, (SELECT id FROM tracks WHERE code = %s), true)"
+                " ON CONFLICT DO NOTHING",
+                (user["sub"], user["email"], user["name"], user["role"], user["track"] or None),
+            )
+
+
+def _banner(info: dict[str, Any]) -> str:
+    users = "\n".join(
+        f"    {key:<12} {user['email']:<28} {user['password']}" for key, user in info["dev_users"].items()
+    )
+    return (
+        "\nApraNova local stack is up\n"
+        f"  API        {info['api_url']}\n"
+        f"  API docs   {info['api_url']}/api/docs/\n"
+        f"  Mailbox    {info['api_url']}/_local/mailbox\n"
+        f"  Stripe     {info['stripe_url'] or '(arrives with the payments issue)'}\n"
+        f"  moto       {info['moto_url']}\n"
+        f"  Database   {info['database_url']}\n"
+        f"  Cognito    pool {info['cognito']['user_pool_id']}  client {info['cognito']['client_id']}\n"
+        f"  Dev users\n{users}\n"
+        f"  (also in {info['_file']})  Ctrl-C stops everything.\n"
+    )
+
+
+def main() -> int:
+    _environment()
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+    from apranova.observability import logger as powertools_logger
+
+    powertools_logger.registered_handler.setStream(sys.stderr)  # type: ignore[attr-defined]
+
+    state = state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    lock = (state / "stack.lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"another local stack is using {state}; stop it or set LOCAL_STATE_DIR", file=sys.stderr)
+        return 1
+    stack_file = state / "stack.json"
+    stack_file.unlink(missing_ok=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    from local import moto_stack
+    from local.jwt_check import JwtCheck
+    from local.openapi import build as build_openapi
+    from local.server import LocalApi, serve
+
+    # Take the API port first, so a busy port fails in a second, not after the whole start-up.
+    port = int(os.environ.get("PORT") or 3000)
+    api_url = f"http://127.0.0.1:{port}"
+    openapi_cache: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if "doc" not in openapi_cache:
+            openapi_cache["doc"] = build_openapi()
+        return openapi_cache["doc"]
+
+    app = LocalApi(jwt_check=None, openapi=openapi, mailbox=moto_stack.mailbox)
+    try:
+        http = serve(app, "127.0.0.1", port, request_handler=_RequestLog)
+    except OSError as error:
+        print(f"cannot listen on 127.0.0.1:{port} ({error.strerror}); set PORT to a free port", file=sys.stderr)
+        return 1
+
+    database_url = _database(state)
+    _migrate_and_seed(database_url)
+    os.environ["DATABASE_URL"] = database_url
+
+    store = moto_stack.StateStore(state)
+    store.load()
+    moto = moto_stack.MotoServer(port=int(os.environ.get("MOTO_PORT") or 0))
+    moto.start()
+    serving = False
+    try:
+        boot = moto_stack.bootstrap(moto.url, state, spa_origin=os.environ.get("SPA_ORIGIN", "http://localhost:5173"))
+        store.save()
+        store.start()
+        # The functions' boto3 clients reach moto; their settings name the local resources.
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": moto.url,
+                "COGNITO_USER_POOL_ID": boot.user_pool_id,
+                "COGNITO_CLIENT_ID": boot.client_id,
+                "UPLOADS_BUCKET": boot.buckets["uploads"],
+                "DATASETS_BUCKET": boot.buckets["datasets"],
+                "EXPORTS_BUCKET": boot.buckets["exports"],
+                "EMAIL_SENDER": boot.sender,
+                "SSM_PREFIX": "/apranova/local",
+            }
+        )
+        from functions.migrate.dataset import upload_dataset
+
+        upload_dataset(moto_stack.client("s3", moto.url), boot.buckets["datasets"])
+        _user_rows(database_url, boot.dev_users)
+
+        jwt_check = JwtCheck(
+            moto_url=moto.url, region=moto_stack.REGION, user_pool_id=boot.user_pool_id, client_id=boot.client_id
+        )
+        app.jwt_check = jwt_check
+        threading.Thread(target=http.serve_forever, name="api", daemon=True).start()
+        serving = True
+
+        info: dict[str, Any] = {
+            "api_url": api_url,
+            "stripe_url": None,  # the payments issue adds the Stripe emulator here
+            "moto_url": moto.url,
+            "database_url": database_url,
+            "cognito": {"user_pool_id": boot.user_pool_id, "client_id": boot.client_id},
+            "dev_users": {key: {"email": u["email"], "password": u["password"]} for key, u in boot.dev_users.items()},
+        }
+        tmp = stack_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2) + "\n")
+        tmp.chmod(0o600)
+        os.replace(tmp, stack_file)
+        print(_banner({**info, "_file": stack_file}), flush=True)
+
+        while not stop.wait(0.5):
+            pass
+        log.info("stopping")
+    finally:
+        stack_file.unlink(missing_ok=True)
+        if serving:
+            http.shutdown()
+        http.server_close()
+        store.close()
+        moto.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

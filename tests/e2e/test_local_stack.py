@@ -1,0 +1,315 @@
+"""``python -m local.stack`` (what ``make dev`` runs), started as a real process and used over HTTP.
+
+The stack gets its own state dir, ports and a fresh database, so it runs beside a developer's own
+``make dev`` without touching it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from local.jwt_check import JwtCheck
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class Stack:
+    def __init__(self, state_dir: Path, database_url: str, port: int) -> None:
+        self.state_dir = state_dir
+        self.port = port
+        self.log = (state_dir.parent / f"stack-{port}-{time.monotonic_ns()}.log").open("w+")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
+        env.update({"PORT": str(port), "LOCAL_STATE_DIR": str(state_dir), "DATABASE_URL": database_url})
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        self.info = self._wait()
+
+    def _wait(self) -> dict[str, Any]:
+        stack_file = self.state_dir / "stack.json"
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the stack exited with {self.process.returncode}:\n{self.output()}")
+            if stack_file.exists():
+                return json.loads(stack_file.read_text())
+            time.sleep(0.1)
+        self.process.kill()
+        raise AssertionError(f"no stack.json after {START_TIMEOUT} s:\n{self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()[-5000:]
+
+    def stop(self, timeout: float = 10) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+    def url(self, path: str) -> str:
+        return self.info["api_url"] + path
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("local-state") / "state"
+
+
+@pytest.fixture(scope="module")
+def stack_database(make_database) -> str:
+    return make_database("apranova_e2e")
+
+
+@pytest.fixture(scope="module")
+def stack(state_dir: Path, stack_database: str) -> Iterator[Stack]:
+    started = Stack(state_dir, stack_database, _free_port())
+    yield started
+    started.stop()
+
+
+def _cognito(info: dict[str, Any]) -> Any:
+    return boto3.client(
+        "cognito-idp",
+        endpoint_url=info["moto_url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _login(info: dict[str, Any], user: str) -> dict[str, Any]:
+    return _cognito(info).initiate_auth(
+        ClientId=info["cognito"]["client_id"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": info["dev_users"][user]["email"], "PASSWORD": info["dev_users"][user]["password"]},
+    )["AuthenticationResult"]
+
+
+def test_stack_json_keeps_the_contract(stack: Stack) -> None:
+    info = stack.info
+    assert set(info) == {"api_url", "stripe_url", "moto_url", "database_url", "cognito", "dev_users"}
+    assert info["api_url"] == f"http://127.0.0.1:{stack.port}"
+    assert info["stripe_url"] is None
+    assert info["database_url"].startswith("postgresql://")
+    assert set(info["cognito"]) == {"user_pool_id", "client_id"}
+    assert set(info["dev_users"]) == {"admin", "trainer_dp", "trainer_fsd"}
+    for user in info["dev_users"].values():
+        assert set(user) == {"email", "password"} and user["email"].endswith("@apranova.local")
+    assert "ApraNova local stack is up" in stack.output()
+
+
+def test_tracks_over_http(stack: Stack) -> None:
+    response = requests.get(stack.url("/api/curriculum/tracks/"), timeout=10)
+    assert response.status_code == 200
+    tracks = {t["code"]: t for t in response.json()["items"]}
+    assert (tracks["DP"]["price_cents"], tracks["DP"]["currency"], tracks["DP"]["project_count"]) == (49900, "USD", 3)
+    assert (tracks["FSD"]["price_cents"], tracks["FSD"]["currency"], tracks["FSD"]["project_count"]) == (
+        59900,
+        "USD",
+        3,
+    )
+
+
+def test_health(stack: Stack) -> None:
+    response = requests.get(stack.url("/api/health/"), timeout=10)
+    assert response.status_code == 200
+    assert response.json()["database"] == "ok"
+
+
+def test_unknown_route_is_a_json_404(stack: Stack) -> None:
+    response = requests.get(stack.url("/api/nothing/here/"), timeout=10)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_wrong_method_is_a_405_with_allow(stack: Stack) -> None:
+    response = requests.post(stack.url("/api/curriculum/tracks/"), json={}, timeout=10)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET"
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_oversized_body_is_a_413(stack: Stack) -> None:
+    body = json.dumps({"blob": "x" * (1024 * 1024 + 10)})
+    response = requests.post(
+        stack.url("/api/anything/"), data=body, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_query_strings_and_binary_bodies_reach_the_function(stack: Stack) -> None:
+    response = requests.put(
+        stack.url("/api/health/?a=1&a=2"), data=b"\x00\xff", headers={"Content-Type": "image/png"}, timeout=10
+    )
+    assert response.status_code == 405  # the function answered (its guard decoded the event)
+
+
+def test_openapi_document(stack: Stack) -> None:
+    response = requests.get(stack.url("/api/openapi.json"), timeout=10)
+    assert response.status_code == 200
+    document = response.json()
+    assert document["info"]["title"] == "ApraNova API"
+    assert "/api/curriculum/tracks/" in document["paths"]
+
+
+def test_docs_page_uses_only_local_assets(stack: Stack) -> None:
+    response = requests.get(stack.url("/api/docs/"), timeout=10)
+    assert response.status_code == 200
+    assert "text/html" in response.headers["Content-Type"]
+    sources = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+    assert sources and not [s for s in sources if "://" in s or s.startswith("//")]
+    for source in sources:
+        assert requests.get(stack.url(source), timeout=10).status_code == 200, source
+
+
+def test_mailbox(stack: Stack) -> None:
+    response = requests.get(stack.url("/_local/mailbox"), timeout=10)
+    assert response.status_code == 200
+    assert isinstance(response.json()["items"], list)
+
+
+def test_mailbox_lists_what_ses_accepted_newest_first(stack: Stack) -> None:
+    info = stack.info
+    ses = boto3.client(
+        "sesv2",
+        endpoint_url=info["moto_url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    for subject in ("first", "second"):
+        ses.send_email(
+            FromEmailAddress="no-reply@apranova.local",
+            Destination={"ToAddresses": ["student@example.com"]},
+            Content={"Simple": {"Subject": {"Data": subject}, "Body": {"Text": {"Data": f"{subject} body"}}}},
+        )
+    items = requests.get(stack.url("/_local/mailbox"), timeout=10).json()["items"]
+    assert [i["subject"] for i in items[:2]] == ["second", "first"]
+    assert items[0]["to"] == ["student@example.com"]
+    assert items[0]["from"] == "no-reply@apranova.local"
+    assert items[0]["body_text"] == "second body" and items[0]["sent_at"]
+
+
+def test_dev_users_log_in_and_their_tokens_pass_the_jwt_check(stack: Stack) -> None:
+    info = stack.info
+    check = JwtCheck(
+        moto_url=info["moto_url"],
+        region="us-east-1",
+        user_pool_id=info["cognito"]["user_pool_id"],
+        client_id=info["cognito"]["client_id"],
+    )
+    groups = {"admin": ["admins"], "trainer_dp": ["trainers"], "trainer_fsd": ["trainers"]}
+    for user, expected in groups.items():
+        claims = check.verify(_login(info, user)["AccessToken"])
+        assert claims["cognito:groups"] == expected
+
+
+def test_dev_users_have_their_rows(stack: Stack) -> None:
+    import psycopg
+
+    info = stack.info
+    cognito = _cognito(info)
+    expected = {"admin": ("admin", None), "trainer_dp": ("trainer", "DP"), "trainer_fsd": ("trainer", "FSD")}
+    with psycopg.connect(info["database_url"]) as conn:
+        for key, user in info["dev_users"].items():
+            found = cognito.admin_get_user(UserPoolId=info["cognito"]["user_pool_id"], Username=user["email"])
+            sub = next(a["Value"] for a in found["UserAttributes"] if a["Name"] == "sub")
+            row = conn.execute(
+                "SELECT u.email, u.role, t.code FROM users u LEFT JOIN tracks t ON t.id = u.track_id WHERE u.id = %s",
+                (sub,),
+            ).fetchone()
+            assert row is not None, key
+            assert (row[0], row[1], row[2]) == (user["email"], *expected[key])
+
+
+def test_stop_and_restart_keeps_state(state_dir: Path, stack: Stack, stack_database: str) -> None:
+    info = stack.info
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=info["moto_url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.put_object(Bucket="apranova-local-uploads", Key="kept/by-restart.txt", Body=b"still here")
+    datasets = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="apranova-local-datasets").get("Contents", []))
+    assert datasets
+    cognito = _cognito(info)
+    pool = info["cognito"]["user_pool_id"]
+    cognito.admin_create_user(UserPoolId=pool, Username="kept@example.com", MessageAction="SUPPRESS")
+    boto3.client(
+        "ses",
+        endpoint_url=info["moto_url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).send_email(
+        Source="no-reply@apranova.local",
+        Destination={"ToAddresses": ["kept@example.com"]},
+        Message={"Subject": {"Data": "kept mail"}, "Body": {"Html": {"Data": "<p>kept</p>"}}},
+    )
+
+    started = time.monotonic()
+    assert stack.stop() == 0
+    assert time.monotonic() - started < 5
+    assert _port_is_free(stack.port)
+    assert not (state_dir / "stack.json").exists()
+
+    again = Stack(state_dir, stack_database, stack.port)
+    try:
+        assert again.info["cognito"] == info["cognito"]
+        assert again.info["dev_users"] == info["dev_users"]
+        _login(again.info, "admin")  # the kept password still works
+        cognito = _cognito(again.info)
+        assert cognito.admin_get_user(UserPoolId=pool, Username="kept@example.com")["Username"]
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=again.info["moto_url"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        assert s3.get_object(Bucket="apranova-local-uploads", Key="kept/by-restart.txt")["Body"].read() == b"still here"
+        kept = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="apranova-local-datasets").get("Contents", []))
+        assert kept == datasets
+        newest = requests.get(again.url("/_local/mailbox"), timeout=10).json()["items"][0]
+        assert (newest["subject"], newest["body_html"]) == ("kept mail", "<p>kept</p>")
+        assert requests.get(again.url("/api/curriculum/tracks/"), timeout=10).status_code == 200
+    finally:
+        assert again.stop() == 0
