@@ -1,0 +1,58 @@
+"""What the bench measures and the targets of design §7. Later issues add their routes to ``ROUTES``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Fresh interpreters per measured import, and the in-process request counts.
+IMPORT_RUNS = 7
+WARMUP_CALLS = 50
+TIMED_CALLS = 500
+MEMORY_REQUESTS = 200
+
+# Targets (design §7).
+IMPORT_RATIO_MAX = 1.2  # handler import / import of the third-party modules it pulls in
+PEAK_RSS_MAX_MIB = 80.0
+PUBLIC_LIST_P95_MS, PUBLIC_LIST_STATEMENTS = 5.0, 1
+STUDENT_GET_P95_MS, STUDENT_GET_STATEMENTS = 10.0, 3
+
+# Our own top-level packages: everything else a handler pulls in is stdlib or third-party.
+OWN_PACKAGES = frozenset({"apranova", "functions"})
+
+# Heavy packages that no API function should import unless it calls the service. ``botocore`` as a
+# bare package is tolerated: Powertools imports it (and nothing under it) to register its user agent.
+HEAVY_PACKAGES = ("stripe", "boto3", "botocore", "s3transfer", "aws_xray_sdk")
+HEAVY_ALLOWED: dict[str, frozenset[str]] = {
+    "migrate": frozenset({"boto3", "botocore", "s3transfer"}),  # uploads the dataset to S3
+}
+
+# A signed-in student, as the API Gateway JWT authorizer passes the claims (for student routes).
+STUDENT_CLAIMS: dict[str, Any] = {
+    "sub": "00000000-0000-4000-8000-00000000b001",
+    "email": "bench.student@example.com",
+    "cognito:groups": "[students]",
+}
+
+
+@dataclass(frozen=True)
+class BenchRoute:
+    name: str
+    method: str
+    path: str
+    claims: dict[str, Any] | None = None
+    p95_ms: float | None = None  # None: reported, no target
+    max_statements: int | None = None
+    query: dict[str, str] = field(default_factory=dict)
+
+
+ROUTES: tuple[BenchRoute, ...] = (
+    BenchRoute("health", "GET", "/api/health/"),
+    BenchRoute(
+        "public track list",
+        "GET",
+        "/api/curriculum/tracks/",
+        p95_ms=PUBLIC_LIST_P95_MS,
+        max_statements=PUBLIC_LIST_STATEMENTS,
+    ),
+)
