@@ -141,27 +141,27 @@ TEST_ROUTES = {
         Route("GET", "/api/test/students-only/", "test", Access.STUDENT),
     )
 }
-test_app = create_app(TEST_ROUTES)
+demo_app = create_app(TEST_ROUTES)
 writes: list[Enrolment] = []
 
 
-@test_app.post("/api/test/enrolments/")
+@demo_app.post("/api/test/enrolments/")
 def create_enrolment(enrolment: Enrolment) -> dict:
     writes.append(enrolment)
     return {"track": enrolment.track, "seats": enrolment.seats}
 
 
-@test_app.post("/api/test/admin-only/")
+@demo_app.post("/api/test/admin-only/")
 def admin_only() -> dict:
     return {"ok": True}
 
 
-@test_app.get("/api/test/students-only/")
+@demo_app.get("/api/test/students-only/")
 def students_only() -> dict:
     return {"ok": True}
 
 
-@test_app.get("/api/test/boom/")
+@demo_app.get("/api/test/boom/")
 def boom() -> dict:
     raise RuntimeError("secret connection string postgresql://user:pw@host")
 
@@ -169,7 +169,7 @@ def boom() -> dict:
 def call_test_app(method, path, **kwargs):
     event = http_api_event(method, path, **kwargs)
     event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {path}"
-    response = test_app.resolve(event, LambdaContext("test"))
+    response = demo_app.resolve(event, LambdaContext("test"))
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -214,6 +214,11 @@ def test_token_routes_refuse_anonymous_callers_with_401():
     status, body = call_test_app("POST", "/api/test/admin-only/")
     assert status == 401
     assert_error_shape(body, "not_authenticated")
+
+
+def test_authentication_is_checked_before_the_body_is_validated():
+    status, body = call_test_app("POST", "/api/test/admin-only/", body='{"not": "checked"')
+    assert status == 401
 
 
 def test_a_student_on_an_admin_route_is_403():

@@ -33,7 +33,7 @@ from apranova.errors import (
     validation_details,
 )
 from apranova.identity import Caller, caller_from_event
-from apranova.observability import logger, metrics
+from apranova.observability import logger
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -102,7 +102,15 @@ def not_found_or_not_allowed(method: str, path: str) -> AppError:
 def create_app(route_table: dict[str, routes.Route] | None = None) -> APIGatewayHttpResolver:
     """``route_table`` defaults to the API's; tests of this module pass their own."""
     app = APIGatewayHttpResolver(enable_validation=True)
-    app.use(middlewares=[_guard_for(routes.ROUTES_BY_KEY if route_table is None else route_table)])
+    guard = _guard_for(routes.ROUTES_BY_KEY if route_table is None else route_table)
+    # Powertools runs request validation before any middleware given to ``use``; the guard must
+    # come first (an anonymous caller gets 401, not a 422 describing the schema), so it wraps the
+    # validation middleware itself. Pinned Powertools; tests/integration/test_api_contract.py
+    # proves the order.
+    validation = app._request_validation_middleware
+    app._request_validation_middleware = lambda current, next_middleware: guard(
+        current, lambda after_guard: validation(after_guard, next_middleware)
+    )
 
     @app.exception_handler(AppError)
     def _app_error(error: AppError) -> Response:
@@ -151,10 +159,13 @@ def caller(app: APIGatewayHttpResolver) -> Caller:
 
 
 def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda handler for an API function, with structured logging and metrics around it."""
+    """The Lambda handler for an API function, with structured logging around it.
+
+    A function that emits metrics decorates its own entry with ``metrics.log_metrics``: flushing
+    an empty metric set on every request only warns.
+    """
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-    @metrics.log_metrics(raise_on_empty_metrics=False)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return app.resolve(event, context)
 

@@ -38,6 +38,20 @@ class Route:
         return f"{self.method} {self.path}"
 
     @property
+    def gateway_path(self) -> str:
+        """The path as API Gateway takes it: without the trailing slash.
+
+        An HTTP API refuses a route path ending in "/" and routes "/x" and "/x/" alike to "/x";
+        the function still sees the path the client sent and routes on it.
+        """
+        return self.path.rstrip("/") or "/"
+
+    @property
+    def gateway_key(self) -> str:
+        """The ``routeKey`` API Gateway puts in the events of this route."""
+        return f"{self.method} {self.gateway_path}"
+
+    @property
     def resolver_path(self) -> str:
         """The path in Powertools' syntax."""
         return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
@@ -53,7 +67,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/docs/", "local", Access.PUBLIC, local_only=True),
 )
 
-ROUTES_BY_KEY: dict[str, Route] = {route.key: route for route in ROUTES}
+# By the routeKey of API Gateway's events.
+ROUTES_BY_KEY: dict[str, Route] = {route.gateway_key: route for route in ROUTES}
 
 
 def _pattern(path: str) -> re.Pattern[str]:
