@@ -25,6 +25,9 @@ OWN_PACKAGES = frozenset({"apranova", "functions"})
 HEAVY_PACKAGES = ("stripe", "boto3", "botocore", "s3transfer", "aws_xray_sdk")
 HEAVY_ALLOWED: dict[str, frozenset[str]] = {
     "migrate": frozenset({"boto3", "botocore", "s3transfer"}),  # uploads the dataset to S3
+    # Every auth route calls Cognito: its error classes at import, boto3 itself on first call.
+    "auth": frozenset({"boto3", "botocore", "s3transfer"}),
+    "admin": frozenset({"boto3", "botocore", "s3transfer"}),  # the role route moves Cognito groups
 }
 
 # A signed-in student, as the API Gateway JWT authorizer passes the claims (for student routes).
@@ -54,5 +57,14 @@ ROUTES: tuple[BenchRoute, ...] = (
         "/api/curriculum/tracks/",
         p95_ms=PUBLIC_LIST_P95_MS,
         max_statements=PUBLIC_LIST_STATEMENTS,
+    ),
+    # Login and refresh are Cognito round trips with a body; the in-process bench has neither yet.
+    BenchRoute(
+        "profile (GET /api/auth/user/)",
+        "GET",
+        "/api/auth/user/",
+        claims=STUDENT_CLAIMS,
+        p95_ms=STUDENT_GET_P95_MS,
+        max_statements=STUDENT_GET_STATEMENTS,
     ),
 )

@@ -1,7 +1,8 @@
 """The CDK app: ``python -m cdk.app`` from the repository root (cdk.json runs it).
 
-Context: ``stage`` (default dev), ``spaOrigin`` (the SPA allowed by CORS), optionally ``account``
-and ``region`` (without both the stack is environment-agnostic, so synth needs no credentials).
+Context: ``stage`` (default dev), ``spaOrigin`` (the SPA allowed by CORS), optionally
+``sesSenderArn`` (the SES identity the user pool sends its emails from; Cognito's own sender
+otherwise), ``account`` and ``region`` (without both the stack is environment-agnostic, so synth needs no credentials).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def build(context: Mapping[str, Any] | None = None, outdir: str | None = None) -
         f"ApraNova-{stage}",
         stage=stage,
         spa_origin=app.node.try_get_context("spaOrigin") or DEFAULT_SPA_ORIGIN,
+        ses_sender_arn=app.node.try_get_context("sesSenderArn") or None,
         env=Environment(account=account, region=region) if account and region else None,
         description=f"ApraNova ({stage})",
     )

@@ -34,6 +34,7 @@ from moto.server import ThreadedMotoServer
 from moto.ses.models import SESBackend
 from moto.utilities.utils import load_resource
 
+from apranova import user_pool_settings
 from local import lambda_dispatch
 
 REGION = "us-east-1"
@@ -44,7 +45,8 @@ MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use
 
 POOL_NAME = "apranova-local"
 CLIENT_NAME = "apranova-spa"
-GROUPS = ("students", "trainers", "admins")
+# Group → precedence, as CDK creates them.
+GROUPS = user_pool_settings.GROUP_PRECEDENCE
 SENDER = "no-reply@apranova.local"
 BUCKETS = {
     "uploads": "apranova-local-uploads",
@@ -267,7 +269,7 @@ def _dev_passwords(state_dir: Path) -> dict[str, str]:
     changed = False
     for key in DEV_USERS:
         if key not in passwords:
-            # The pool policy wants upper, lower, digit and symbol.
+            # The pool policy wants 12+ characters with upper, lower, digit and symbol.
             passwords[key] = f"Dev-{secrets.token_urlsafe(12)}9a"
             changed = True
     if changed:
@@ -285,41 +287,86 @@ def _ignore(error_codes: tuple[str, ...], call: Any, **kwargs: Any) -> Any:
         return None
 
 
+def pool_settings() -> dict[str, Any]:
+    """The pool's settings in the Cognito API's shape, from the definition CDK deploys."""
+    policy = user_pool_settings.PASSWORD_POLICY
+    return {
+        "UsernameAttributes": ["email"],
+        "AutoVerifiedAttributes": ["email"],
+        "UsernameConfiguration": {"CaseSensitive": False},
+        "Policies": {
+            "PasswordPolicy": {
+                "MinimumLength": policy.min_length,
+                "RequireUppercase": policy.require_uppercase,
+                "RequireLowercase": policy.require_lowercase,
+                "RequireNumbers": policy.require_digits,
+                "RequireSymbols": policy.require_symbols,
+                "TemporaryPasswordValidityDays": policy.temporary_password_validity_days,
+            }
+        },
+        "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False},
+        "MfaConfiguration": "OFF",
+        "VerificationMessageTemplate": {"DefaultEmailOption": "CONFIRM_WITH_CODE"},
+        "AccountRecoverySetting": {"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]},
+    }
+
+
+def client_settings() -> dict[str, Any]:
+    return {
+        "ExplicitAuthFlows": list(user_pool_settings.EXPLICIT_AUTH_FLOWS),
+        "PreventUserExistenceErrors": "ENABLED",
+        "EnableTokenRevocation": True,
+        "AccessTokenValidity": user_pool_settings.ACCESS_TOKEN_MINUTES,
+        "IdTokenValidity": user_pool_settings.ID_TOKEN_MINUTES,
+        "RefreshTokenValidity": user_pool_settings.REFRESH_TOKEN_DAYS,
+        "TokenValidityUnits": {"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "days"},
+    }
+
+
+class StalePoolError(RuntimeError):
+    """The state dir's pool was created with other settings than the ones CDK deploys."""
+
+
+def _pool_drift(pool: dict[str, Any]) -> list[str]:
+    wanted = pool_settings()
+    return sorted(key for key, value in wanted.items() if pool.get(key) != value)
+
+
 def _user_pool(cognito: Any) -> tuple[str, str]:
+    """Finds or creates the pool and its client; the client and the groups take the current
+    settings in place, the pool must already have them."""
     pools = cognito.list_user_pools(MaxResults=60)["UserPools"]
     pool_id = next((p["Id"] for p in pools if p["Name"] == POOL_NAME), None)
     if pool_id is None:
-        pool_id = cognito.create_user_pool(
-            PoolName=POOL_NAME,
-            UsernameAttributes=["email"],
-            AutoVerifiedAttributes=["email"],
-            UsernameConfiguration={"CaseSensitive": False},
-            Policies={
-                "PasswordPolicy": {
-                    "MinimumLength": 8,
-                    "RequireUppercase": True,
-                    "RequireLowercase": True,
-                    "RequireNumbers": True,
-                    "RequireSymbols": True,
-                    "TemporaryPasswordValidityDays": 7,
-                }
-            },
-            VerificationMessageTemplate={"DefaultEmailOption": "CONFIRM_WITH_CODE"},
-            AccountRecoverySetting={"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]},
-        )["UserPool"]["Id"]
+        pool_id = cognito.create_user_pool(PoolName=POOL_NAME, **pool_settings())["UserPool"]["Id"]
+    # Not updated in place: Cognito cannot change a pool's username attributes, and moto's
+    # UpdateUserPool drops every setting it is not given (email sign-in with them).
+    drift = _pool_drift(cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"])
+    if drift:
+        raise StalePoolError(
+            f"the local user pool {pool_id} differs from the deployed settings in {', '.join(drift)}: "
+            "run `make dev-reset` to start from a fresh state"
+        )
     clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
     client_id = next((c["ClientId"] for c in clients if c["ClientName"] == CLIENT_NAME), None)
     if client_id is None:
         client_id = cognito.create_user_pool_client(
-            UserPoolId=pool_id,
-            ClientName=CLIENT_NAME,
-            GenerateSecret=False,
-            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-            PreventUserExistenceErrors="ENABLED",
-            EnableTokenRevocation=True,
+            UserPoolId=pool_id, ClientName=CLIENT_NAME, GenerateSecret=False, **client_settings()
         )["UserPoolClient"]["ClientId"]
-    for group in GROUPS:
-        _ignore(("GroupExistsException",), cognito.create_group, UserPoolId=pool_id, GroupName=group)
+    else:
+        cognito.update_user_pool_client(
+            UserPoolId=pool_id, ClientId=client_id, ClientName=CLIENT_NAME, **client_settings()
+        )
+    for group, precedence in GROUPS.items():
+        created = _ignore(
+            ("GroupExistsException",),
+            cognito.create_group,
+            UserPoolId=pool_id,
+            GroupName=group,
+            Precedence=precedence,
+        )
+        if created is None:
+            cognito.update_group(UserPoolId=pool_id, GroupName=group, Precedence=precedence)
     return pool_id, client_id
 
 

@@ -1,23 +1,42 @@
-"""ApraNova-<stage>: the API, its functions, the common layer, the database and the buckets."""
+"""ApraNova-<stage>: the API, its functions, the common layer, the user pool, the database and the
+buckets."""
 
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, triggers
-from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from apranova import routes
+from apranova.user_pool_settings import ACCESS_TOKEN_SCOPE
 from cdk.constructs.common_layer import CommonLayer
 from cdk.constructs.database import Database
 from cdk.constructs.http_api import HttpApi
+from cdk.constructs.identity import Identity
 from cdk.constructs.nag import acknowledge
 from cdk.constructs.python_function import PythonFunction
 from cdk.constructs.storage import Storage
 
 # Functions that query the database: they run in the VPC and reach it through the proxy.
-DATABASE_FUNCTIONS = frozenset({"health", "curriculum"})
+DATABASE_FUNCTIONS = frozenset({"health", "curriculum", "auth", "admin"})
+# The Cognito admin actions a function may take, on this stack's user pool only. The auth function's
+# other calls (SignUp, InitiateAuth, GlobalSignOut, ...) are authorized by the client id or the
+# caller's own token, not by IAM.
+COGNITO_ACTIONS = {
+    # Sign-up puts the user in students and deletes the Cognito user when the database rows
+    # fail (compensation). Exactly what the code calls: widen it when the code does.
+    "auth": (
+        "cognito-idp:AdminAddUserToGroup",
+        "cognito-idp:AdminDeleteUser",
+    ),
+    # Role changes move a user between groups.
+    "admin": (
+        "cognito-idp:AdminAddUserToGroup",
+        "cognito-idp:AdminRemoveUserFromGroup",
+    ),
+}
 
 
 class ApraNovaStack(Stack):
@@ -28,7 +47,7 @@ class ApraNovaStack(Stack):
         *,
         stage: str,
         spa_origin: str,
-        authorizer: apigwv2.IHttpRouteAuthorizer | None = None,
+        ses_sender_arn: str | None = None,
         throttle_rate: int = 100,
         throttle_burst: int = 200,
         **kwargs,
@@ -41,6 +60,12 @@ class ApraNovaStack(Stack):
         layer = CommonLayer(self, "CommonLayer").layer
         database = Database(self, "Database", stage=stage, production=production)
         storage = Storage(self, "Storage")
+        identity = Identity(self, "Identity", stage=stage, production=production, ses_sender_arn=ses_sender_arn)
+        self.identity = identity
+        cognito_env = {
+            "COGNITO_USER_POOL_ID": identity.user_pool.user_pool_id,
+            "COGNITO_CLIENT_ID": identity.client.user_pool_client_id,
+        }
 
         def function(name: str, **options) -> PythonFunction:
             return PythonFunction(
@@ -57,9 +82,15 @@ class ApraNovaStack(Stack):
         self.functions: dict[str, PythonFunction] = {}
         for name in routes.functions():
             needs_db = name in DATABASE_FUNCTIONS
-            self.functions[name] = function(name, vpc=database.vpc if needs_db else None)
+            self.functions[name] = function(name, vpc=database.vpc if needs_db else None, environment=cognito_env)
             if needs_db:
                 database.connect_function(self.functions[name])
+        # Granted only to the functions the route table deploys.
+        for name, actions in COGNITO_ACTIONS.items():
+            if name in self.functions:
+                self.functions[name].role.add_to_principal_policy(
+                    iam.PolicyStatement(actions=list(actions), resources=[identity.user_pool.user_pool_arn])
+                )
 
         self.migrate = function(
             "migrate",
@@ -89,7 +120,12 @@ class ApraNovaStack(Stack):
             "Api",
             functions={name: fn.function for name, fn in self.functions.items()},
             spa_origin=spa_origin,
-            authorizer=authorizer,
+            # API Gateway checks the signature, issuer (the pool), expiry and that ``aud`` or
+            # ``client_id`` is the SPA client; the scope check refuses ID tokens.
+            authorizer=authorizers.HttpUserPoolAuthorizer(
+                "Cognito", identity.user_pool, user_pool_clients=[identity.client]
+            ),
+            authorization_scopes=[ACCESS_TOKEN_SCOPE],
             throttle_rate=throttle_rate,
             throttle_burst=throttle_burst,
             log_retention=retention,
@@ -98,6 +134,9 @@ class ApraNovaStack(Stack):
 
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "DatasetsBucket", value=storage.datasets.bucket_name)
+        CfnOutput(self, "UserPoolId", value=identity.user_pool.user_pool_id)
+        CfnOutput(self, "UserPoolClientId", value=identity.client.user_pool_client_id)
+        CfnOutput(self, "JwtIssuer", value=identity.issuer)
 
     def _grant_datasets(self, storage: Storage) -> None:
         """The migration uploads the course datasets: read and write objects, list the bucket.

@@ -63,6 +63,18 @@ FALLBACK_FUNCTION = "health"
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/health/", "health", Access.PUBLIC),
     Route("GET", "/api/curriculum/tracks/", "curriculum", Access.PUBLIC),
+    Route("POST", "/api/auth/registration/", "auth", Access.PUBLIC),
+    Route("POST", "/api/auth/verify-email/", "auth", Access.PUBLIC),
+    Route("POST", "/api/auth/resend-verification/", "auth", Access.PUBLIC),
+    Route("POST", "/api/auth/login/", "auth", Access.PUBLIC),
+    Route("POST", "/api/auth/token/refresh/", "auth", Access.PUBLIC),
+    Route("POST", "/api/auth/logout/", "auth", Access.USER),
+    Route("POST", "/api/auth/password/reset/", "auth", Access.PUBLIC),
+    Route("POST", "/api/auth/password/reset/confirm/", "auth", Access.PUBLIC),
+    Route("POST", "/api/auth/password/change/", "auth", Access.USER),
+    Route("GET", "/api/auth/user/", "auth", Access.USER),
+    Route("PATCH", "/api/auth/user/", "auth", Access.USER),
+    Route("POST", "/api/admin/users/{id}/role/", "admin", Access.ADMIN),
     Route("GET", "/api/openapi.json", "local", Access.PUBLIC, local_only=True),
     Route("GET", "/api/docs/", "local", Access.PUBLIC, local_only=True),
 )

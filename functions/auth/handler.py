@@ -1,0 +1,119 @@
+"""The auth API function: sign-up with consent, email verification, sessions, passwords, profile."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response, content_types
+
+from apranova import cognito
+from apranova.api import caller, create_app, lambda_entry
+from apranova.errors import Unauthorized
+from functions.auth import service
+from functions.auth.models import (
+    EmailOnly,
+    Login,
+    LoginResult,
+    LogoutRequest,
+    Message,
+    PasswordChange,
+    Profile,
+    ProfilePatch,
+    RefreshRequest,
+    RefreshResult,
+    Registered,
+    Registration,
+    ResetConfirm,
+    VerifyEmail,
+)
+
+app = create_app()
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _pool() -> service.Pool:
+    settings = cognito.settings()
+    return service.Pool(cognito.client(), settings.cognito_user_pool_id, settings.cognito_client_id)
+
+
+def _info() -> service.RequestInfo:
+    context = app.current_event.request_context
+    return service.RequestInfo(
+        ip_address=context.http.source_ip,
+        user_agent=app.current_event.headers.get("user-agent"),
+        request_id=context.request_id,
+    )
+
+
+def _access_token() -> str:
+    """The caller's access token: the authorizer has verified it before the function runs."""
+    scheme, _, token = (app.current_event.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authentication credentials were not provided or are not valid.")
+    return token.strip()
+
+
+def _json(status: int, body: object) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=NO_STORE)
+
+
+@app.post("/api/auth/registration/", summary="Create a student account (consent to the active policy and terms)")
+def register(request: Registration) -> Response[Registered]:
+    return _json(201, Registered.model_validate(service.register(_pool(), request, _info())))
+
+
+@app.post("/api/auth/verify-email/", summary="Confirm the email address with the emailed code")
+def verify_email(request: VerifyEmail) -> Response[Message]:
+    service.verify_email(_pool(), request.email, request.code, _info())
+    return _json(200, Message(detail="Email verified."))
+
+
+@app.post("/api/auth/resend-verification/", summary="Send the verification code again")
+def resend_verification(request: EmailOnly) -> Response[Message]:
+    service.resend_verification(_pool(), request.email)
+    return _json(202, Message(detail=service.RESEND_SENT))
+
+
+@app.post("/api/auth/login/", summary="Log in with email and password")
+def login(request: Login) -> Response[LoginResult]:
+    return _json(200, service.login(_pool(), request.email, request.password, _info()))
+
+
+@app.post("/api/auth/token/refresh/", summary="A new access token for a refresh token")
+def refresh(request: RefreshRequest) -> Response[RefreshResult]:
+    return _json(200, service.refresh(_pool(), request.refresh))
+
+
+@app.post("/api/auth/logout/", summary="Log out: the refresh token stops working")
+def logout(request: LogoutRequest | None = None) -> Response[Message]:
+    service.logout(_pool(), caller(app), _access_token(), _info())
+    return _json(200, Message(detail="Logged out."))
+
+
+@app.post("/api/auth/password/reset/", summary="Email a password reset code")
+def password_reset(request: EmailOnly) -> Response[Message]:
+    service.request_password_reset(_pool(), request.email)
+    return _json(202, Message(detail=service.RESET_SENT))
+
+
+@app.post("/api/auth/password/reset/confirm/", summary="Set a new password with the emailed code")
+def password_reset_confirm(request: ResetConfirm) -> Response[Message]:
+    service.confirm_password_reset(_pool(), request, _info())
+    return _json(200, Message(detail="Password has been reset."))
+
+
+@app.post("/api/auth/password/change/", summary="Change the password of the signed-in account")
+def password_change(request: PasswordChange) -> Response[Message]:
+    service.change_password(_pool(), caller(app), _access_token(), request, _info())
+    return _json(200, Message(detail="Password changed."))
+
+
+@app.get("/api/auth/user/", summary="The signed-in account's profile")
+def get_user() -> Response[Profile]:
+    return _json(200, service.get_profile(caller(app)))
+
+
+@app.patch("/api/auth/user/", summary="Change the profile (name only)")
+def patch_user(request: ProfilePatch) -> Response[Profile]:
+    return _json(200, service.update_profile(caller(app), request.name, _info()))
+
+
+lambda_handler = lambda_entry(app)

@@ -1,0 +1,159 @@
+"""Request and response models of the auth API. Requests forbid unknown fields: a ``role`` (or any
+other field the server owns) sent by a client is a 422, never silently dropped or applied."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from apranova.user_pool_settings import PASSWORD_POLICY
+
+# The user pool's password policy (the one CDK deploys and the local stack bootstraps): checked
+# here first so that the 422 names the rule; Cognito's InvalidPasswordException maps to the same.
+PASSWORD_MIN_LENGTH = PASSWORD_POLICY.min_length
+SYMBOLS = "^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+-"
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def check_password(value: str) -> str:
+    if len(value) < PASSWORD_MIN_LENGTH:
+        raise ValueError(f"password_too_short: at least {PASSWORD_MIN_LENGTH} characters")
+    if not re.search(r"[A-Z]", value):
+        raise ValueError("password_no_uppercase: needs an uppercase letter")
+    if not re.search(r"[a-z]", value):
+        raise ValueError("password_no_lowercase: needs a lowercase letter")
+    if not re.search(r"\d", value):
+        raise ValueError("password_no_digit: needs a digit")
+    if not any(ch in SYMBOLS for ch in value):
+        raise ValueError("password_no_symbol: needs a symbol")
+    return value
+
+
+def check_email(value: str) -> str:
+    value = value.strip()
+    if not EMAIL.match(value):
+        raise ValueError("not a valid email address")
+    return value.lower()
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=2048)
+
+
+Email = Field(max_length=254, examples=["ada@example.com"])
+Password = Field(max_length=256)
+
+
+class Registration(Strict):
+    email: str = Email
+    password: str = Password
+    name: str = Field(min_length=1, max_length=200)
+    accept_privacy: Literal[True] = Field(description="Must be true: the privacy policy and terms are accepted.")
+    privacy_version: str = Field(max_length=20, examples=["1.0"])
+    terms_version: str = Field(max_length=20, examples=["1.0"])
+
+    _email = field_validator("email")(check_email)
+    _password = field_validator("password")(check_password)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("name must not be blank")
+        return value.strip()
+
+
+class VerifyEmail(Strict):
+    email: str = Email
+    code: str = Field(min_length=1, max_length=128)
+
+    _email = field_validator("email")(check_email)
+
+
+class EmailOnly(Strict):
+    email: str = Email
+
+    _email = field_validator("email")(check_email)
+
+
+class Login(Strict):
+    email: str = Email
+    password: str = Field(min_length=1, max_length=256)
+
+    _email = field_validator("email")(check_email)
+
+
+class RefreshRequest(Strict):
+    refresh: str = Field(min_length=1, max_length=8192)
+
+
+class LogoutRequest(Strict):
+    refresh: str | None = Field(default=None, max_length=8192)
+
+
+class ResetConfirm(Strict):
+    email: str = Email
+    code: str = Field(min_length=1, max_length=128)
+    new_password: str = Password
+
+    _email = field_validator("email")(check_email)
+    _password = field_validator("new_password")(check_password)
+
+
+class PasswordChange(Strict):
+    old_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Password
+
+    _password = field_validator("new_password")(check_password)
+
+
+class ProfilePatch(Strict):
+    """The allow-list: the only profile fields a user may change themself."""
+
+    name: str = Field(min_length=1, max_length=200)
+
+
+class Consent(BaseModel):
+    privacy_version: str | None
+    terms_version: str | None
+    current: bool
+
+
+class Profile(BaseModel):
+    id: str
+    email: str
+    name: str
+    role: Literal["student", "trainer", "admin"]
+    track: str | None
+    enrollment_status: str
+    tools_provisioned: bool
+    provisioning_status: str
+    privacy_accepted: bool
+    consent: Consent
+
+
+class LoginResult(BaseModel):
+    access: str
+    refresh: str
+    id_token: str
+    expires_in: int
+    user: Profile | None
+
+
+class RefreshResult(BaseModel):
+    access: str
+    refresh: str
+    expires_in: int
+
+
+class Message(BaseModel):
+    detail: str
+
+
+class Registered(BaseModel):
+    id: str
+    email: str
+    email_verified: bool = False
+    detail: str

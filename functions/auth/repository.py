@@ -1,0 +1,92 @@
+"""SQL of the auth domain. Every query is parameterised; writes take the caller's cursor so that
+they commit together with the audit row that describes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import Cursor
+
+from apranova import db
+
+_ACTIVE_VERSIONS = """
+SELECT (SELECT version FROM privacy_policies WHERE is_active) AS privacy_version,
+       (SELECT version FROM terms_of_service WHERE is_active) AS terms_version
+"""
+
+# One statement: the user, their track, their latest consent and the versions in force.
+_PROFILE = """
+SELECT u.id::text AS id, u.email::text AS email, u.name, u.role, t.code AS track, u.enrollment_status,
+       u.tools_provisioned, u.provisioning_status,
+       c.privacy_policy_version AS consent_privacy_version, c.terms_version AS consent_terms_version,
+       (SELECT version FROM privacy_policies WHERE is_active) AS active_privacy_version,
+       (SELECT version FROM terms_of_service WHERE is_active) AS active_terms_version
+FROM users u
+LEFT JOIN tracks t ON t.id = u.track_id
+LEFT JOIN LATERAL (
+    SELECT privacy_policy_version, terms_version FROM user_consents
+    WHERE user_id = u.id ORDER BY accepted_at DESC, id DESC LIMIT 1
+) c ON true
+WHERE u.id = %s AND u.deleted_at IS NULL
+"""
+
+
+def active_versions() -> dict[str, Any]:
+    return db.connection().execute(_ACTIVE_VERSIONS).fetchone() or {}
+
+
+def profile(user_id: str) -> dict[str, Any] | None:
+    return db.connection().execute(_PROFILE, (user_id,)).fetchone()
+
+
+def insert_user(cur: Cursor[Any], *, user_id: str, email: str, name: str) -> None:
+    # Role and status are the table's defaults (student, PENDING_PAYMENT): never from the request.
+    cur.execute("INSERT INTO users (id, email, name) VALUES (%s, %s, %s)", (user_id, email, name))
+
+
+def insert_consent(
+    cur: Cursor[Any],
+    *,
+    user_id: str,
+    privacy_version: str,
+    terms_version: str,
+    ip_address: str | None,
+    user_agent: str | None,
+) -> None:
+    cur.execute(
+        """
+        INSERT INTO user_consents (user_id, privacy_policy_version, terms_version, ip_address, user_agent, source)
+        VALUES (%s, %s, %s, %s, %s, 'SIGNUP')
+        """,
+        (user_id, privacy_version, terms_version, ip_address, user_agent),
+    )
+
+
+def email_exists(email: str) -> bool:
+    return db.connection().execute("SELECT 1 FROM users WHERE email = %s", (email,)).fetchone() is not None
+
+
+def mark_email_verified(cur: Cursor[Any], email: str) -> str | None:
+    row = cur.execute(
+        "UPDATE users SET email_verified = true WHERE email = %s RETURNING id::text AS id", (email,)
+    ).fetchone()
+    return row["id"] if row else None
+
+
+def record_login(cur: Cursor[Any], user_id: str) -> bool:
+    row = cur.execute(
+        "UPDATE users SET last_login_at = now() WHERE id = %s AND deleted_at IS NULL RETURNING id", (user_id,)
+    ).fetchone()
+    return row is not None
+
+
+def user_id_by_email(cur: Cursor[Any], email: str) -> str | None:
+    row = cur.execute("SELECT id::text AS id FROM users WHERE email = %s", (email,)).fetchone()
+    return row["id"] if row else None
+
+
+def update_name(cur: Cursor[Any], user_id: str, name: str) -> bool:
+    row = cur.execute(
+        "UPDATE users SET name = %s WHERE id = %s AND deleted_at IS NULL RETURNING id", (name, user_id)
+    ).fetchone()
+    return row is not None
