@@ -26,7 +26,7 @@ for _key, _value in {
 }.items():
     os.environ.setdefault(_key, _value)
 
-from bench import cold, config, memory, report, warm  # noqa: E402
+from bench import cold, config, identity, memory, report, warm  # noqa: E402
 from bench.sqlcount import StatementCounter  # noqa: E402
 
 
@@ -136,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nMEMORY / WARM LATENCY  skipped: {reason}")
         results["memory"] = results["warm_latency"] = {"skipped": reason}
     else:
-        with warm.bench_database() as url:
-            _database_sections(results, url, functions, warmup, timed, serve)
+        with warm.bench_database() as url, identity.bench_student(url) as student:
+            _database_sections(
+                results, url, functions, warmup, timed, serve, identity.personalise(config.ROUTES, student)
+            )
 
     results["duration_s"] = round(time.perf_counter() - started, 1)
     path = report.write_results(results, args.output)
@@ -147,12 +149,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _database_sections(
-    results: dict[str, Any], url: str, functions: list[str], warmup: int, timed: int, serve: int
+    results: dict[str, Any],
+    url: str,
+    functions: list[str],
+    warmup: int,
+    timed: int,
+    serve: int,
+    bench_routes: tuple[config.BenchRoute, ...],
 ) -> None:
     from apranova import routes
 
     by_function: dict[str, list[config.BenchRoute]] = {}
-    for route in config.ROUTES:
+    for route in bench_routes:
         found, _ = routes.match(route.method, route.path)
         if found is not None:
             by_function.setdefault(found.function, []).append(route)
@@ -179,7 +187,7 @@ def _database_sections(
 
     counter = StatementCounter()
     warm.use_database(url, counter)
-    lats = [warm.measure(route, counter, warmup, timed) for route in config.ROUTES]
+    lats = [warm.measure(route, counter, warmup, timed) for route in bench_routes]
     results["warm_latency"] = {lat.route.name: lat.as_json() for lat in lats}
     benched = {(r.method, r.path) for r in config.ROUTES}
     missing = [r.key for r in routes.ROUTES if not r.local_only and (r.method, r.path) not in benched]

@@ -47,6 +47,9 @@ class BenchRoute:
     p95_ms: float | None = None  # None: reported, no target
     max_statements: int | None = None
     query: dict[str, str] = field(default_factory=dict)
+    # A JSON body; ``{email}``, ``{password}`` and ``{refresh}`` are filled with the bench
+    # student's (see bench/identity.py) before the run.
+    body: str | None = None
 
 
 ROUTES: tuple[BenchRoute, ...] = (
@@ -58,7 +61,9 @@ ROUTES: tuple[BenchRoute, ...] = (
         p95_ms=PUBLIC_LIST_P95_MS,
         max_statements=PUBLIC_LIST_STATEMENTS,
     ),
-    # Login and refresh are Cognito round trips with a body; the in-process bench has neither yet.
+    # Login and refresh are round trips to Cognito (moto on loopback here): the numbers include it.
+    BenchRoute("login", "POST", "/api/auth/login/", body='{{"email": "{email}", "password": "{password}"}}'),
+    BenchRoute("token refresh", "POST", "/api/auth/token/refresh/", body='{{"refresh": "{refresh}"}}'),
     BenchRoute(
         "profile (GET /api/auth/user/)",
         "GET",

@@ -37,7 +37,7 @@ from local.events import LambdaContext, http_api_event
 statuses = {}
 for i in range(_spec["requests"] if _spec["routes"] else 0):
     r = _spec["routes"][i % len(_spec["routes"])]
-    event = http_api_event(r["method"], r["path"], claims=r["claims"], query=r["query"] or None)
+    event = http_api_event(r["method"], r["path"], claims=r["claims"], query=r["query"] or None, body=r["body"])
     status = str(handler(event, LambdaContext(_spec["function"]))["statusCode"])
     statuses[status] = statuses.get(status, 0) + 1
 _kib, _source = _peak_kib()
@@ -82,7 +82,9 @@ def measure(
         "function": function,
         "module": f"functions.{function}.handler",
         "requests": requests,
-        "routes": [{"method": r.method, "path": r.path, "claims": r.claims, "query": r.query} for r in routes],
+        "routes": [
+            {"method": r.method, "path": r.path, "claims": r.claims, "query": r.query, "body": r.body} for r in routes
+        ],
     }
     result = MemoryResult(function, requests=requests if routes else 0)
     try:

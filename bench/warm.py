@@ -123,7 +123,9 @@ def measure(
     def events(n: int) -> list[tuple[dict[str, Any], LambdaContext]]:
         return [
             (
-                http_api_event(route.method, route.path, claims=route.claims, query=route.query or None),
+                http_api_event(
+                    route.method, route.path, claims=route.claims, query=route.query or None, body=route.body
+                ),
                 LambdaContext(table_route.function),
             )
             for _ in range(n)
