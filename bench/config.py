@@ -34,6 +34,7 @@ HEAVY_ALLOWED: dict[str, frozenset[str]] = {
 STUDENT_CLAIMS: dict[str, Any] = {
     "sub": "00000000-0000-4000-8000-00000000b001",
     "email": "bench.student@example.com",
+    "token_use": "access",
     "cognito:groups": "[students]",
 }
 

@@ -26,7 +26,7 @@ class Student:
 
     @property
     def claims(self) -> dict[str, Any]:
-        return {"sub": self.sub, "email": self.email, "cognito:groups": "[students]"}
+        return {"sub": self.sub, "email": self.email, "token_use": "access", "cognito:groups": "[students]"}
 
 
 @contextmanager

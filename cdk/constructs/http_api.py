@@ -56,11 +56,7 @@ class _AccessLogSettings:
 
 
 class HttpApi(Construct):
-    """``functions`` maps a function folder name to its deployed Lambda function.
-
-    ``authorization_scopes``: a token route also requires one of these scopes in the token (the
-    stack passes Cognito's access-token scope, so an ID token is refused).
-    """
+    """``functions`` maps a function folder name to its deployed Lambda function."""
 
     def __init__(
         self,
@@ -70,7 +66,6 @@ class HttpApi(Construct):
         functions: Mapping[str, lambda_.IFunction],
         spa_origin: str,
         authorizer: apigwv2.IHttpRouteAuthorizer | None = None,
-        authorization_scopes: Sequence[str] | None = None,
         route_table: Sequence[routes.Route] = routes.ROUTES,
         fallback_function: str = routes.FALLBACK_FUNCTION,
         throttle_rate: int = 100,
@@ -127,7 +122,6 @@ class HttpApi(Construct):
                 route_key=apigwv2.HttpRouteKey.with_(route.gateway_path, apigwv2.HttpMethod(route.method)),
                 integration=self.integrations[route.function],
                 authorizer=authorizer if route.access.needs_token else None,
-                authorization_scopes=authorization_scopes if route.access.needs_token else None,
             )
             if not route.access.needs_token:
                 acknowledge(

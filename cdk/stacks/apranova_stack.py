@@ -10,7 +10,6 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from apranova import routes
-from apranova.user_pool_settings import ACCESS_TOKEN_SCOPE
 from cdk.constructs.common_layer import CommonLayer
 from cdk.constructs.database import Database
 from cdk.constructs.http_api import HttpApi
@@ -125,7 +124,6 @@ class ApraNovaStack(Stack):
             authorizer=authorizers.HttpUserPoolAuthorizer(
                 "Cognito", identity.user_pool, user_pool_clients=[identity.client]
             ),
-            authorization_scopes=[ACCESS_TOKEN_SCOPE],
             throttle_rate=throttle_rate,
             throttle_burst=throttle_burst,
             log_retention=retention,

@@ -222,17 +222,17 @@ def test_authentication_is_checked_before_the_body_is_validated():
 
 
 def test_a_student_on_an_admin_route_is_403():
-    claims = {"sub": "11111111-1111-1111-1111-111111111111", "cognito:groups": "[students]"}
+    claims = {"sub": "11111111-1111-1111-1111-111111111111", "token_use": "access", "cognito:groups": "[students]"}
     status, body = call_test_app("POST", "/api/test/admin-only/", claims=claims)
     assert status == 403
     assert_error_shape(body, "permission_denied")
 
 
 def test_roles_come_from_groups_only():
-    admin = {"sub": "22222222-2222-2222-2222-222222222222", "cognito:groups": "[admins]"}
+    admin = {"sub": "22222222-2222-2222-2222-222222222222", "token_use": "access", "cognito:groups": "[admins]"}
     assert call_test_app("POST", "/api/test/admin-only/", claims=admin)[0] == 200
     # A trainer is not a student; an admin is not a student either.
-    trainer = {"sub": "33333333-3333-3333-3333-333333333333", "cognito:groups": "[trainers]"}
+    trainer = {"sub": "33333333-3333-3333-3333-333333333333", "token_use": "access", "cognito:groups": "[trainers]"}
     assert call_test_app("GET", "/api/test/students-only/", claims=trainer)[0] == 403
 
 

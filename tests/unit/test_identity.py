@@ -20,6 +20,15 @@ def test_role_is_the_highest_group():
 def test_caller_comes_only_from_the_authorizer_claims():
     event = {"headers": {"x-user-id": "forged"}, "body": '{"sub": "forged"}', "requestContext": {}}
     assert caller_from_event(event) is None
-    event["requestContext"]["authorizer"] = {"jwt": {"claims": {"sub": "abc", "cognito:groups": "[students]"}}}
+    claims = {"sub": "abc", "token_use": "access", "cognito:groups": "[students]"}
+    event["requestContext"]["authorizer"] = {"jwt": {"claims": claims}}
     caller = caller_from_event(event)
     assert caller == Caller("abc", frozenset({"students"}), None)
+
+
+def test_an_id_token_is_not_a_session():
+    # API Gateway's authorizer lets a Cognito ID token through (its aud is the client id).
+    claims = {"sub": "abc", "token_use": "id", "aud": "client", "cognito:groups": "[admins]"}
+    assert caller_from_event({"requestContext": {"authorizer": {"jwt": {"claims": claims}}}}) is None
+    del claims["token_use"]
+    assert caller_from_event({"requestContext": {"authorizer": {"jwt": {"claims": claims}}}}) is None

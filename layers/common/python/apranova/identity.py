@@ -52,8 +52,14 @@ def parse_groups(value: Any) -> frozenset[str]:
 
 
 def caller_from_event(event: dict[str, Any]) -> Caller | None:
+    """The caller, or None when the request carries no verified *access* token.
+
+    API Gateway's JWT authorizer accepts a token whose ``aud`` or ``client_id`` is the app client:
+    Cognito's ID token passes that check too. Only an access token is a session here, so its
+    ``token_use`` is checked (an ID token is answered 401, as by the local JWT check).
+    """
     claims = (((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt") or {}).get("claims")
-    if not claims or not claims.get("sub"):
+    if not claims or not claims.get("sub") or claims.get("token_use") != "access":
         return None
     return Caller(
         user_id=str(claims["sub"]),

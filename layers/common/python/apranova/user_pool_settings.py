@@ -32,7 +32,3 @@ EXPLICIT_AUTH_FLOWS = ("ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH")
 
 # Group → precedence (lower wins when Cognito must pick one group's role, e.g. for an IAM role).
 GROUP_PRECEDENCE = {"admins": 0, "trainers": 1, "students": 2}
-
-# The scope Cognito puts in every access token from InitiateAuth and never in an ID token: routes
-# that need a token require it, so API Gateway refuses an ID token (whose ``aud`` is the client id).
-ACCESS_TOKEN_SCOPE = "aws.cognito.signin.user.admin"  # noqa: S105 - a scope name, not a secret
