@@ -48,6 +48,17 @@ class RequestInfo:
     user_agent: str | None = None
     request_id: str | None = None
 
+    def audit(self, cur: Any, action: str, **fields: Any) -> None:
+        """An audit row for this request (who, what, from where), on the use case's transaction."""
+        audit.record(
+            cur,
+            action,
+            ip_address=self.ip_address,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+            **fields,
+        )
+
 
 INVALID_CREDENTIALS = "Unable to log in with the provided credentials."
 RESET_SENT = "If an account exists for this email, a reset code has been sent to it."
@@ -115,7 +126,7 @@ def register(pool: Pool, request: Registration, info: RequestInfo) -> dict[str, 
                 ip_address=info.ip_address,
                 user_agent=(info.user_agent or "")[:1024] or None,
             )
-            audit.record(
+            info.audit(
                 cur,
                 "SIGNUP",
                 actor_id=user_id,
@@ -123,9 +134,6 @@ def register(pool: Pool, request: Registration, info: RequestInfo) -> dict[str, 
                 resource_type="user",
                 resource_id=user_id,
                 details={"privacy_version": request.privacy_version, "terms_version": request.terms_version},
-                ip_address=info.ip_address,
-                user_agent=info.user_agent,
-                request_id=info.request_id,
             )
     except BaseException as failure:
         # Nothing is left behind: no Cognito user without its row.
@@ -156,14 +164,11 @@ def verify_email(pool: Pool, email: str, code: str, info: RequestInfo) -> None:
     with db.transaction() as cur:
         user_id = repository.mark_email_verified(cur, email)
         if user_id:
-            audit.record(
+            info.audit(
                 cur,
                 "EMAIL_VERIFIED",
                 actor_id=user_id,
                 subject_id=user_id,
-                ip_address=info.ip_address,
-                user_agent=info.user_agent,
-                request_id=info.request_id,
             )
 
 
@@ -193,13 +198,10 @@ def login(pool: Pool, email: str, password: str, info: RequestInfo) -> LoginResu
             raise Forbidden("Reset your password before logging in.", code="password_reset_required") from None
         if name in ("NotAuthorizedException", "UserNotFoundException"):
             with db.transaction() as cur:
-                audit.record(
+                info.audit(
                     cur,
                     "LOGIN_FAILED",
                     subject_id=repository.user_id_by_email(cur, email),
-                    ip_address=info.ip_address,
-                    user_agent=info.user_agent,
-                    request_id=info.request_id,
                 )
             raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials") from None
         raise (_throttled(error) or error) from None
@@ -210,14 +212,11 @@ def login(pool: Pool, email: str, password: str, info: RequestInfo) -> LoginResu
     user_id = jwt.decode(tokens["IdToken"], options={"verify_signature": False})["sub"]
     with db.transaction() as cur:
         repository.record_login(cur, user_id)
-        audit.record(
+        info.audit(
             cur,
             "LOGIN",
             actor_id=user_id,
             subject_id=user_id,
-            ip_address=info.ip_address,
-            user_agent=info.user_agent,
-            request_id=info.request_id,
         )
     row = repository.profile(user_id)
     return LoginResult(
@@ -255,14 +254,11 @@ def logout(pool: Pool, caller: Caller, access_token: str, info: RequestInfo) -> 
         if error_code(error) != "NotAuthorizedException":  # already signed out
             raise (_throttled(error) or error) from None
     with db.transaction() as cur:
-        audit.record(
+        info.audit(
             cur,
             "LOGOUT",
             actor=caller,
             subject_id=caller.user_id,
-            ip_address=info.ip_address,
-            user_agent=info.user_agent,
-            request_id=info.request_id,
         )
 
 
@@ -274,8 +270,9 @@ def request_password_reset(pool: Pool, email: str) -> None:
     try:
         pool.client.forgot_password(ClientId=pool.client_id, Username=email)
     except ClientError as error:
-        if _throttled(error):
-            raise _throttled(error) from None  # type: ignore[misc]
+        throttled = _throttled(error)
+        if throttled:
+            raise throttled from None
         logger.info("password reset not sent", extra={"cognito_error": error_code(error)})
 
 
@@ -296,14 +293,11 @@ def confirm_password_reset(pool: Pool, request: ResetConfirm, info: RequestInfo)
         raise (_throttled(error) or error) from None
     with db.transaction() as cur:
         user_id = repository.user_id_by_email(cur, request.email)
-        audit.record(
+        info.audit(
             cur,
             "PASSWORD_RESET",
             actor_id=user_id,
             subject_id=user_id,
-            ip_address=info.ip_address,
-            user_agent=info.user_agent,
-            request_id=info.request_id,
         )
 
 
@@ -321,14 +315,11 @@ def change_password(pool: Pool, caller: Caller, access_token: str, request: Pass
             raise _weak_password("new_password") from None
         raise (_throttled(error) or error) from None
     with db.transaction() as cur:
-        audit.record(
+        info.audit(
             cur,
             "PASSWORD_CHANGE",
             actor=caller,
             subject_id=caller.user_id,
-            ip_address=info.ip_address,
-            user_agent=info.user_agent,
-            request_id=info.request_id,
         )
 
 
@@ -363,12 +354,5 @@ def update_profile(caller: Caller, name: str, info: RequestInfo) -> Profile:
     with db.transaction() as cur:
         if not repository.update_name(cur, caller.user_id, name):
             raise NotFound("No account for this user.")
-        audit.record(
-            cur,
-            "PROFILE_UPDATE",
-            actor=caller,
-            subject_id=caller.user_id,
-            details={"fields": ["name"]},
-            request_id=info.request_id,
-        )
+        info.audit(cur, "PROFILE_UPDATE", actor=caller, subject_id=caller.user_id, details={"fields": ["name"]})
     return get_profile(caller)
