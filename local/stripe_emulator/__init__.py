@@ -1,0 +1,5 @@
+"""A small in-memory Stripe emulator for the local stack and tests (design §6, §9)."""
+
+from local.stripe_emulator.app import StripeEmulator, sign_payload
+
+__all__ = ["StripeEmulator", "sign_payload"]
