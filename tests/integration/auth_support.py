@@ -111,3 +111,15 @@ def bearer(access_token: str) -> dict[str, Any]:
         },
         "claims": claims_of(access_token),
     }
+
+
+def active_consent_versions(database_url: str) -> dict[str, str]:
+    """The active privacy policy and terms versions, as a sign-up must send them."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT (SELECT version FROM privacy_policies WHERE is_active),"
+            " (SELECT version FROM terms_of_service WHERE is_active)"
+        ).fetchone()
+    return {"privacy_version": row[0], "terms_version": row[1]}

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from functions.auth.handler import lambda_handler as auth
-from tests.integration.auth_support import PASSWORD, bearer, call, idp, use_pool
+from tests.integration.auth_support import PASSWORD, active_consent_versions, bearer, call, idp, use_pool
 
 pytestmark = pytest.mark.usefixtures("database_url")
 
@@ -19,14 +19,7 @@ def pool(database_url):
 
 @pytest.fixture(scope="module")
 def versions(database_url):
-    import psycopg
-
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT (SELECT version FROM privacy_policies WHERE is_active),"
-            " (SELECT version FROM terms_of_service WHERE is_active)"
-        ).fetchone()
-    return {"privacy_version": row[0], "terms_version": row[1]}
+    return active_consent_versions(database_url)
 
 
 def new_email() -> str:
