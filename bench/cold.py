@@ -167,7 +167,9 @@ def entry_functions() -> list[str]:
 
 def measure(functions: list[str], runs: int = config.IMPORT_RUNS) -> tuple[list[float], list[ColdResult]]:
     """(bare start-up wall seconds per run, one result per function)."""
-    results = [ColdResult(f, f"functions.{f}.handler") for f in functions]
+    from apranova import routes
+
+    results = [ColdResult(f, routes.handler_module(f)) for f in functions]
     # Discovery, which also warms the bytecode and file caches for the timed runs.
     for result in results:
         try:

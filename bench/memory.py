@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from apranova import routes as route_table
 from bench import config
 from bench.cold import child_env, run_python
 from bench.config import BenchRoute
@@ -80,7 +81,7 @@ def measure(
     """``routes`` are the bench routes this function serves; with none, the import alone is measured."""
     spec = {
         "function": function,
-        "module": f"functions.{function}.handler",
+        "module": route_table.handler_module(function),
         "requests": requests,
         "routes": [
             {"method": r.method, "path": r.path, "claims": r.claims, "query": r.query, "body": r.body} for r in routes

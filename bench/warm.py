@@ -116,7 +116,7 @@ def measure(
         result.error = "not in the route table"
         return result
     result.function = table_route.function
-    handler = importlib.import_module(f"functions.{table_route.function}.handler").lambda_handler
+    handler = importlib.import_module(routes.handler_module(table_route.function)).lambda_handler
     connection = db.connection()
 
     # Events are built before the clock starts: building them is API Gateway's work, not ours.

@@ -20,6 +20,7 @@ from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from apranova import db
 from local.events import LambdaContext
 
 # Lambda function name → "module:attribute" of its handler.
@@ -40,11 +41,23 @@ def resolve(handler: str) -> Callable[[Any, Any], Any]:
     return getattr(importlib.import_module(module), attribute)
 
 
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(function_name: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(function_name, threading.Lock())
+
+
 def run(function_name: str, event: Any) -> tuple[Any, str | None]:
     """Run a registered function's handler: (result, None) or (Lambda error payload, "Unhandled")."""
     handler = resolve(HANDLERS[function_name])
     try:
-        return handler(event, LambdaContext(function_name, uuid.uuid4().hex)), None
+        # One invocation at a time per function, each with its own database connection, as one
+        # Lambda environment serves one request at a time.
+        with _lock_for(function_name), db.function_slot(function_name):
+            return handler(event, LambdaContext(function_name, uuid.uuid4().hex)), None
     except Exception as error:  # noqa: BLE001 - every failure becomes Lambda's error payload
         return {
             "errorType": type(error).__name__,

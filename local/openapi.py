@@ -28,7 +28,7 @@ def build() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {}
     for function in routes.functions():
-        app = importlib.import_module(f"functions.{function}.handler").app
+        app = importlib.import_module(routes.handler_module(function)).app
         part = json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION))
         for path, operations in part.get("paths", {}).items():
             for method, operation in operations.items():

@@ -26,7 +26,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
-from apranova import routes
+from apranova import db, routes
 from local.events import LambdaContext, http_api_event
 from local.jwt_check import JwtCheck, Unauthorized, api_gateway_claims
 
@@ -57,6 +57,40 @@ DOCS_PAGE = """<!doctype html>
       layout: "StandaloneLayout"
     });
   </script>
+</body>
+</html>
+"""
+
+
+# Where Stripe sends the payer back when no SPA runs: the success page asks the API what the
+# webhook recorded (the same call a SPA makes), so a person sees the payment confirmed.
+PAYMENT_SUCCESS_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Payment received</title></head>
+<body style="font-family:sans-serif;max-width:32rem;margin:3rem auto">
+  <h1>Payment received</h1>
+  <p id="status">Checking your payment…</p>
+  <pre id="detail"></pre>
+  <script>
+    const id = new URLSearchParams(location.search).get("session_id");
+    fetch("/api/payments/verify-session/?session_id=" + encodeURIComponent(id || ""))
+      .then((r) => r.json().then((body) => ({ ok: r.ok, body })))
+      .then(({ ok, body }) => {
+        document.getElementById("status").textContent = ok
+          ? "Payment " + body.payment_status.toLowerCase() + (body.enrolled ? ", enrolled." : ".")
+            + (body.account_created ? " Check your email to set your password." : "")
+          : "Unknown checkout session.";
+        document.getElementById("detail").textContent = JSON.stringify(body, null, 2);
+      });
+  </script>
+</body>
+</html>
+"""
+PAYMENT_CANCELLED_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Payment cancelled</title></head>
+<body style="font-family:sans-serif;max-width:32rem;margin:3rem auto">
+  <h1>Payment cancelled</h1><p>Nothing was charged. You can start again from the track page.</p>
 </body>
 </html>
 """
@@ -118,6 +152,9 @@ class LocalApi:
             return _json(200, self.openapi())
         if path == "/api/docs/":
             return Response(DOCS_PAGE, status=200, content_type="text/html; charset=utf-8")
+        if path in ("/_local/payment/success", "/_local/payment/cancelled"):
+            page = PAYMENT_SUCCESS_PAGE if path.endswith("success") else PAYMENT_CANCELLED_PAGE
+            return Response(page, status=200, content_type="text/html; charset=utf-8")
         if path == "/_local/mailbox":
             return _json(200, {"items": self.mailbox()}, headers={"Cache-Control": "no-store"})
         return _gateway_error(404, "Not Found")
@@ -128,9 +165,9 @@ class LocalApi:
         self, function: str, request: Request, route: routes.Route | None, claims: dict[str, str] | None
     ) -> Response:
         event = build_event(request, claims)
-        handler = importlib.import_module(f"functions.{function}.handler").lambda_handler
+        handler = importlib.import_module(routes.handler_module(function)).lambda_handler
         context = LambdaContext(FUNCTION_PREFIX + function, event["requestContext"]["requestId"])
-        with self._lock_for(function):
+        with self._lock_for(function), db.function_slot(function):
             result = handler(event, context)
         return translate_response(result)
 

@@ -8,13 +8,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from apranova.fields import check_email
 from apranova.user_pool_settings import PASSWORD_POLICY
 
 # The user pool's password policy (the one CDK deploys and the local stack bootstraps): checked
 # here first so that the 422 names the rule; Cognito's InvalidPasswordException maps to the same.
 PASSWORD_MIN_LENGTH = PASSWORD_POLICY.min_length
 SYMBOLS = "^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+-"
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def check_password(value: str) -> str:
@@ -29,13 +29,6 @@ def check_password(value: str) -> str:
     if not any(ch in SYMBOLS for ch in value):
         raise ValueError("password_no_symbol: needs a symbol")
     return value
-
-
-def check_email(value: str) -> str:
-    value = value.strip()
-    if not EMAIL.match(value):
-        raise ValueError("not a valid email address")
-    return value.lower()
 
 
 class Strict(BaseModel):

@@ -40,7 +40,7 @@ def test_the_table_protects_what_the_design_says():
 
 @pytest.mark.parametrize("route", PROTECTED, ids=lambda r: r.key)
 def test_the_function_refuses_an_anonymous_call(route, database_url):
-    handler = importlib.import_module(f"functions.{route.function}.handler").lambda_handler
+    handler = importlib.import_module(routes.handler_module(route.function)).lambda_handler
     status, body = call(handler, route.method, concrete(route.path), {})
     assert status == 401 and body["error"]["code"] == "not_authenticated"
 

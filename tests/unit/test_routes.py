@@ -25,13 +25,13 @@ def test_paths_keep_the_trailing_slash_of_the_contract():
 
 @pytest.mark.parametrize("function", routes.functions())
 def test_every_function_has_a_lambda_handler(function: str):
-    module = importlib.import_module(f"functions.{function}.handler")
+    module = importlib.import_module(routes.handler_module(function))
     assert callable(module.lambda_handler)
 
 
 @pytest.mark.parametrize("function", sorted({r.function for r in DEPLOYED}))
 def test_each_function_serves_exactly_its_routes_in_the_table(function: str):
-    app = importlib.import_module(f"functions.{function}.handler").app
+    app = importlib.import_module(routes.handler_module(function)).app
     served = {(r.method, r.path) for r in app._static_routes + app._dynamic_routes}
     assert served == {(r.method, r.resolver_path) for r in DEPLOYED if r.function == function}
 

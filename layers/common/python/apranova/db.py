@@ -4,12 +4,16 @@ No pool: a Lambda environment serves one request at a time, and RDS Proxy does t
 ``prepare_threshold=None`` keeps psycopg from server-side prepared statements, which would pin
 the proxy's connection. The connection runs in autocommit mode: single reads need no transaction,
 and every use case that writes opens one explicitly with ``transaction()``.
+
+The local stack runs every function in one process, several at once: it gives each function its
+own connection with ``function_slot(name)``, as each Lambda environment has its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import psycopg
@@ -17,7 +21,8 @@ from psycopg.rows import dict_row
 
 from apranova.settings import DatabaseSettings, database_settings
 
-_connection: psycopg.Connection[dict[str, Any]] | None = None
+_connections: dict[str, psycopg.Connection[dict[str, Any]]] = {}
+_slot: ContextVar[str] = ContextVar("apranova_db_slot", default="")
 
 
 def _conninfo(settings: DatabaseSettings) -> dict[str, Any]:
@@ -54,20 +59,29 @@ def connect(settings: DatabaseSettings | None = None) -> psycopg.Connection[dict
 
 def connection() -> psycopg.Connection[dict[str, Any]]:
     """The environment's connection, reopened when it was closed or broke on the last request."""
-    global _connection
-    if _connection is None or _connection.closed or _connection.broken:
-        if _connection is not None:
-            _connection.close()
-        _connection = connect()
-    return _connection
+    key = _slot.get()
+    current = _connections.get(key)
+    if current is None or current.closed or current.broken:
+        if current is not None:
+            current.close()
+        current = _connections[key] = connect()
+    return current
 
 
 def reset() -> None:
-    """Close the environment's connection (tests and settings changes)."""
-    global _connection
-    if _connection is not None:
-        _connection.close()
-    _connection = None
+    """Close the environment's connections (tests and settings changes)."""
+    while _connections:
+        _connections.popitem()[1].close()
+
+
+@contextmanager
+def function_slot(name: str) -> Iterator[None]:
+    """Within this block (and the thread running it) ``connection()`` is ``name``'s own."""
+    token = _slot.set(name)
+    try:
+        yield
+    finally:
+        _slot.reset(token)
 
 
 @contextmanager

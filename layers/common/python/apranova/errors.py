@@ -94,3 +94,9 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         loc = [str(part) for part in err.get("loc", ())]
         details.append({"field": ".".join(loc), "code": err.get("type", "invalid"), "message": err.get("msg", "")})
     return details
+
+
+class BadGateway(AppError):
+    """A provider we depend on (Stripe, a tool's API) failed; the request can be retried."""
+
+    status, code = 502, "upstream_error"

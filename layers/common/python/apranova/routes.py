@@ -75,6 +75,18 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/auth/user/", "auth", Access.USER),
     Route("PATCH", "/api/auth/user/", "auth", Access.USER),
     Route("POST", "/api/admin/users/{id}/role/", "admin", Access.ADMIN),
+    Route("POST", "/api/payments/create-checkout-session/", "payments", Access.STUDENT),
+    Route("POST", "/api/payments/create-payment/", "payments", Access.STUDENT),
+    Route("POST", "/api/payments/create-anonymous-checkout/", "payments", Access.PUBLIC),
+    Route("GET", "/api/payments/verify-session/", "payments", Access.PUBLIC),
+    Route("GET", "/api/payments/status/{id}/", "payments", Access.STUDENT),
+    Route("GET", "/api/payments/my-payments/", "payments", Access.STUDENT),
+    Route("POST", "/api/payments/request-refund/", "payments", Access.STUDENT),
+    Route("GET", "/api/admin/payments/", "payments", Access.ADMIN),
+    Route("GET", "/api/admin/refund-requests/", "payments", Access.ADMIN),
+    Route("POST", "/api/admin/refund-requests/{id}/approve/", "payments", Access.ADMIN),
+    Route("POST", "/api/admin/refund-requests/{id}/reject/", "payments", Access.ADMIN),
+    Route("POST", "/api/payments/webhook/", "payments-webhook", Access.STRIPE),
     Route("GET", "/api/openapi.json", "local", Access.PUBLIC, local_only=True),
     Route("GET", "/api/docs/", "local", Access.PUBLIC, local_only=True),
 )
@@ -107,6 +119,21 @@ def path_parameters(route: Route, path: str) -> dict[str, str]:
     regex = "^" + re.sub(r"\\\{\w+\\\}", "([^/]+)", re.escape(route.path)) + "$"
     found = re.match(regex, path)
     return dict(zip(names, found.groups(), strict=True)) if found else {}
+
+
+# Where a function's handler lives when it is not ``functions/<name>/handler.py``: the webhook is
+# its own function (no authorizer, its own role and concurrency) but shares the payments package.
+HANDLER_MODULES = {"payments-webhook": "functions.payments.webhook"}
+
+
+def handler_module(function: str) -> str:
+    """The module whose ``lambda_handler`` serves ``function``."""
+    return HANDLER_MODULES.get(function, f"functions.{function}.handler")
+
+
+def function_folder(function: str) -> str:
+    """The folder under ``functions/`` that holds ``function``'s code."""
+    return handler_module(function).split(".")[1]
 
 
 def functions() -> list[str]:

@@ -1,0 +1,39 @@
+"""Alerts for the operators: something needs a person (an unknown payment, a dispute, a failed
+provisioning). Logged at ERROR (CloudWatch alarms on the log metric) and emailed to the ops
+address; an alert never fails the work that raised it."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from apranova import mail
+from apranova.observability import logger
+from apranova.settings import BaseSettings, load
+
+
+class AlertSettings(BaseSettings):
+    ops_email: str | None = None
+
+
+@cache
+def settings() -> AlertSettings:
+    return load(AlertSettings)
+
+
+def alert(subject: str, details: dict[str, Any]) -> None:
+    """``details`` are ids and states, never personal data beyond an id, never a secret."""
+    logger.error("ALERT: " + subject, extra={"alert": details})
+    ops = settings().ops_email
+    if not ops:
+        return
+    text = f"{subject}\n\n{json.dumps(details, indent=2, sort_keys=True, default=str)}\n"
+    try:
+        mail.send(mail.Email(to=(ops,), subject=f"[ApraNova {settings().stage}] {subject}", text=text))
+    except Exception:  # noqa: BLE001 - the alert is logged already; the caller's work goes on
+        logger.exception("alert email not sent")
+
+
+def reset() -> None:
+    settings.cache_clear()

@@ -1,0 +1,46 @@
+"""Starting the Step Functions workflows (enrollment, deprovision) by business key.
+
+The execution name is derived from the business object (one payment → one enrollment), so a
+second start for the same payment is the same execution: Step Functions refuses a duplicate name
+(``ExecutionAlreadyExists``), which here means the work is already under way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import Any
+
+from apranova.observability import logger
+
+
+@cache
+def client() -> Any:
+    import boto3
+
+    return boto3.client("stepfunctions")
+
+
+def execution_name(kind: str, key: str) -> str:
+    """A valid execution name (≤ 80 characters of ``[A-Za-z0-9-_]``) for ``kind`` of ``key``."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{kind}-{key}")[:80]
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+
+
+def start(state_machine_arn: str, name: str, payload: dict[str, Any]) -> tuple[str, bool]:
+    """Starts the execution ``name``; returns its ARN and whether this call started it."""
+    sfn = client()
+    try:
+        started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))
+    except sfn.exceptions.ExecutionAlreadyExists:
+        logger.info("execution already exists", extra={"execution": name})
+        return execution_arn(state_machine_arn, name), False
+    return started["executionArn"], True
+
+
+def reset() -> None:
+    client.cache_clear()
