@@ -1,0 +1,1 @@
+"""Payments: Stripe Checkout and PaymentIntents, the signed webhook, refunds."""

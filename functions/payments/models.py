@@ -1,0 +1,125 @@
+"""Request and response models of the payments API.
+
+Requests forbid unknown fields: a price, amount or currency sent by a client is a 422 (the server
+takes them from the track), never silently ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from apranova.fields import check_email
+
+TrackCode = Field(pattern=r"^[A-Z][A-Z0-9_]{0,15}$", examples=["DP"], description="A track code, e.g. DP or FSD.")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=2048)
+
+
+class TrackChoice(Strict):
+    track: str = TrackCode
+
+
+class AnonymousCheckout(Strict):
+    track: str = TrackCode
+    email: str = Field(max_length=254, examples=["ada@example.com"])
+    name: str = Field(min_length=1, max_length=200)
+    accept_privacy: Literal[True] = Field(description="Must be true: the privacy policy and terms are accepted.")
+    privacy_version: str = Field(max_length=20, examples=["1.0"])
+    terms_version: str = Field(max_length=20, examples=["1.0"])
+
+    _email = field_validator("email")(check_email)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+class RefundRequestCreate(Strict):
+    payment_id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$", description="The payment's id.")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RefundRejection(Strict):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RefundApproval(Strict):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class CheckoutSession(BaseModel):
+    checkout_url: str
+    session_id: str
+    payment_id: str
+
+
+class PaymentIntentCreated(BaseModel):
+    client_secret: str = Field(description="For Stripe.js confirmCardPayment; not a credential to our API.")
+    payment_id: str
+
+
+class SessionStatus(BaseModel):
+    payment_status: str
+    enrolled: bool
+    account_created: bool
+
+
+class Payment(BaseModel):
+    id: str
+    track: str
+    amount_cents: int
+    currency: str
+    status: str
+    created_at: datetime
+    refunded_amount_cents: int
+    succeeded_at: datetime | None = None
+
+
+class AdminPayment(Payment):
+    user_id: str | None
+    kind: str
+    stripe_checkout_session_id: str | None
+    stripe_payment_intent_id: str | None
+    stripe_charge_id: str | None
+    disputed: bool
+    dispute_status: str | None
+    failure_message: str | None
+
+
+class PaymentPage(BaseModel):
+    items: list[Payment]
+    next_cursor: str | None = None
+
+
+class AdminPaymentPage(BaseModel):
+    items: list[AdminPayment]
+    next_cursor: str | None = None
+
+
+class RefundRequest(BaseModel):
+    id: str
+    payment_id: str
+    user_id: str | None
+    reason: str | None
+    amount_cents: int
+    currency: str
+    track: str
+    status: str
+    created_at: datetime
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    stripe_refund_id: str | None = None
+
+
+class RefundRequestPage(BaseModel):
+    items: list[RefundRequest]
+    next_cursor: str | None = None
