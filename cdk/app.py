@@ -2,7 +2,12 @@
 
 Context: ``stage`` (default dev), ``spaOrigin`` (the SPA allowed by CORS), optionally
 ``sesSenderArn`` (the SES identity the user pool sends its emails from; Cognito's own sender
-otherwise), ``account`` and ``region`` (without both the stack is environment-agnostic, so synth needs no credentials).
+otherwise), ``emailSender`` (the From address of the functions' emails: by default the
+``sesSenderArn`` identity's sender, else a placeholder for dev), ``opsEmail`` (where operator
+alerts go; logged only without it), ``enrollmentStateMachineArn`` and
+``deprovisionStateMachineArn`` (the workflows the payments webhook starts, until the stack builds
+them), ``account`` and ``region`` (without both the stack is environment-agnostic, so synth needs
+no credentials). docs/operations.md describes each.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ for _path in (ROOT, ROOT / "layers" / "common" / "python"):
 from aws_cdk import App, Environment, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
-from cdk.stacks.apranova_stack import ApraNovaStack  # noqa: E402
+from cdk.constructs.identity import sender_address  # noqa: E402
+from cdk.stacks.apranova_stack import DEFAULT_EMAIL_SENDER, ApraNovaStack  # noqa: E402
 
 DEFAULT_SPA_ORIGIN = "http://localhost:5173"
 
@@ -37,12 +43,18 @@ def build(context: Mapping[str, Any] | None = None, outdir: str | None = None) -
     stage = app.node.try_get_context("stage") or "dev"
     account = app.node.try_get_context("account")
     region = app.node.try_get_context("region")
+    ses_sender_arn = app.node.try_get_context("sesSenderArn") or None
     stack = ApraNovaStack(
         app,
         f"ApraNova-{stage}",
         stage=stage,
         spa_origin=app.node.try_get_context("spaOrigin") or DEFAULT_SPA_ORIGIN,
-        ses_sender_arn=app.node.try_get_context("sesSenderArn") or None,
+        ses_sender_arn=ses_sender_arn,
+        email_sender=app.node.try_get_context("emailSender")
+        or (sender_address(ses_sender_arn) if ses_sender_arn else DEFAULT_EMAIL_SENDER),
+        ops_email=app.node.try_get_context("opsEmail") or None,
+        enrollment_state_machine_arn=app.node.try_get_context("enrollmentStateMachineArn") or None,
+        deprovision_state_machine_arn=app.node.try_get_context("deprovisionStateMachineArn") or None,
         env=Environment(account=account, region=region) if account and region else None,
         description=f"ApraNova ({stage})",
     )

@@ -15,21 +15,32 @@ from apranova import user_pool_settings as settings
 from cdk.constructs.nag import acknowledge
 
 
-def _email(ses_sender_arn: str | None) -> cognito.UserPoolEmail:
-    """Cognito's own sender by default; an SES identity (its ARN) when the operator gives one."""
-    if not ses_sender_arn:
-        return cognito.UserPoolEmail.with_cognito()
+def _ses_identity(ses_sender_arn: str) -> tuple[str, str | None]:
+    """The identity's name (an address or a domain) and its region."""
     parts = Arn.split(ses_sender_arn, ArnFormat.SLASH_RESOURCE_NAME)
     identity = parts.resource_name or ""
     if parts.service != "ses" or parts.resource != "identity" or not identity:
         raise ValueError(f"sesSenderArn must be an SES identity ARN, not {ses_sender_arn!r}")
-    # An email identity is the sender itself; a domain identity sends as no-reply@ that domain.
-    domain = None if "@" in identity else identity
+    return identity, parts.region
+
+
+def sender_address(ses_sender_arn: str) -> str:
+    """The From address of an SES identity: an email identity is the sender itself; a domain
+    identity sends as no-reply@ that domain."""
+    identity, _region = _ses_identity(ses_sender_arn)
+    return identity if "@" in identity else f"no-reply@{identity}"
+
+
+def _email(ses_sender_arn: str | None) -> cognito.UserPoolEmail:
+    """Cognito's own sender by default; an SES identity (its ARN) when the operator gives one."""
+    if not ses_sender_arn:
+        return cognito.UserPoolEmail.with_cognito()
+    identity, region = _ses_identity(ses_sender_arn)
     return cognito.UserPoolEmail.with_ses(
-        from_email=identity if domain is None else f"no-reply@{domain}",
+        from_email=sender_address(ses_sender_arn),
         from_name="ApraNova",
-        ses_region=parts.region,
-        ses_verified_domain=domain,
+        ses_region=region,
+        ses_verified_domain=None if "@" in identity else identity,
     )
 
 

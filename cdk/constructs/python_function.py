@@ -3,7 +3,10 @@
 Python 3.12 on arm64 (Graviton: cheaper per ms, and the layer's wheels are built for it), JSON
 logs into a log group with explicit retention, active X-Ray tracing, Powertools' service name and
 metrics namespace, the common layer, and the code bundled locally (no Docker) as the package
-``functions.<name>`` so the handler path is the same in AWS as in the repository.
+``functions.<folder>`` so the handler path is the same in AWS as in the repository. A function's
+folder and handler module come from the route table (``routes.function_folder`` /
+``routes.handler_module``): usually ``functions/<name>/handler.py``, but a function may share
+another's folder (the payments webhook is ``functions.payments.webhook``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from apranova import routes
 from cdk.constructs.bundling import ROOT, UNUSED_IMAGE, CopyBundler, tree_hash
 from cdk.constructs.nag import acknowledge
 
@@ -36,16 +40,22 @@ VPC_ACCESS_ACTIONS = [
 ]
 
 
-def function_sources(name: str, extra_paths: Sequence[str] = ()) -> list[Path]:
-    """What a function's asset holds: the ``functions`` package marker, its folder, extras."""
-    folder = ROOT / "functions" / name
-    if not folder.is_dir():
-        raise ValueError(f"no function folder functions/{name}/")
-    return [ROOT / "functions" / "__init__.py", folder, *(ROOT / path for path in extra_paths)]
+def function_sources(folder: str, extra_paths: Sequence[str] = ()) -> list[Path]:
+    """What an asset holds: the ``functions`` package marker, the code folder ``functions/<folder>``,
+    extras. Functions sharing a folder get identical assets (CDK uploads it once)."""
+    path = ROOT / "functions" / folder
+    if not path.is_dir():
+        raise ValueError(f"no function folder functions/{folder}/")
+    return [ROOT / "functions" / "__init__.py", path, *(ROOT / extra for extra in extra_paths)]
 
 
-def function_code(name: str, extra_paths: Sequence[str] = ()) -> lambda_.Code:
-    sources = function_sources(name, extra_paths)
+def handler_path(name: str) -> str:
+    """The Lambda ``Handler`` of function ``name``: its module's ``lambda_handler``."""
+    return f"{routes.handler_module(name)}.lambda_handler"
+
+
+def function_code(folder: str, extra_paths: Sequence[str] = ()) -> lambda_.Code:
+    sources = function_sources(folder, extra_paths)
     return lambda_.Code.from_asset(
         str(ROOT),
         asset_hash_type=AssetHashType.CUSTOM,
@@ -55,7 +65,8 @@ def function_code(name: str, extra_paths: Sequence[str] = ()) -> lambda_.Code:
 
 
 class PythonFunction(Construct):
-    """One Lambda function for ``functions/<name>/handler.py``.
+    """One Lambda function ``name``: ``lambda_handler`` of ``routes.handler_module(name)``, with the
+    code of ``functions/<routes.function_folder(name)>/``.
 
     ``extra_paths`` are repository paths bundled beside the package (the migrate function takes
     ``migrations``); ``vpc`` puts the function in the VPC's private subnets with egress.
@@ -100,8 +111,8 @@ class PythonFunction(Construct):
             description=description or f"ApraNova {name} ({stage})",
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            handler=f"functions.{name}.handler.lambda_handler",
-            code=function_code(name, extra_paths),
+            handler=handler_path(name),
+            code=function_code(routes.function_folder(name), extra_paths),
             layers=[layer],
             memory_size=memory_size,
             timeout=timeout or Duration.seconds(10),

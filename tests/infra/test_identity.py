@@ -7,6 +7,7 @@ from aws_cdk.assertions import Template
 
 from apranova import routes
 from cdk.stacks.apranova_stack import COGNITO_ACTIONS
+from tests.infra.stack_support import function_ids as _function_ids
 
 DEPLOYED = [r for r in routes.ROUTES if not r.local_only]
 
@@ -14,14 +15,6 @@ DEPLOYED = [r for r in routes.ROUTES if not r.local_only]
 def _only(template, type_: str) -> tuple[str, dict]:
     (found,) = template.find_resources(type_).items()
     return found
-
-
-def _function_ids(template) -> dict[str, str]:
-    return {
-        resource["Properties"]["Handler"].split(".")[1]: logical_id
-        for logical_id, resource in template.find_resources("AWS::Lambda::Function").items()
-        if resource["Properties"].get("Handler", "").startswith("functions.")
-    }
 
 
 def test_pool_signs_in_with_email_under_a_strong_password_policy(template):
@@ -142,7 +135,7 @@ def test_cognito_admin_actions_are_scoped_to_the_pool(template, function):
     assert statement["Resource"] == {"Fn::GetAtt": [pool_id, "Arn"]}
 
 
-def test_only_auth_and_admin_get_cognito_permissions(template):
+def test_only_auth_admin_and_the_payments_webhook_get_cognito_permissions(template):
     for name in routes.functions():
         if name not in COGNITO_ACTIONS:
             assert _cognito_statements(template, name) == [], name
@@ -153,6 +146,13 @@ def test_only_auth_and_admin_get_cognito_permissions(template):
     assert set(COGNITO_ACTIONS["admin"]) == {
         "cognito-idp:AdminAddUserToGroup",
         "cognito-idp:AdminRemoveUserFromGroup",
+    }
+    # Pay first: find or create the account, give it a password nobody knows, make it a student.
+    assert set(COGNITO_ACTIONS["payments-webhook"]) == {
+        "cognito-idp:AdminAddUserToGroup",
+        "cognito-idp:AdminCreateUser",
+        "cognito-idp:AdminGetUser",
+        "cognito-idp:AdminSetUserPassword",
     }
 
 
