@@ -441,6 +441,81 @@ def register_function(
     )["FunctionArn"]
 
 
+@dataclass(frozen=True)
+class PaymentsBootstrap:
+    api_key_param: str
+    webhook_secret_param: str
+    webhook_secret: str
+    enrollment_state_machine_arn: str
+    deprovision_state_machine_arn: str
+
+
+STRIPE_PARAMS = {"api_key": "/apranova/local/stripe/api-key", "webhook_secret": "/apranova/local/stripe/webhook-secret"}
+STATES_ROLE = "apranova-local-states"
+# Until the workflow issue lands, the local stack's workflows are state machines that accept the
+# webhook's input and end: the webhook's start is real and visible (list-executions), the
+# provisioning is not there yet. That issue replaces these with the definitions CDK synthesizes.
+INTERIM_WORKFLOWS = {"enrollment": "apranova-local-enrollment", "deprovision": "apranova-local-deprovision"}
+
+
+def _stripe_secrets(state_dir: Path) -> dict[str, str]:
+    """The emulator's API key and webhook signing secret: generated once per state dir, then kept."""
+    path = state_dir / "stripe-secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {"api_key": f"sk_test_local_{secrets.token_hex(12)}", "webhook_secret": f"whsec_{secrets.token_hex(24)}"}
+    path.write_text(json.dumps(values, indent=2))
+    path.chmod(0o600)
+    return values
+
+
+def _state_machine(sfn: Any, iam: Any, name: str) -> str:
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        if machine["name"] == name:
+            return machine["stateMachineArn"]
+    role = _ignore(
+        ("EntityAlreadyExists",),
+        iam.create_role,
+        RoleName=STATES_ROLE,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
+    role_arn = role["Role"]["Arn"] if role else iam.get_role(RoleName=STATES_ROLE)["Role"]["Arn"]
+    definition = {
+        "Comment": "Interim: accepts the webhook's input and ends (the workflow issue replaces it).",
+        "StartAt": "Accepted",
+        "States": {"Accepted": {"Type": "Succeed"}},
+    }
+    return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role_arn)["stateMachineArn"]
+
+
+def bootstrap_payments(moto_url: str, state_dir: Path) -> PaymentsBootstrap:
+    """The Stripe secrets in SSM (as in AWS) and the workflows the webhook starts."""
+    values = _stripe_secrets(state_dir)
+    ssm = client("ssm", moto_url)
+    for key, name in STRIPE_PARAMS.items():
+        ssm.put_parameter(Name=name, Value=values[key], Type="SecureString", Overwrite=True)
+    sfn, iam = client("stepfunctions", moto_url), client("iam", moto_url)
+    arns = {kind: _state_machine(sfn, iam, name) for kind, name in INTERIM_WORKFLOWS.items()}
+    return PaymentsBootstrap(
+        STRIPE_PARAMS["api_key"],
+        STRIPE_PARAMS["webhook_secret"],
+        values["webhook_secret"],
+        arns["enrollment"],
+        arns["deprovision"],
+    )
+
+
+def stripe_api_key(state_dir: Path) -> str:
+    return _stripe_secrets(state_dir)["api_key"]
+
+
 def bootstrap(moto_url: str, state_dir: Path, *, spa_origin: str) -> Bootstrap:
     """Creates what the app expects to exist in AWS; safe to run on every start."""
     cognito = client("cognito-idp", moto_url)
@@ -475,7 +550,7 @@ def bootstrap(moto_url: str, state_dir: Path, *, spa_origin: str) -> Bootstrap:
     from apranova import routes
 
     for function in routes.functions():
-        register_function(moto_url, FUNCTION_PREFIX + function, f"functions.{function}.handler.lambda_handler")
+        register_function(moto_url, FUNCTION_PREFIX + function, f"{routes.handler_module(function)}.lambda_handler")
 
     return Bootstrap(pool_id, client_id, dict(BUCKETS), SENDER, dev_users)
 

@@ -121,13 +121,50 @@ def _banner(info: dict[str, Any]) -> str:
         f"  API        {info['api_url']}\n"
         f"  API docs   {info['api_url']}/api/docs/\n"
         f"  Mailbox    {info['api_url']}/_local/mailbox\n"
-        f"  Stripe     {info['stripe_url'] or '(arrives with the payments issue)'}\n"
+        f"  Stripe     {info['stripe_url']}  (pay page: {info['stripe_url']}/pay/<session id>)\n"
         f"  moto       {info['moto_url']}\n"
         f"  Database   {info['database_url']}\n"
         f"  Cognito    pool {info['cognito']['user_pool_id']}  client {info['cognito']['client_id']}\n"
         f"  Dev users\n{users}\n"
         f"  (also in {info['_file']})  Ctrl-C stops everything.\n"
     )
+
+
+STRIPE_STATE = "stripe-state.pickle"
+
+
+def _start_stripe(state: Path, api_url: str, moto_url: str) -> tuple[Any, str]:
+    """The Stripe emulator, delivering signed events to the API's webhook route, and the payments
+    settings pointing at it (the secrets themselves are in moto's SSM, as in AWS)."""
+    from werkzeug.serving import make_server
+
+    from local import moto_stack
+    from local.stripe_emulator import StripeEmulator
+
+    payments = moto_stack.bootstrap_payments(moto_url, state)
+    emulator = StripeEmulator(webhook_url=f"{api_url}/api/payments/webhook/", webhook_secret=payments.webhook_secret)
+    emulator.load(state / STRIPE_STATE)
+    port = int(os.environ.get("STRIPE_PORT") or 0)
+    server = make_server("127.0.0.1", port, emulator, threaded=True, request_handler=_RequestLog)
+    threading.Thread(target=server.serve_forever, name="stripe", daemon=True).start()
+    stripe_url = f"http://127.0.0.1:{server.server_port}"
+    spa_origin = os.environ.get("SPA_ORIGIN")
+    # Without a SPA, Stripe sends the payer back to the local stack's own success page.
+    pages = spa_origin or f"{api_url}/_local"
+    os.environ.update(
+        {
+            "STRIPE_API_BASE": stripe_url,
+            "STRIPE_API_KEY_PARAM": payments.api_key_param,
+            "STRIPE_WEBHOOK_SECRET_PARAM": payments.webhook_secret_param,
+            "ENROLLMENT_STATE_MACHINE_ARN": payments.enrollment_state_machine_arn,
+            "DEPROVISION_STATE_MACHINE_ARN": payments.deprovision_state_machine_arn,
+            "CHECKOUT_SUCCESS_URL": f"{pages}/payment/success?session_id={{CHECKOUT_SESSION_ID}}",
+            "CHECKOUT_CANCEL_URL": f"{pages}/payment/cancelled",
+            "SPA_ORIGIN": spa_origin or "http://localhost:5173",
+            "OPS_EMAIL": os.environ.get("OPS_EMAIL") or "ops@apranova.local",
+        }
+    )
+    return server, stripe_url
 
 
 def main() -> int:
@@ -185,7 +222,7 @@ def main() -> int:
     store.load()
     moto = moto_stack.MotoServer(port=int(os.environ.get("MOTO_PORT") or 0))
     moto.start()
-    serving = False
+    serving = stripe_started = False
     try:
         boot = moto_stack.bootstrap(moto.url, state, spa_origin=os.environ.get("SPA_ORIGIN", "http://localhost:5173"))
         store.save()
@@ -203,6 +240,8 @@ def main() -> int:
                 "SSM_PREFIX": "/apranova/local",
             }
         )
+        stripe_server, stripe_url = _start_stripe(state, api_url, moto.url)
+        stripe_started = True
         from functions.migrate.dataset import upload_dataset
 
         upload_dataset(moto_stack.client("s3", moto.url), boot.buckets["datasets"])
@@ -217,7 +256,7 @@ def main() -> int:
 
         info: dict[str, Any] = {
             "api_url": api_url,
-            "stripe_url": None,  # the payments issue adds the Stripe emulator here
+            "stripe_url": stripe_url,
             "moto_url": moto.url,
             "database_url": database_url,
             "cognito": {"user_pool_id": boot.user_pool_id, "client_id": boot.client_id},
@@ -237,6 +276,9 @@ def main() -> int:
         if serving:
             http.shutdown()
         http.server_close()
+        if stripe_started:
+            stripe_server.shutdown()
+            stripe_server.app.save(state / STRIPE_STATE)
         store.close()
         moto.stop()
     return 0

@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import html
 import json
+import os
+import pickle
 import re
 import secrets
 import threading
@@ -19,6 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -274,6 +277,27 @@ class StripeEmulator:
             shown = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else key
             raise StripeError(401, f"Invalid API Key provided: {shown}", code="api_key_invalid")
         return key.strip()
+
+    # ---- persistence (the local stack keeps its state across restarts) -------------------
+
+    def save(self, path: Path) -> None:
+        """Writes the objects, events and idempotency records (not the delivery log) to ``path``."""
+        with self._lock:
+            state = self._state
+            data = pickle.dumps({"objects": state.objects, "events": state.events, "idempotency": state.idempotency})
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def load(self, path: Path) -> bool:
+        if not path.exists():
+            return False
+        state = pickle.loads(path.read_bytes())  # noqa: S301 - our own file in the local state dir
+        with self._lock:
+            self._state.objects = state["objects"]
+            self._state.events = state["events"]
+            self._state.idempotency = state["idempotency"]
+        return True
 
     # ---- state helpers -------------------------------------------------------------------
 

@@ -124,7 +124,7 @@ def test_stack_json_keeps_the_contract(stack: Stack) -> None:
     info = stack.info
     assert set(info) == {"api_url", "stripe_url", "moto_url", "database_url", "cognito", "dev_users"}
     assert info["api_url"] == f"http://127.0.0.1:{stack.port}"
-    assert info["stripe_url"] is None
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", info["stripe_url"])
     assert info["database_url"].startswith("postgresql://")
     assert set(info["cognito"]) == {"user_pool_id", "client_id"}
     assert set(info["dev_users"]) == {"admin", "trainer_dp", "trainer_fsd"}
@@ -256,6 +256,52 @@ def test_dev_users_have_their_rows(stack: Stack) -> None:
             ).fetchone()
             assert row is not None, key
             assert (row[0], row[1], row[2]) == (user["email"], *expected[key])
+
+
+def test_a_person_pays_on_the_emulator_page_and_the_webhook_has_fired(stack: Stack) -> None:
+    """Create checkout → the pay page → back at the success URL, with the payment recorded."""
+    import uuid
+
+    email, password = f"payer-{uuid.uuid4().hex[:8]}@example.com", "Payer-Passw0rd!"
+    registration = {"email": email, "password": password, "name": "Pat Payer", "accept_privacy": True}
+    refused = requests.post(
+        stack.url("/api/auth/registration/"),
+        json={**registration, "privacy_version": "0", "terms_version": "0"},
+        timeout=10,
+    )
+    current = {d["field"].removeprefix("body."): d["current"] for d in refused.json()["error"]["details"]}
+    assert requests.post(stack.url("/api/auth/registration/"), json={**registration, **current}, timeout=10).ok
+    assert requests.post(stack.url("/api/auth/verify-email/"), json={"email": email, "code": "1"}, timeout=10).ok
+    access = requests.post(stack.url("/api/auth/login/"), json={"email": email, "password": password}, timeout=10)
+    headers = {"Authorization": f"Bearer {access.json()['access']}"}
+
+    created = requests.post(
+        stack.url("/api/payments/create-checkout-session/"), json={"track": "DP"}, headers=headers, timeout=30
+    )
+    assert created.status_code == 201, created.text
+    checkout = created.json()
+    assert checkout["checkout_url"].startswith(stack.info["stripe_url"] + "/pay/")
+    page = requests.get(checkout["checkout_url"], timeout=10)
+    assert page.status_code == 200 and "499.00 USD" in page.text
+    paid = requests.post(checkout["checkout_url"], data={"card": "4242424242424242"}, allow_redirects=False, timeout=30)
+    assert paid.status_code == 303
+    success = paid.headers["Location"]
+    assert success == stack.url(f"/_local/payment/success?session_id={checkout['session_id']}")
+    assert "Payment received" in requests.get(success, timeout=10).text
+    status = requests.get(stack.url(f"/api/payments/verify-session/?session_id={checkout['session_id']}"), timeout=10)
+    assert status.json()["payment_status"] == "SUCCEEDED"
+    mine = requests.get(stack.url("/api/payments/my-payments/"), headers=headers, timeout=10).json()["items"]
+    assert [(p["id"], p["status"], p["amount_cents"]) for p in mine] == [(checkout["payment_id"], "SUCCEEDED", 49900)]
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=stack.info["moto_url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    (machine,) = [m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == "apranova-local-enrollment"]
+    runs = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+    assert f"enroll-{checkout['payment_id']}" in [r["name"] for r in runs]
 
 
 def test_stop_and_restart_keeps_state(state_dir: Path, stack: Stack, stack_database: str) -> None:
