@@ -436,3 +436,18 @@ def test_won_dispute_restores_the_payment(stack: PaymentsStack) -> None:
     payment = _payment(stack, created["payment_id"])
     assert (payment["status"], payment["dispute_status"]) == ("SUCCEEDED", "WON")
     assert stack.executions(stack.deprovision_arn, f"deprovision-{created['payment_id']}") == []
+
+
+def test_a_user_maps_to_one_stripe_customer(stack: PaymentsStack) -> None:
+    from functions.payments import repository
+
+    student = stack.student()
+    first = repository.save_stripe_customer(student["id"], "cus_first")
+    second = repository.save_stripe_customer(student["id"], "cus_second")  # a racing twin's customer
+    assert first == second == "cus_first"
+    rows = stack.rows("SELECT stripe_customer_id FROM stripe_customers WHERE user_id = %s", student["id"])
+    assert rows == [{"stripe_customer_id": "cus_first"}]
+    # Checkout then uses the mapped customer.
+    created = stack.call("POST", "/api/payments/create-checkout-session/", student, json={"track": "DP"}).json()
+    session = stack.stripe().v1.checkout.sessions.retrieve(created["session_id"])
+    assert session.customer == "cus_first"
