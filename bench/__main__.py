@@ -26,7 +26,7 @@ for _key, _value in {
 }.items():
     os.environ.setdefault(_key, _value)
 
-from bench import cold, config, identity, memory, report, warm  # noqa: E402
+from bench import cold, config, identity, memory, report, warm, webhook  # noqa: E402
 from bench.sqlcount import StatementCounter  # noqa: E402
 
 
@@ -36,7 +36,9 @@ def _fmt(value: float | None, digits: int = 1) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="3 import runs, 10 warm-up + 100 timed calls")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 import runs, 10 warm-up + 100 timed calls (webhook: 5 + 50)"
+    )
     parser.add_argument("--output", type=Path, default=report.RESULTS, help="where to write the results JSON")
     args = parser.parse_args(argv)
     runs, warmup, timed, serve = (
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick
         else (config.IMPORT_RUNS, config.WARMUP_CALLS, config.TIMED_CALLS, config.MEMORY_REQUESTS)
     )
+    hooks = (5, 50) if args.quick else (config.WEBHOOK_WARMUP_CALLS, config.WEBHOOK_TIMED_CALLS)
     # Powertools warns once when a request published no metric: true, and noise here.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
@@ -59,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_calls": warmup,
             "timed_calls": timed,
             "memory_requests": serve,
+            "webhook_warmup_calls": hooks[0],
+            "webhook_timed_calls": hooks[1],
         },
         "targets": {
             "import_ratio_max": config.IMPORT_RATIO_MAX,
@@ -67,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             "public_list_max_statements": config.PUBLIC_LIST_STATEMENTS,
             "student_get_p95_ms": config.STUDENT_GET_P95_MS,
             "student_get_max_statements": config.STUDENT_GET_STATEMENTS,
+            "webhook_p95_ms": config.WEBHOOK_P95_MS,
             "unexpected_packages": list(config.HEAVY_PACKAGES),
         },
     }
@@ -134,12 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     reason = warm.missing_pieces()
     if reason:
         print(f"\nMEMORY / WARM LATENCY  skipped: {reason}")
-        results["memory"] = results["warm_latency"] = {"skipped": reason}
+        results["memory"] = results["warm_latency"] = results["webhook"] = {"skipped": reason}
     else:
         with warm.bench_database() as url, identity.bench_student(url) as student:
-            _database_sections(
+            counter = _database_sections(
                 results, url, functions, warmup, timed, serve, identity.personalise(config.ROUTES, student)
             )
+            # Last: it sets the payments settings for its run (and puts them back).
+            _webhook_section(results, student.moto_url, url, counter, *hooks)
 
     results["duration_s"] = round(time.perf_counter() - started, 1)
     path = report.write_results(results, args.output)
@@ -156,7 +164,7 @@ def _database_sections(
     timed: int,
     serve: int,
     bench_routes: tuple[config.BenchRoute, ...],
-) -> None:
+) -> StatementCounter:
     from apranova import routes
 
     by_function: dict[str, list[config.BenchRoute]] = {}
@@ -189,7 +197,7 @@ def _database_sections(
     warm.use_database(url, counter)
     lats = [warm.measure(route, counter, warmup, timed) for route in bench_routes]
     results["warm_latency"] = {lat.route.name: lat.as_json() for lat in lats}
-    benched = {(r.method, r.path) for r in config.ROUTES}
+    benched = {(r.method, r.path) for r in config.ROUTES} | {(webhook.METHOD, webhook.PATH)}
     missing = [r.key for r in routes.ROUTES if not r.local_only and (r.method, r.path) not in benched]
     results["warm_latency_routes_not_benched"] = missing
     print(f"\nWARM LATENCY  in-process against PostgreSQL; {warmup} warm-up + {timed} timed calls per route")
@@ -218,6 +226,45 @@ def _database_sections(
     )
     if missing:
         print(f"  routes with no bench entry (add them to bench/config.py ROUTES): {', '.join(missing)}")
+    return counter
+
+
+def _webhook_section(
+    results: dict[str, Any], moto_url: str, url: str, counter: StatementCounter, warmup: int, timed: int
+) -> None:
+    started = time.perf_counter()
+    rows = webhook.measure(moto_url, url, counter, warmup, timed)
+    results["webhook"] = {
+        "method": webhook.METHOD,
+        "path": webhook.PATH,
+        "duration_s": round(time.perf_counter() - started, 1),
+        "rows": {row.name: row.as_json() for row in rows},
+    }
+    print(
+        f"\nWEBHOOK  {webhook.METHOD} {webhook.PATH} in-process, PostgreSQL + moto (SSM, Step Functions) on loopback; "
+        f"{warmup} warm-up + {timed} timed; each new event is a new PENDING payment"
+    )
+    table_rows = [
+        [
+            row.name,
+            _fmt(row.latency_ms.get("p50"), 2),
+            _fmt(row.latency_ms.get("p95"), 2),
+            _fmt(row.latency_ms.get("p99"), 2),
+            None if row.p95_ms is None else f"<= {row.p95_ms:g}",
+            row.statements.get("max"),
+            row.requests,
+            row.failures,
+            report.verdict(row.passed),
+            row.error or ", ".join(f"{k}: {v}" for k, v in sorted(row.outcomes.items())),
+        ]
+        for row in rows
+    ]
+    print(
+        report.table(
+            ["request", "p50 ms", "p95 ms", "p99 ms", "target", "SQL/req", "n", "failed", "result", "outcomes"],
+            table_rows,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,12 @@ IMPORT_RATIO_MAX = 1.2  # handler import / import of the third-party modules it 
 PEAK_RSS_MAX_MIB = 80.0
 PUBLIC_LIST_P95_MS, PUBLIC_LIST_STATEMENTS = 5.0, 1
 STUDENT_GET_P95_MS, STUDENT_GET_STATEMENTS = 10.0, 3
+WEBHOOK_P95_MS = 30.0  # verify, record, start the enrollment execution
+
+# The webhook section: every request is a new payment with a StartExecution against moto, and is
+# then delivered again (the duplicate path), so fewer calls than the GET routes.
+WEBHOOK_WARMUP_CALLS = 20
+WEBHOOK_TIMED_CALLS = 300
 
 # Our own top-level packages: everything else a handler pulls in is stdlib or third-party.
 OWN_PACKAGES = frozenset({"apranova", "functions"})

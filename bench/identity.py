@@ -23,6 +23,7 @@ class Student:
     email: str
     password: str
     refresh: str
+    moto_url: str  # the bench's moto server, for sections that need more of it
 
     @property
     def claims(self) -> dict[str, Any]:
@@ -70,7 +71,7 @@ def bench_student(database_url: str) -> Iterator[Student]:
             AuthFlow="USER_PASSWORD_AUTH",
             AuthParameters={"USERNAME": EMAIL, "PASSWORD": password},
         )["AuthenticationResult"]
-        yield Student(sub, EMAIL, password, tokens["RefreshToken"])
+        yield Student(sub, EMAIL, password, tokens["RefreshToken"], moto.url)
     finally:
         for key, value in saved.items():
             if value is None:

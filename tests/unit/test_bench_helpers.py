@@ -10,7 +10,7 @@ import json
 import psycopg
 import pytest
 
-from bench import report
+from bench import report, webhook
 from bench.modules import is_stdlib, third_party, unexpected_heavy
 from bench.sqlcount import StatementCounter
 from bench.stats import median, percentile, summary
@@ -100,3 +100,45 @@ def test_table_is_fixed_width_with_numbers_right_aligned():
     assert lines[2].index("1.25") + len("1.25") == lines[3].index("10.50") + len("10.50")
     assert lines[3].rstrip().endswith("-")
     assert report.verdict(True) == "PASS" and report.verdict(False) == "FAIL" and report.verdict(None) == "info"
+
+
+def test_webhook_outcomes_are_status_and_outcome_and_any_other_answer_is_a_failure():
+    assert webhook.outcome_key({"statusCode": 200, "body": '{"received": true, "outcome": "duplicate"}'}) == (
+        "200 duplicate"
+    )
+    error = {"statusCode": 400, "body": '{"error": {"code": "invalid_signature", "message": "..."}}'}
+    assert webhook.outcome_key(error) == "400 invalid_signature"
+    assert webhook.outcome_key({"statusCode": 502, "body": "not json"}) == "502 no outcome"
+
+    row = webhook.WebhookResult("new", "200 enrollment_started", p95_ms=30.0)
+    assert row.passed is False  # nothing measured is not a pass
+    for ms in (10.0, 12.0, 20.0):
+        row.add("200 enrollment_started", ms, 7)
+    row.finish()
+    assert (row.requests, row.failures, row.passed) == (3, 0, True)
+    assert row.statements == {"min": 7, "max": 7, "mean": 7.0}
+    row.add("400 invalid_signature", 1.0, 0)
+    assert (row.failures, row.passed) == (1, False)
+    info = webhook.WebhookResult("again", "200 duplicate")
+    info.add("200 duplicate", 2.0, 2)
+    info.finish()
+    assert info.passed is None and info.as_json()["latency_ms"]["p95"] == 2.0
+
+
+def test_webhook_fixtures_are_pending_payments_of_their_own_users_named_by_the_event(database_url):
+    pending = webhook.insert_pending(database_url, 3)
+    assert len({p.user_id for p in pending}) == 3
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT p.id::text, p.user_id::text, p.status, p.track, p.amount_cents, p.stripe_checkout_session_id,"
+            " u.email_verified FROM payments p JOIN users u ON u.id = p.user_id WHERE p.id = ANY(%s::uuid[])",
+            ([p.payment_id for p in pending],),
+        ).fetchall()
+    assert sorted(rows) == sorted(
+        (p.payment_id, p.user_id, "PENDING", "DP", 49900, p.session_id, True) for p in pending
+    )
+    event = json.loads(webhook.checkout_completed(pending[0]))
+    session = event["data"]["object"]
+    assert event["type"] == "checkout.session.completed" and event["id"].startswith("evt_")
+    assert (session["id"], session["payment_status"]) == (pending[0].session_id, "paid")
+    assert session["metadata"] == {"payment_id": pending[0].payment_id, "user_id": pending[0].user_id, "track": "DP"}
