@@ -1,0 +1,1 @@
+"""Provisioning: the enrollment and deprovision workflows and the per-student tools."""

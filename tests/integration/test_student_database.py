@@ -1,0 +1,557 @@
+"""The DP student database provisioner on the real PostgreSQL, with SSM in moto (issue 5).
+
+The students' database is a throwaway database of the test server; the admin connects to it as
+the server's superuser (and, in one test, as a non-superuser that owns the database and may create
+roles, as on RDS). Roles are cluster-wide, so every role a test creates is dropped when it ends.
+
+Passwords: the local server authenticates loopback connections with ``trust``, so a login with
+the SSM password cannot prove that the password is checked. The tests therefore also check the
+role's stored SCRAM verifier against the SSM password with an independent SCRAM computation.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+from moto import mock_aws
+from psycopg import errors, sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import dict_row
+
+from functions.provision.tools import Student, ToolFailed, ToolProvisioner, ToolStatus, ToolUnavailable
+from functions.provision.tools.student_database import (
+    StudentDatabaseProvisioner,
+    StudentDatabaseSettings,
+    connector,
+    names_for,
+)
+
+PREFIX = "/apranova/test"
+STATEMENT_TIMEOUT = "500ms"
+
+
+def settings_for(url: str, kms_key_id: str | None = None) -> StudentDatabaseSettings:
+    params = conninfo_to_dict(url)
+    return StudentDatabaseSettings(
+        students_db_name=params["dbname"],
+        students_db_host=params.get("host") or "localhost",
+        students_db_port=int(params.get("port") or 5432),
+        ssm_prefix=PREFIX,
+        students_db_kms_key_id=kms_key_id,
+        students_db_statement_timeout=STATEMENT_TIMEOUT,
+    )
+
+
+@pytest.fixture(scope="module")
+def students_db(make_database) -> str:
+    return make_database("apranova_students")
+
+
+@pytest.fixture
+def admin(students_db: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    """A superuser connection to the students' database, to look at what the provisioner made."""
+    with psycopg.connect(students_db, autocommit=True, row_factory=dict_row) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="module")
+def ssm() -> Iterator[Any]:
+    """One moto account for the module (clients are slow to make); every test uses new user ids."""
+    with mock_aws():
+        yield boto3.client("ssm", region_name="us-east-1")
+
+
+@pytest.fixture(scope="module")
+def kms_key_id(ssm) -> str:
+    return boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["KeyId"]
+
+
+@pytest.fixture
+def settings(students_db: str, kms_key_id: str) -> StudentDatabaseSettings:
+    return settings_for(students_db, kms_key_id)
+
+
+@pytest.fixture
+def provisioner(students_db: str, ssm, settings: StudentDatabaseSettings) -> StudentDatabaseProvisioner:
+    return StudentDatabaseProvisioner(connector(students_db), ssm, settings)
+
+
+@dataclass
+class Cleanup:
+    user_ids: list[str] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)
+    databases: list[str] = field(default_factory=list)  # where the roles may own objects
+
+
+def _drop_role(database_urls: list[str], role: str) -> None:
+    for url in database_urls:
+        with psycopg.connect(url, autocommit=True) as su:
+            if not su.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                return
+            su.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = %s", (role,))
+            su.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(sql.Identifier(role)))  # databases too
+            su.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
+    with psycopg.connect(database_urls[0], autocommit=True) as su:
+        su.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+@pytest.fixture
+def cleanup(students_db: str, conn) -> Iterator[Cleanup]:
+    """Drops every role the test made (student roles by their derived name) and its user rows."""
+    made = Cleanup(databases=[students_db])
+    yield made
+    roles = [names_for(user_id, PREFIX).role for user_id in made.user_ids] + made.roles
+    for role in roles:
+        _drop_role(made.databases, role)
+    conn.execute("DELETE FROM users WHERE id = ANY(%s::uuid[])", (made.user_ids,))
+
+
+@pytest.fixture
+def new_student(conn, cleanup: Cleanup) -> Callable[[], Student]:
+    """A DP student row in the application database (the credentials row's foreign key)."""
+
+    def make() -> Student:
+        user_id = str(uuid.uuid4())
+        email = f"student-{user_id[:8]}@example.com"
+        conn.execute("INSERT INTO users (id, email) VALUES (%s, %s)", (user_id, email))
+        cleanup.user_ids.append(user_id)
+        return Student(user_id=user_id, email=email, track="DP")
+
+    return make
+
+
+def password_of(ssm, parameter: str) -> str:
+    return ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+
+
+def login(settings: StudentDatabaseSettings, role: str, password: str) -> psycopg.Connection[Any]:
+    """Connect as a student does: the endpoint from the settings, the role and the SSM password."""
+    return psycopg.connect(
+        host=settings.students_db_host,
+        port=settings.students_db_port,
+        dbname=settings.students_db_name,
+        user=role,
+        password=password,
+        autocommit=True,
+        connect_timeout=5,
+    )
+
+
+def scram_verifier_matches(admin: psycopg.Connection[Any], role: str, password: str) -> bool:
+    """RFC 5802/7677: the role's stored SCRAM-SHA-256 keys are those of this password."""
+    row = admin.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,)).fetchone()
+    method, iterations_salt, keys = row["rolpassword"].split("$")
+    assert method == "SCRAM-SHA-256"
+    iterations, salt = iterations_salt.split(":")
+    stored_key, server_key = (base64.b64decode(part) for part in keys.split(":"))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    return (
+        hashlib.sha256(client_key).digest() == stored_key
+        and hmac.new(salted, b"Server Key", "sha256").digest() == server_key
+    )
+
+
+def parameters_of(ssm, user_id: str) -> list[dict[str, Any]]:
+    return ssm.get_parameters_by_path(Path=f"{PREFIX}/students/{user_id}", Recursive=True)["Parameters"]
+
+
+def credentials_rows(conn, user_id: str) -> list[dict[str, Any]]:
+    return conn.execute("SELECT * FROM student_database_credentials WHERE user_id = %s", (user_id,)).fetchall()
+
+
+def role_count(admin, role: str) -> int:
+    return admin.execute("SELECT count(*) AS n FROM pg_roles WHERE rolname = %s", (role,)).fetchone()["n"]
+
+
+def schema_count(admin, schema: str) -> int:
+    return admin.execute("SELECT count(*) AS n FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()["n"]
+
+
+def nothing_left(admin, ssm, conn, student: Student) -> None:
+    names = names_for(student.user_id, PREFIX)
+    assert role_count(admin, names.role) == 0
+    assert schema_count(admin, names.schema) == 0
+    assert parameters_of(ssm, student.user_id) == []
+    assert credentials_rows(conn, student.user_id) == []
+
+
+# -- provision ----------------------------------------------------------------------------------
+
+
+def test_provision_makes_a_role_a_schema_a_secure_parameter_and_a_row_without_the_password(
+    provisioner, new_student, admin, ssm, conn, settings, kms_key_id
+) -> None:
+    assert isinstance(provisioner, ToolProvisioner)
+    student = new_student()
+    names = names_for(student.user_id, PREFIX)
+
+    result = provisioner.provision(student)
+
+    assert (result.tool, result.status) == ("STUDENT_DATABASE", ToolStatus.PROVISIONED)
+    assert result.details == {
+        "host": settings.students_db_host,
+        "port": settings.students_db_port,
+        "dbname": settings.students_db_name,
+        "user": names.role,
+        "schema": names.schema,
+        "password_parameter": names.parameter,
+    }
+    role = admin.execute(
+        "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolinherit, rolreplication, rolbypassrls,"
+        " rolconnlimit, rolconfig FROM pg_roles WHERE rolname = %s",
+        (names.role,),
+    ).fetchone()
+    assert role == {
+        "rolcanlogin": True,
+        "rolsuper": False,
+        "rolcreatedb": False,
+        "rolcreaterole": False,
+        "rolinherit": False,
+        "rolreplication": False,
+        "rolbypassrls": False,
+        "rolconnlimit": 5,
+        "rolconfig": [f"statement_timeout={STATEMENT_TIMEOUT}", f"search_path={names.schema}"],
+    }
+    owner = admin.execute(
+        "SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = %s", (names.schema,)
+    ).fetchone()
+    assert owner == {"owner": names.role}
+
+    assert [p["Name"] for p in parameters_of(ssm, student.user_id)] == [names.parameter]
+    [parameter] = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [names.parameter]}])["Parameters"]
+    assert (parameter["Type"], parameter["KeyId"]) == ("SecureString", kms_key_id)
+    password = password_of(ssm, names.parameter)
+    assert len(password) >= 40
+
+    [row] = credentials_rows(conn, student.user_id)
+    assert {k: row[k] for k in ("database_name", "schema_name", "role_name", "password_parameter_name")} == {
+        "database_name": settings.students_db_name,
+        "schema_name": names.schema,
+        "role_name": names.role,
+        "password_parameter_name": names.parameter,
+    }
+    assert not any(password in str(value) for value in row.values())
+
+    assert scram_verifier_matches(admin, names.role, password)
+    with login(settings, names.role, password) as student_conn:
+        assert student_conn.execute("SELECT current_user, current_schema()").fetchone() == (names.role, names.schema)
+    assert provisioner.status(student) == ToolStatus.PROVISIONED
+
+
+def test_provision_twice_yields_one_of_each_and_keeps_the_password(
+    provisioner, new_student, admin, ssm, conn, settings
+) -> None:
+    student = new_student()
+    names = names_for(student.user_id, PREFIX)
+    provisioner.provision(student)
+    password = password_of(ssm, names.parameter)
+
+    provisioner.provision(student)
+
+    assert role_count(admin, names.role) == 1
+    assert schema_count(admin, names.schema) == 1
+    [parameter] = parameters_of(ssm, student.user_id)
+    assert parameter["Version"] == 1
+    assert len(credentials_rows(conn, student.user_id)) == 1
+    assert scram_verifier_matches(admin, names.role, password)
+    with login(settings, names.role, password) as student_conn:
+        assert student_conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_rerun_without_the_parameter_resets_the_password(provisioner, new_student, admin, ssm) -> None:
+    student = new_student()
+    names = names_for(student.user_id, PREFIX)
+    provisioner.provision(student)
+    old = password_of(ssm, names.parameter)
+    ssm.delete_parameter(Name=names.parameter)  # e.g. the run failed between the role and the parameter
+    assert provisioner.status(student) == ToolStatus.PARTIAL
+
+    provisioner.provision(student)
+
+    new = password_of(ssm, names.parameter)
+    assert new != old
+    assert scram_verifier_matches(admin, names.role, new)
+    assert role_count(admin, names.role) == 1
+    assert provisioner.status(student) == ToolStatus.PROVISIONED
+
+
+def test_a_rerun_with_a_parameter_but_no_role_makes_a_role_with_a_fresh_password(
+    provisioner, new_student, admin, ssm
+) -> None:
+    student = new_student()
+    names = names_for(student.user_id, PREFIX)
+    provisioner.provision(student)
+    old = password_of(ssm, names.parameter)
+    admin.execute(sql.SQL("DROP OWNED BY {0}; DROP ROLE {0}").format(sql.Identifier(names.role)))
+    assert provisioner.status(student) == ToolStatus.PARTIAL
+
+    provisioner.provision(student)
+
+    new = password_of(ssm, names.parameter)
+    assert new != old
+    assert scram_verifier_matches(admin, names.role, new)
+    assert len(parameters_of(ssm, student.user_id)) == 1
+    assert provisioner.status(student) == ToolStatus.PROVISIONED
+
+
+def test_a_run_while_another_holds_the_students_lock_is_transient(provisioner, new_student, students_db) -> None:
+    student = new_student()
+    names = names_for(student.user_id, PREFIX)
+    with psycopg.connect(students_db, autocommit=True) as other_run:
+        other_run.execute("SELECT pg_advisory_lock(%s::bigint)", (names.lock_key,))
+        with pytest.raises(ToolUnavailable):
+            provisioner.provision(student)
+    assert provisioner.provision(student).status == ToolStatus.PROVISIONED
+
+
+# -- bad input and faults -----------------------------------------------------------------------
+
+
+def test_the_students_database_refusing_connections_is_transient(new_student, ssm, conn, settings) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    closed = connector(f"postgresql://postgres@127.0.0.1:{port}/{settings.students_db_name}", connect_timeout=2)
+    provisioner = StudentDatabaseProvisioner(closed, ssm, settings)
+    student = new_student()
+
+    for call in (provisioner.provision, provisioner.deprovision, provisioner.status):
+        with pytest.raises(ToolUnavailable, match="database unavailable"):
+            call(student)
+    assert parameters_of(ssm, student.user_id) == []
+    assert credentials_rows(conn, student.user_id) == []
+
+
+def test_permanent_failures_create_nothing(provisioner, new_student, admin, ssm, settings, database_url) -> None:
+    student = new_student()
+    stranger = Student(user_id=str(uuid.uuid4()), email="nobody@example.com", track="DP")
+    for bad in (
+        Student(user_id="not-a-uuid", email=student.email, track="DP"),
+        Student(user_id=student.user_id, email=student.email, track="FSD"),
+        stranger,  # no users row
+    ):
+        with pytest.raises(ToolFailed):
+            provisioner.provision(bad)
+    wrong_database = StudentDatabaseProvisioner(connector(database_url), ssm, settings)  # the app DB
+    with pytest.raises(ToolFailed, match="students' database"):
+        wrong_database.provision(student)
+
+    for user_id in (student.user_id, stranger.user_id):
+        assert role_count(admin, names_for(user_id, PREFIX).role) == 0
+        assert parameters_of(ssm, user_id) == []
+
+
+# -- deprovision --------------------------------------------------------------------------------
+
+
+def test_deprovision_removes_everything_and_ends_the_students_sessions(
+    provisioner, new_student, admin, ssm, conn, settings
+) -> None:
+    student = new_student()
+    names = names_for(student.user_id, PREFIX)
+    provisioner.provision(student)
+    password = password_of(ssm, names.parameter)
+    session = login(settings, names.role, password)
+    session.execute("CREATE TABLE work (id int)")
+    session.execute("BEGIN")
+    session.execute("LOCK TABLE work IN ACCESS EXCLUSIVE MODE")  # an open transaction holding a lock
+
+    provisioner.deprovision(student)
+
+    nothing_left(admin, ssm, conn, student)
+    assert provisioner.status(student) == ToolStatus.NOT_PROVISIONED
+    with pytest.raises(psycopg.OperationalError):
+        session.execute("SELECT 1")
+    session.close()
+    with pytest.raises(psycopg.OperationalError):
+        login(settings, names.role, password)
+
+
+def test_deprovision_of_a_never_provisioned_student_succeeds(provisioner, new_student, admin, ssm, conn) -> None:
+    student = new_student()
+    provisioner.deprovision(student)
+    provisioner.deprovision(student)
+    nothing_left(admin, ssm, conn, student)
+    assert provisioner.status(student) == ToolStatus.NOT_PROVISIONED
+
+
+def test_a_non_superuser_database_owner_with_createrole_can_provision_and_deprovision(
+    make_database, ssm, new_student, cleanup, conn
+) -> None:
+    """As on RDS, where the admin is not a superuser."""
+    url = make_database("apranova_students")
+    owner = "p_" + uuid.uuid4().hex
+    cleanup.roles.append(owner)
+    cleanup.databases.insert(0, url)
+    with psycopg.connect(url, autocommit=True) as su:
+        su.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE NOSUPERUSER").format(sql.Identifier(owner)))
+        su.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                sql.Identifier(conninfo_to_dict(url)["dbname"]), sql.Identifier(owner)
+            )
+        )
+    settings = settings_for(url)
+    provisioner = StudentDatabaseProvisioner(connector(make_conninfo(url, user=owner)), ssm, settings)
+    student = new_student()
+    names = names_for(student.user_id, PREFIX)
+
+    provisioner.provision(student)
+    provisioner.provision(student)
+
+    with login(settings, names.role, password_of(ssm, names.parameter)) as session:
+        session.execute("CREATE TABLE notes (body text)")
+        with pytest.raises(errors.InsufficientPrivilege):
+            session.execute("CREATE TABLE public.notes (body text)")
+    provisioner.deprovision(student)
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as su:
+        nothing_left(su, ssm, conn, student)
+
+
+# -- isolation (issue 5 bar) --------------------------------------------------------------------
+
+
+@dataclass
+class Pair:
+    settings: StudentDatabaseSettings
+    a_role: str
+    a_password: str
+    b_role: str
+    b_password: str
+
+    def a(self) -> psycopg.Connection[Any]:
+        return login(self.settings, self.a_role, self.a_password)
+
+    def b(self) -> psycopg.Connection[Any]:
+        return login(self.settings, self.b_role, self.b_password)
+
+
+@pytest.fixture
+def pair(provisioner, new_student, ssm, settings) -> Pair:
+    students = [new_student(), new_student()]
+    names = [names_for(s.user_id, PREFIX) for s in students]
+    for student in students:
+        provisioner.provision(student)
+    a, b = names
+    return Pair(settings, a.role, password_of(ssm, a.parameter), b.role, password_of(ssm, b.parameter))
+
+
+def test_a_student_cannot_read_write_or_create_in_another_students_schema(pair: Pair) -> None:
+    with pair.b() as b:
+        b.execute("CREATE TABLE secrets (body text)")
+        b.execute("INSERT INTO secrets VALUES ('b only')")
+    other = sql.Identifier(pair.b_role)
+    with pair.a() as a:
+        for statement in (
+            sql.SQL("SELECT * FROM {}.secrets").format(other),
+            sql.SQL("INSERT INTO {}.secrets VALUES ('a was here')").format(other),
+            sql.SQL("UPDATE {}.secrets SET body = ''").format(other),
+            sql.SQL("DELETE FROM {}.secrets").format(other),
+            sql.SQL("CREATE TABLE {}.planted (id int)").format(other),
+            sql.SQL("DROP TABLE {}.secrets").format(other),
+            sql.SQL("DROP SCHEMA {} CASCADE").format(other),
+            sql.SQL("ALTER SCHEMA {} OWNER TO CURRENT_USER").format(other),
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                a.execute(statement)
+    with pair.b() as b:
+        assert b.execute("SELECT body FROM secrets").fetchall() == [("b only",)]
+
+
+def test_a_student_cannot_read_write_or_create_in_public(pair: Pair, admin) -> None:
+    admin.execute("CREATE TABLE IF NOT EXISTS public.shared (body text)")
+    with pair.a() as a:
+        for statement in (
+            "SELECT * FROM public.shared",
+            "INSERT INTO public.shared VALUES ('a')",
+            "CREATE TABLE public.mine (id int)",
+            "CREATE VIEW public.mine AS SELECT 1",
+            "CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                a.execute(statement)
+        with pytest.raises(errors.InsufficientPrivilege):
+            a.execute("CREATE SCHEMA elsewhere")  # no CREATE on the database either
+
+
+def test_a_student_works_in_their_own_schema_by_unqualified_names(pair: Pair) -> None:
+    with pair.a() as a:
+        assert a.execute("SHOW search_path").fetchone() == (pair.a_role,)
+        a.execute("CREATE TABLE notes (id int PRIMARY KEY, body text)")
+        a.execute("INSERT INTO notes VALUES (1, 'mine')")
+        assert a.execute("SELECT body FROM notes").fetchall() == [("mine",)]
+        assert a.execute(
+            "SELECT schemaname, tableowner FROM pg_tables WHERE tablename = 'notes' AND schemaname = current_schema()"
+        ).fetchone() == (pair.a_role, pair.a_role)
+        a.execute("CREATE VIEW notes_view AS SELECT body FROM notes")
+        a.execute("DROP VIEW notes_view")
+
+
+def test_a_student_cannot_exceed_the_connection_limit(pair: Pair) -> None:
+    with ExitStack() as open_connections:
+        for _ in range(pair.settings.students_db_connection_limit):
+            open_connections.enter_context(pair.a())
+        with pytest.raises(psycopg.OperationalError, match="too many connections for role"):
+            pair.a()
+        with pair.b() as b:  # another student's limit is their own
+            assert b.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_student_cannot_escalate(pair: Pair, settings) -> None:
+    other = sql.Identifier(pair.b_role)
+    with pair.b() as b_session, pair.a() as a:
+        b_pid = b_session.info.backend_pid
+        for statement, params in (
+            ("CREATE ROLE sneaky LOGIN", None),
+            ("ALTER ROLE CURRENT_USER SUPERUSER", None),
+            ("ALTER ROLE CURRENT_USER CREATEDB", None),
+            ("ALTER ROLE CURRENT_USER CREATEROLE", None),
+            ("ALTER ROLE CURRENT_USER BYPASSRLS", None),
+            ("ALTER ROLE CURRENT_USER CONNECTION LIMIT -1", None),
+            (sql.SQL("ALTER ROLE {} PASSWORD 'taken'").format(other), None),
+            (sql.SQL("ALTER ROLE {} SET search_path = public").format(other), None),
+            (sql.SQL("GRANT {} TO CURRENT_USER").format(other), None),
+            (sql.SQL("SET ROLE {}").format(other), None),
+            (sql.SQL("SET SESSION AUTHORIZATION {}").format(other), None),
+            ("SELECT set_config('role', %s, false)", (pair.b_role,)),
+            ("SELECT set_config('session_authorization', %s, false)", (pair.b_role,)),
+            ("SET ROLE postgres", None),
+            (sql.SQL("CREATE DATABASE {}").format(sql.Identifier(f"{pair.a_role}_db")), None),
+            ("SELECT pg_terminate_backend(%s)", (b_pid,)),
+            ("SELECT pg_read_file('postgresql.conf')", None),
+            ("COPY (SELECT 1) TO PROGRAM 'true'", None),
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                a.execute(statement, params)
+        assert a.execute("SELECT current_user, session_user").fetchone() == (pair.a_role, pair.a_role)
+        assert b_session.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_the_statement_timeout_applies_to_the_students_sessions(pair: Pair) -> None:
+    with pair.a() as a:
+        assert a.execute("SHOW statement_timeout").fetchone() == (STATEMENT_TIMEOUT,)
+        with pytest.raises(errors.QueryCanceled, match="statement timeout"):
+            a.execute("SELECT pg_sleep(30)")
+
+
+def test_only_provisioned_students_may_connect_to_the_students_database(pair: Pair, cleanup, admin, settings) -> None:
+    outsider = "o_" + uuid.uuid4().hex
+    cleanup.roles.append(outsider)
+    admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(outsider)))
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        login(settings, outsider, "anything")
+    with pair.a() as a:
+        assert a.execute("SELECT has_database_privilege('public', current_database(), 'CONNECT')").fetchone() == (
+            False,
+        )
