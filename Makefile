@@ -6,12 +6,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# The shared tools the local stack and the tests run, each in a venv of its own (their pins conflict
+# with the project's), rebuilt when its requirements file changes.
+TOOLS := .tools
+TOOL_STAMPS := $(TOOLS)/jupyterhub/.installed $(TOOLS)/prefect/.installed $(TOOLS)/prefect/template.db
 # jsii (under aws-cdk-lib) runs on the Node 22 that package.json pins, not the machine's Node.
 export JSII_NODE := $(CURDIR)/node_modules/.bin/node
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup dev dev-reset test lint synth bench openapi clean
+.PHONY: setup tools dev dev-reset test lint synth bench openapi clean
 
 setup: $(VENV_STAMP) $(NODE_STAMP)
 
@@ -26,13 +30,25 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-dev: setup
+tools: $(TOOL_STAMPS)
+
+$(TOOLS)/%/.installed: local/tools/requirements-%.txt
+	rm -rf $(TOOLS)/$*
+	$(PYTHON) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/pip install --quiet --disable-pip-version-check --no-deps -r $<
+	touch $@
+
+# Prefect's migrated, empty database: each new Prefect state starts from a copy (migrating takes ~10 s).
+$(TOOLS)/prefect/template.db: $(TOOLS)/prefect/.installed
+	$(PYTHON) -m local.tools.prefect template $@
+
+dev: setup tools
 	$(PY) -m local.stack
 
 dev-reset:
 	rm -rf .local
 
-test: setup
+test: setup tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -49,4 +65,4 @@ openapi: setup
 	$(PY) -m local.openapi --write
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .build
+	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .build
