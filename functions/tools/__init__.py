@@ -1,0 +1,1 @@
+"""The tools API function: a student's access to the tools provisioned for their track."""
