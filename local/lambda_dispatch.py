@@ -41,6 +41,9 @@ def resolve(handler: str) -> Callable[[Any, Any], Any]:
     return getattr(importlib.import_module(module), attribute)
 
 
+# Faults the workflow tests inject: function name → error type names to raise, one per invocation,
+# before the handler runs (a Lambda-style error payload, as if the handler had raised it).
+FAULTS: dict[str, list[str]] = {}
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -50,9 +53,18 @@ def _lock_for(function_name: str) -> threading.Lock:
         return _LOCKS.setdefault(function_name, threading.Lock())
 
 
+def inject(function_name: str, error_type: str, times: int = 1) -> None:
+    """The next ``times`` invocations of ``function_name`` fail with ``error_type`` (tests only)."""
+    FAULTS.setdefault(function_name, []).extend([error_type] * times)
+
+
 def run(function_name: str, event: Any) -> tuple[Any, str | None]:
     """Run a registered function's handler: (result, None) or (Lambda error payload, "Unhandled")."""
     handler = resolve(HANDLERS[function_name])
+    faults = FAULTS.get(function_name)
+    if faults:
+        error_type = faults.pop(0)
+        return {"errorType": error_type, "errorMessage": f"injected {error_type}", "stackTrace": []}, "Unhandled"
     try:
         # One invocation at a time per function, each with its own database connection, as one
         # Lambda environment serves one request at a time.

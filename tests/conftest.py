@@ -33,6 +33,34 @@ for _key, _value in {
     os.environ[_key] = _value
 
 
+# jsii runs on the Node 22 that package.json pins (the machine's Node may be past its support date).
+_node = ROOT / "node_modules" / ".bin" / "node"
+if _node.exists():
+    os.environ.setdefault("JSII_NODE", str(_node))
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory):
+    """One synthesis of the CDK app per session (infra assertions and the workflow tests share it).
+
+    Bundling is skipped (``aws:cdk:bundling-stacks`` = []): the tests read the template; the
+    bundlers have their own tests in tests/infra/test_bundling.py.
+    """
+    from aws_cdk import assertions
+
+    from cdk.app import build
+
+    app, stack = build({"aws:cdk:bundling-stacks": []}, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    assembly = app.synth()  # runs the validation plugins (cdk-nag): raises on any finding
+    return app, stack, assembly, assertions.Template.from_stack(stack)
+
+
+@pytest.fixture(scope="session")
+def template(synthesized):
+    return synthesized[3]
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Server:
     return find_server(ROOT / ".local" / "test-postgres")

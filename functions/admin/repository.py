@@ -24,3 +24,28 @@ def lock_admins(cur: Cursor[Any]) -> list[str]:
 
 def set_role(cur: Cursor[Any], user_id: str, role: str) -> None:
     cur.execute("UPDATE users SET role = %s WHERE id = %s", (role, user_id))
+
+
+def lock_enrollment(cur: Cursor[Any], user_id: str) -> dict[str, Any] | None:
+    """The user's enrollment state, locked so two admins cannot start two enrollments at once."""
+    return cur.execute(
+        """
+        SELECT u.id::text AS id, u.role, u.enrollment_status, u.provisioning_status, t.code AS track
+        FROM users u LEFT JOIN tracks t ON t.id = u.track_id
+        WHERE u.id = %s AND u.deleted_at IS NULL
+        FOR UPDATE OF u
+        """,
+        (user_id,),
+    ).fetchone()
+
+
+def track_is_active(cur: Cursor[Any], code: str) -> bool | None:
+    """True/False for an existing track, None for an unknown one."""
+    row = cur.execute("SELECT is_active FROM tracks WHERE code = %s", (code,)).fetchone()
+    return None if row is None else bool(row["is_active"])
+
+
+def mark_provisioning_started(cur: Cursor[Any], user_id: str) -> None:
+    cur.execute(
+        "UPDATE users SET provisioning_status = 'IN_PROGRESS', provisioning_error = NULL WHERE id = %s", (user_id,)
+    )

@@ -1,33 +1,25 @@
-"""One synthesis of the CDK app per test session (a synth costs seconds; assertions cost little).
-
-Bundling is skipped (``aws:cdk:bundling-stacks`` = []): these tests read the template, they do not
-pip-install the layer. The bundlers have their own tests in test_bundling.py.
-"""
+"""The CDK tests read the session's one synthesis (tests/conftest.py: ``synthesized``, ``template``)
+and, where a test needs every optional context value set, one more: ``configured``."""
 
 from __future__ import annotations
 
-import os
+import json
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-# jsii runs on the Node 22 that package.json pins (the machine's Node may be past its support date).
-_node = ROOT / "node_modules" / ".bin" / "node"
-if _node.exists():
-    os.environ.setdefault("JSII_NODE", str(_node))
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-
-
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory):
-    from aws_cdk import assertions
-
-    from cdk.app import build
-
-    app, stack = build({"aws:cdk:bundling-stacks": []}, outdir=str(tmp_path_factory.mktemp("cdk.out")))
-    assembly = app.synth()  # runs the validation plugins (cdk-nag): raises on any finding
-    return app, stack, assembly, assertions.Template.from_stack(stack)
+# Every optional context value, as an operator of a real stage would set them.
+CONFIGURED_CONTEXT = {
+    "stage": "staging",
+    "spaOrigin": "https://app.apranova.example/",
+    "sesSenderArn": "arn:aws:ses:eu-west-1:111122223333:identity/mail.apranova.example",
+    "opsEmail": "ops@apranova.example",
+    "workspaceImage": "111122223333.dkr.ecr.eu-west-1.amazonaws.com/apranova/code-server:4.96.4",
+    "workspaceUrlTemplate": "https://workspaces.apranova.example/{task_id}/",
+    "supersetUrl": "https://superset.apranova.example/",
+    "jupyterhubUrl": "https://hub.apranova.example",
+    "prefectUrl": "http://prefect.internal.apranova.example:4200",
+}
 
 
 @pytest.fixture(scope="session")
@@ -36,5 +28,16 @@ def stack(synthesized):
 
 
 @pytest.fixture(scope="session")
-def template(synthesized):
-    return synthesized[3]
+def configured(tmp_path_factory):
+    """A stage deployed with every optional context value, synthesized with cdk-nag: (validation
+    report, template)."""
+    from aws_cdk.assertions import Template
+
+    from cdk.app import build
+
+    app, stack = build(
+        {"aws:cdk:bundling-stacks": [], **CONFIGURED_CONTEXT}, outdir=str(tmp_path_factory.mktemp("cdk.out"))
+    )
+    assembly = app.synth()
+    report = json.loads((Path(assembly.directory) / "validation-report.json").read_text())
+    return report, Template.from_stack(stack)

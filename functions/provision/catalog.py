@@ -1,0 +1,46 @@
+"""The workflow step functions: one Lambda per step, each with its own least-privilege role.
+
+CDK deploys one function per entry (code from functions/provision/, handler ``<module>.lambda_handler``),
+the local stack registers each in moto so the state machines' ``lambda:invoke`` tasks reach the
+in-repo handlers, and the workflow tests resolve the synthesized definition with the same names.
+"""
+
+from __future__ import annotations
+
+# step name (also the function's name after the "apranova-" prefix) → handler module
+STEP_FUNCTIONS: dict[str, str] = {
+    "provision-record-payment": "functions.provision.steps.record_payment",
+    "provision-enroll": "functions.provision.steps.enroll",
+    "provision-student-database": "functions.provision.steps.student_database",
+    "provision-superset": "functions.provision.steps.superset",
+    "provision-prefect": "functions.provision.steps.prefect",
+    "provision-jupyter": "functions.provision.steps.jupyter",
+    "provision-workspace": "functions.provision.steps.workspace",
+    "provision-assign-trainer": "functions.provision.steps.assign_trainer",
+    "provision-unlock-first-project": "functions.provision.steps.unlock_first_project",
+    "provision-welcome-email": "functions.provision.steps.welcome_email",
+    "provision-record-failure": "functions.provision.steps.record_failure",
+    "provision-alert-ops": "functions.provision.steps.alert_ops",
+    "provision-record-deprovisioned": "functions.provision.steps.record_deprovisioned",
+}
+
+# The tool steps, by the tool they provision (tool_provisioning.tool).
+TOOL_STEPS: dict[str, str] = {
+    "STUDENT_DATABASE": "provision-student-database",
+    "SUPERSET": "provision-superset",
+    "PREFECT": "provision-prefect",
+    "JUPYTER": "provision-jupyter",
+    "WORKSPACE": "provision-workspace",
+}
+DP_TOOLS = ("STUDENT_DATABASE", "SUPERSET", "PREFECT", "JUPYTER")
+FSD_TOOLS = ("WORKSPACE",)
+
+# Errors a retry can fix: a tool or database refusing connections or timing out, Lambda's own.
+TRANSIENT_ERRORS = (
+    "ToolUnavailable",
+    "OperationalError",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+)

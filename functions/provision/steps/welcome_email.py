@@ -1,0 +1,58 @@
+"""SendWelcomeEmail: the track, the first project and the tool links; never a secret (passwords
+are read in the app, behind the student's login). Sent once per enrollment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apranova import audit, db, mail
+from apranova.settings import BaseSettings, load
+from functions.provision import workflow_repository as repository
+from functions.provision.steps import workflow_input
+
+TOOL_NAMES = {
+    "STUDENT_DATABASE": "Your PostgreSQL database (credentials on your dashboard)",
+    "SUPERSET": "Apache Superset",
+    "PREFECT": "Prefect",
+    "JUPYTER": "JupyterHub",
+    "WORKSPACE": "Your VS Code workspace (start it from your dashboard)",
+}
+
+
+class WelcomeSettings(BaseSettings):
+    spa_origin: str = "http://localhost:5173"
+
+
+def render(user: dict[str, Any], track: str, project: dict[str, Any] | None, tools: list[dict[str, Any]],
+           spa_origin: str) -> mail.Email:  # fmt: skip
+    lines = [f"Hello {user['name'] or 'there'},", "", f"Welcome to the ApraNova {track} track: you are enrolled."]
+    if project:
+        lines += ["", f"Your first project is unlocked: {project['number']}. {project['title']}"]
+    ready = [t for t in tools if t["status"] == "SUCCEEDED"]
+    if ready:
+        lines += ["", "Your tools are ready:"]
+        for tool in ready:
+            link = f" {tool['access_url']}" if tool["access_url"] else ""
+            lines.append(f"- {TOOL_NAMES.get(tool['tool'], tool['tool'])}{link}")
+    lines += ["", f"Your dashboard: {spa_origin}/dashboard", "", "The ApraNova team"]
+    return mail.Email(to=(user["email"],), subject=f"Welcome to ApraNova — {track}", text="\n".join(lines))
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = workflow_input(event)
+    user = repository.user(state.user_id)
+    if user is None or repository.audited(state.user_id, "WELCOME_EMAIL_SENT"):
+        return event
+    project = repository.first_project(state.track)
+    email = render(user, state.track, project, repository.tools(state.user_id), load(WelcomeSettings).spa_origin)
+    message_id = mail.send(email)
+    with db.transaction() as cur:
+        audit.record(
+            cur,
+            "WELCOME_EMAIL_SENT",
+            subject_id=state.user_id,
+            resource_type="user",
+            resource_id=state.user_id,
+            details={"track": state.track, "message_id": message_id},
+        )
+    return event

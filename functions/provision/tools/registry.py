@@ -1,0 +1,111 @@
+"""Each tool's provisioner, built once per warm environment from its settings.
+
+Only the tool a step function serves is imported and configured, so a step's cold start and its
+IAM role carry that tool alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from apranova.settings import BaseSettings, load
+from functions.provision.tools import ToolProvisioner
+
+
+class AdminConnectionSettings(BaseSettings):
+    """How the student-database step reaches the students' database as its administrator.
+
+    Locally a conninfo; in AWS the RDS master secret (Secrets Manager JSON) read at cold start.
+    """
+
+    students_db_admin_url: str | None = None
+    students_db_admin_secret_arn: str | None = None
+    students_db_admin_host: str | None = None  # where the functions connect (the instance endpoint)
+
+
+def _boto3(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service)
+
+
+def _students_admin_conninfo() -> str:
+    from psycopg.conninfo import make_conninfo
+
+    config = load(AdminConnectionSettings)
+    if config.students_db_admin_url:
+        return config.students_db_admin_url
+    if not config.students_db_admin_secret_arn:
+        from apranova.errors import ConfigurationError
+
+        raise ConfigurationError("STUDENTS_DB_ADMIN_URL or STUDENTS_DB_ADMIN_SECRET_ARN (missing)")
+    secret = json.loads(
+        _boto3("secretsmanager").get_secret_value(SecretId=config.students_db_admin_secret_arn)["SecretString"]
+    )
+    from functions.provision.tools.student_database import StudentDatabaseSettings
+
+    return make_conninfo(
+        host=config.students_db_admin_host or secret["host"],
+        port=secret.get("port", 5432),
+        dbname=load(StudentDatabaseSettings).students_db_name,
+        user=secret["username"],
+        password=secret["password"],
+        sslmode="require",
+    )
+
+
+def _student_database() -> ToolProvisioner:
+    from functions.provision.tools.student_database import (
+        StudentDatabaseProvisioner,
+        StudentDatabaseSettings,
+        connector,
+    )
+
+    return StudentDatabaseProvisioner(
+        connector(_students_admin_conninfo()), _boto3("ssm"), load(StudentDatabaseSettings)
+    )
+
+
+def _superset() -> ToolProvisioner:
+    from functions.provision.tools.superset import SupersetProvisioner, SupersetSettings
+
+    return SupersetProvisioner(_boto3("ssm"), load(SupersetSettings))
+
+
+def _jupyter() -> ToolProvisioner:
+    from functions.provision.tools.jupyterhub import JupyterHubProvisioner, JupyterHubSettings
+
+    return JupyterHubProvisioner(_boto3("ssm"), load(JupyterHubSettings))
+
+
+def _prefect() -> ToolProvisioner:
+    from functions.provision.tools.prefect import PrefectProvisioner, PrefectSettings
+
+    return PrefectProvisioner(_boto3("ssm"), load(PrefectSettings))
+
+
+def _workspace() -> ToolProvisioner:
+    from functions.provision.tools.workspace import from_environment
+
+    return from_environment()
+
+
+BUILDERS: dict[str, Callable[[], ToolProvisioner]] = {
+    "WORKSPACE": _workspace,
+    "STUDENT_DATABASE": _student_database,
+    "SUPERSET": _superset,
+    "PREFECT": _prefect,
+    "JUPYTER": _jupyter,
+}
+
+
+@cache
+def provisioner(tool: str) -> ToolProvisioner:
+    return BUILDERS[tool]()
+
+
+def reset() -> None:
+    provisioner.cache_clear()
