@@ -39,7 +39,7 @@ from local import lambda_dispatch
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account, the one fake credentials map to
-PERSISTED_SERVICES = ("s3", "cognito-idp", "ses", "sesv2", "ssm")
+PERSISTED_SERVICES = ("s3", "cognito-idp", "ses", "sesv2", "ssm", "efs", "ecs")
 STATE_FILE = "moto-state.pickle"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -446,16 +446,10 @@ class PaymentsBootstrap:
     api_key_param: str
     webhook_secret_param: str
     webhook_secret: str
-    enrollment_state_machine_arn: str
-    deprovision_state_machine_arn: str
 
 
 STRIPE_PARAMS = {"api_key": "/apranova/local/stripe/api-key", "webhook_secret": "/apranova/local/stripe/webhook-secret"}
 STATES_ROLE = "apranova-local-states"
-# Until the workflow issue lands, the local stack's workflows are state machines that accept the
-# webhook's input and end: the webhook's start is real and visible (list-executions), the
-# provisioning is not there yet. That issue replaces these with the definitions CDK synthesizes.
-INTERIM_WORKFLOWS = {"enrollment": "apranova-local-enrollment", "deprovision": "apranova-local-deprovision"}
 
 
 def _stripe_secrets(state_dir: Path) -> dict[str, str]:
@@ -469,10 +463,8 @@ def _stripe_secrets(state_dir: Path) -> dict[str, str]:
     return values
 
 
-def _state_machine(sfn: Any, iam: Any, name: str) -> str:
-    for machine in sfn.list_state_machines()["stateMachines"]:
-        if machine["name"] == name:
-            return machine["stateMachineArn"]
+def states_role(iam: Any) -> str:
+    """The role the local state machines run as (moto wants one; it checks nothing)."""
     role = _ignore(
         ("EntityAlreadyExists",),
         iam.create_role,
@@ -486,34 +478,16 @@ def _state_machine(sfn: Any, iam: Any, name: str) -> str:
             }
         ),
     )
-    role_arn = role["Role"]["Arn"] if role else iam.get_role(RoleName=STATES_ROLE)["Role"]["Arn"]
-    definition = {
-        "Comment": "Interim: accepts the webhook's input and ends (the workflow issue replaces it).",
-        "StartAt": "Accepted",
-        "States": {"Accepted": {"Type": "Succeed"}},
-    }
-    return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role_arn)["stateMachineArn"]
+    return role["Role"]["Arn"] if role else iam.get_role(RoleName=STATES_ROLE)["Role"]["Arn"]
 
 
 def bootstrap_payments(moto_url: str, state_dir: Path) -> PaymentsBootstrap:
-    """The Stripe secrets in SSM (as in AWS) and the workflows the webhook starts."""
+    """The Stripe secrets in SSM, as in AWS."""
     values = _stripe_secrets(state_dir)
     ssm = client("ssm", moto_url)
     for key, name in STRIPE_PARAMS.items():
         ssm.put_parameter(Name=name, Value=values[key], Type="SecureString", Overwrite=True)
-    sfn, iam = client("stepfunctions", moto_url), client("iam", moto_url)
-    arns = {kind: _state_machine(sfn, iam, name) for kind, name in INTERIM_WORKFLOWS.items()}
-    return PaymentsBootstrap(
-        STRIPE_PARAMS["api_key"],
-        STRIPE_PARAMS["webhook_secret"],
-        values["webhook_secret"],
-        arns["enrollment"],
-        arns["deprovision"],
-    )
-
-
-def stripe_api_key(state_dir: Path) -> str:
-    return _stripe_secrets(state_dir)["api_key"]
+    return PaymentsBootstrap(STRIPE_PARAMS["api_key"], STRIPE_PARAMS["webhook_secret"], values["webhook_secret"])
 
 
 def bootstrap(moto_url: str, state_dir: Path, *, spa_origin: str) -> Bootstrap:

@@ -133,6 +133,65 @@ def _banner(info: dict[str, Any]) -> str:
 STRIPE_STATE = "stripe-state.pickle"
 
 
+SSM_PREFIX = "/apranova/local"
+
+
+def _students_database(app_url: str) -> str:
+    """The students' database beside the application's (each DP student gets a role and schema in it)."""
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"{conninfo_to_dict(app_url)['dbname']}_students"
+    with psycopg.connect(app_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return _as_url(make_conninfo(app_url, dbname=name))
+
+
+def _start_tools(state: Path, moto_url: str, database_url: str) -> list[Any]:
+    """The students' database and the DP/FSD tools (emulated or real, see docs/decisions.md), with
+    their settings where the step functions read them (environment and moto's SSM)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from local import moto_stack
+    from local.tools import jupyterhub, prefect, superset, workspace
+
+    students_url = _students_database(database_url)
+    students = conninfo_to_dict(students_url)
+    os.environ.update(
+        {
+            "SSM_PREFIX": SSM_PREFIX,
+            "STUDENTS_DB_ADMIN_URL": students_url,
+            "STUDENTS_DB_NAME": str(students["dbname"]),
+            "STUDENTS_DB_HOST": str(students.get("host") or "127.0.0.1"),
+            "STUDENTS_DB_PORT": str(students.get("port") or 5432),
+        }
+    )
+    ssm = moto_stack.client("ssm", moto_url)
+    handles: list[Any] = []
+    superset_handle = superset.start(state)
+    handles.append(superset_handle)
+    superset.bootstrap_superset(ssm, SSM_PREFIX, superset_handle)
+    hub = jupyterhub.start(state)
+    handles.append(hub)
+    jupyterhub.bootstrap_jupyterhub(ssm, SSM_PREFIX, hub)
+    flows = prefect.start(state)
+    handles.append(flows)
+    prefect.bootstrap_prefect(ssm, SSM_PREFIX, flows)
+    os.environ.update(workspace.bootstrap_workspace(moto_url, SSM_PREFIX))
+    return handles
+
+
+def _install_workflows(state: Path, moto_url: str) -> None:
+    """The state machines CDK synthesizes (cached per source hash), their steps run in-process."""
+    from local import workflows
+
+    log.info("installing the workflows (after a change to them, the CDK app is synthesized: about 20 s)")
+    arns = workflows.install(moto_url, workflows.cached())
+    os.environ["ENROLLMENT_STATE_MACHINE_ARN"] = arns["enrollment"]
+    os.environ["DEPROVISION_STATE_MACHINE_ARN"] = arns["deprovision"]
+
+
 def _start_stripe(state: Path, api_url: str, moto_url: str) -> tuple[Any, str]:
     """The Stripe emulator, delivering signed events to the API's webhook route, and the payments
     settings pointing at it (the secrets themselves are in moto's SSM, as in AWS)."""
@@ -156,8 +215,6 @@ def _start_stripe(state: Path, api_url: str, moto_url: str) -> tuple[Any, str]:
             "STRIPE_API_BASE": stripe_url,
             "STRIPE_API_KEY_PARAM": payments.api_key_param,
             "STRIPE_WEBHOOK_SECRET_PARAM": payments.webhook_secret_param,
-            "ENROLLMENT_STATE_MACHINE_ARN": payments.enrollment_state_machine_arn,
-            "DEPROVISION_STATE_MACHINE_ARN": payments.deprovision_state_machine_arn,
             "CHECKOUT_SUCCESS_URL": f"{pages}/payment/success?session_id={{CHECKOUT_SESSION_ID}}",
             "CHECKOUT_CANCEL_URL": f"{pages}/payment/cancelled",
             "SPA_ORIGIN": spa_origin or "http://localhost:5173",
@@ -223,6 +280,7 @@ def main() -> int:
     moto = moto_stack.MotoServer(port=int(os.environ.get("MOTO_PORT") or 0))
     moto.start()
     serving = stripe_started = False
+    tools: list[Any] = []
     try:
         boot = moto_stack.bootstrap(moto.url, state, spa_origin=os.environ.get("SPA_ORIGIN", "http://localhost:5173"))
         store.save()
@@ -242,6 +300,8 @@ def main() -> int:
         )
         stripe_server, stripe_url = _start_stripe(state, api_url, moto.url)
         stripe_started = True
+        tools = _start_tools(state, moto.url, database_url)
+        _install_workflows(state, moto.url)
         from functions.migrate.dataset import upload_dataset
 
         upload_dataset(moto_stack.client("s3", moto.url), boot.buckets["datasets"])
@@ -276,6 +336,8 @@ def main() -> int:
         if serving:
             http.shutdown()
         http.server_close()
+        for handle in reversed(tools):
+            handle.stop()
         if stripe_started:
             stripe_server.shutdown()
             stripe_server.app.save(state / STRIPE_STATE)

@@ -303,6 +303,30 @@ def test_a_person_pays_on_the_emulator_page_and_the_webhook_has_fired(stack: Sta
     runs = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
     assert f"enroll-{checkout['payment_id']}" in [r["name"] for r in runs]
 
+    # Within seconds the enrollment workflow has run: enrolled, tools provisioned, project 1
+    # unlocked, the welcome email sent.
+    deadline = time.monotonic() + 30
+    while True:
+        profile = requests.get(stack.url("/api/auth/user/"), headers=headers, timeout=10).json()
+        if profile["tools_provisioned"] or profile["provisioning_status"] == "FAILED" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert (profile["enrollment_status"], profile["track"]) == ("ENROLLED", "DP"), profile
+    assert (profile["provisioning_status"], profile["tools_provisioned"]) == ("SUCCEEDED", True), profile
+    import psycopg
+
+    with psycopg.connect(stack.info["database_url"]) as conn:
+        unlocked = conn.execute(
+            "SELECT p.number, sp.status FROM student_progress sp JOIN projects p ON p.id = sp.project_id"
+            " JOIN users u ON u.id = sp.student_id WHERE u.email = %s",
+            (email,),
+        ).fetchall()
+    assert unlocked == [(1, "UNLOCKED")]
+    mails = requests.get(stack.url("/_local/mailbox"), timeout=10).json()["items"]
+    assert any(email in m["to"] and m["subject"] == "Welcome to ApraNova — DP" for m in mails)
+    credentials = requests.get(stack.url("/api/tools/db-credentials/"), headers=headers, timeout=10)
+    assert credentials.status_code == 200 and credentials.json()["password"]
+
 
 def test_stop_and_restart_keeps_state(state_dir: Path, stack: Stack, stack_database: str) -> None:
     info = stack.info
