@@ -1,0 +1,173 @@
+"""What the student-facing curriculum and submissions routes and the trainer's review share: who may
+learn (an enrolled student who accepted the policies in force) and how a project's status follows
+from its submissions.
+
+A project's status is *derived* from facts — the project was unlocked, started, and the latest
+attempt of each required deliverable — never written from a request (design §8 rule 4). The
+derivation runs inside the writer's transaction, with the student's progress row locked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import Cursor
+
+from apranova.errors import Forbidden, PaymentRequired
+
+LEARNING = ("ENROLLED", "COMPLETED")
+
+
+@dataclass(frozen=True)
+class Learner:
+    user_id: str
+    email: str
+    name: str
+    track: str
+    track_id: int
+    enrollment_status: str
+
+
+# One statement: the account, its track, and whether its latest consent is to the versions in force.
+_LEARNER = """
+SELECT u.id::text AS user_id, u.email::text AS email, u.name, u.enrollment_status, u.role,
+       t.code AS track, t.id AS track_id,
+       (SELECT version FROM privacy_policies WHERE is_active) AS privacy_version,
+       (SELECT version FROM terms_of_service WHERE is_active) AS terms_version,
+       EXISTS (
+           SELECT 1 FROM user_consents c
+           WHERE c.user_id = u.id
+             AND c.privacy_policy_version = (SELECT version FROM privacy_policies WHERE is_active)
+             AND c.terms_version = (SELECT version FROM terms_of_service WHERE is_active)
+       ) AS consent_current
+FROM users u LEFT JOIN tracks t ON t.id = u.track_id
+WHERE u.id = %s AND u.deleted_at IS NULL
+"""
+
+
+def learner(cur: Any, user_id: str) -> Learner:
+    """The caller as a learner, or 402 ``payment_required`` / 403 ``consent_required``.
+
+    ``cur`` is a cursor or a connection (anything with ``execute``).
+    """
+    row = cur.execute(_LEARNER, (user_id,)).fetchone()
+    if row is None or row["enrollment_status"] not in LEARNING or row["track"] is None:
+        raise PaymentRequired("Enroll in a track to use the curriculum.", code="payment_required")
+    if not row["consent_current"]:
+        raise Forbidden(
+            "Accept the current privacy policy and terms to continue.",
+            code="consent_required",
+            details=[{"privacy_version": row["privacy_version"], "terms_version": row["terms_version"]}],
+        )
+    return Learner(
+        user_id=row["user_id"],
+        email=row["email"],
+        name=row["name"],
+        track=row["track"],
+        track_id=row["track_id"],
+        enrollment_status=row["enrollment_status"],
+    )
+
+
+# --- project status ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ProjectChange:
+    """What a recomputation changed (for audit rows and emails)."""
+
+    project_id: int
+    before: str | None
+    after: str | None
+    unlocked_project_id: int | None = None
+    track_completed: bool = False
+    events: list[str] = field(default_factory=list)
+
+
+_REQUIRED_LATEST = """
+SELECT d.id AS deliverable_id, latest.status
+FROM deliverables d
+LEFT JOIN LATERAL (
+    SELECT s.status FROM submissions s
+    WHERE s.student_id = %(student)s AND s.deliverable_id = d.id
+    ORDER BY s.attempt DESC LIMIT 1
+) latest ON true
+WHERE d.project_id = %(project)s AND d.is_required AND d.is_active
+"""
+
+
+def derive_status(current: str, latest: list[str | None]) -> str:
+    """The project's status from the latest attempt of each required deliverable."""
+    if current in ("LOCKED", "UNLOCKED") and not any(latest):
+        return current
+    if latest and all(status == "APPROVED" for status in latest):
+        return "APPROVED"
+    if any(status == "CHANGES_REQUESTED" for status in latest):
+        return "CHANGES_REQUESTED"
+    if any(status == "PENDING" for status in latest):
+        return "SUBMITTED"
+    return "IN_PROGRESS" if current != "UNLOCKED" or any(latest) else current
+
+
+def recompute(cur: Cursor[Any], student_id: str, project_id: int) -> ProjectChange:
+    """Derives and stores the project's status; approving it unlocks the next project, or completes
+    the track after the last one. Idempotent: a second call changes nothing."""
+    row = cur.execute(
+        "SELECT status FROM student_progress WHERE student_id = %s AND project_id = %s FOR UPDATE",
+        (student_id, project_id),
+    ).fetchone()
+    if row is None:
+        return ProjectChange(project_id, None, None)
+    before = row["status"]
+    latest = [r["status"] for r in cur.execute(_REQUIRED_LATEST, {"student": student_id, "project": project_id})]
+    after = derive_status(before, latest)
+    change = ProjectChange(project_id, before, after)
+    if after != before:
+        cur.execute(
+            """
+            UPDATE student_progress SET status = %(status)s,
+                submitted_at = CASE WHEN %(status)s = 'SUBMITTED' THEN now() ELSE submitted_at END,
+                approved_at = CASE WHEN %(status)s = 'APPROVED' THEN now() ELSE approved_at END,
+                started_at = coalesce(started_at, CASE WHEN %(status)s <> 'UNLOCKED' THEN now() END)
+            WHERE student_id = %(student)s AND project_id = %(project)s
+            """,
+            {"status": after, "student": student_id, "project": project_id},
+        )
+        change.events.append(f"project_{after.lower()}")
+    if after == "APPROVED":
+        _after_approval(cur, student_id, project_id, change)
+    return change
+
+
+def _after_approval(cur: Cursor[Any], student_id: str, project_id: int, change: ProjectChange) -> None:
+    following = cur.execute(
+        """
+        SELECT n.id FROM projects p JOIN projects n ON n.track_id = p.track_id AND n.number > p.number AND n.is_active
+        WHERE p.id = %s ORDER BY n.number LIMIT 1
+        """,
+        (project_id,),
+    ).fetchone()
+    if following is not None:
+        unlocked = cur.execute(
+            """
+            INSERT INTO student_progress (student_id, project_id, status, unlocked_at)
+            VALUES (%s, %s, 'UNLOCKED', now())
+            ON CONFLICT (student_id, project_id) DO NOTHING RETURNING project_id
+            """,
+            (student_id, following["id"]),
+        ).fetchone()
+        if unlocked is not None:
+            change.unlocked_project_id = following["id"]
+            change.events.append("project_unlocked")
+        return
+    completed = cur.execute(
+        """
+        UPDATE users SET enrollment_status = 'COMPLETED', completed_at = coalesce(completed_at, now())
+        WHERE id = %s AND enrollment_status = 'ENROLLED' RETURNING id
+        """,
+        (student_id,),
+    ).fetchone()
+    if completed is not None:
+        change.track_completed = True
+        change.events.append("track_completed")
