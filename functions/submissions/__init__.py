@@ -1,0 +1,1 @@
+"""Submissions: presigned uploads, deliverable submissions (attempts), the student's own submissions."""
