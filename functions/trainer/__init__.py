@@ -1,0 +1,1 @@
+"""Trainer review: assigned students and their progress, the review queue, reviews."""

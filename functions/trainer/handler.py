@@ -1,0 +1,68 @@
+"""The trainer API function: assigned students with their progress, the review queue, reviews.
+Trainers and admins only (the route table's TRAINER access); admins see and review everyone."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from apranova import mail
+from apranova.api import caller, create_app, lambda_entry
+from apranova.settings import BaseSettings, load
+from functions.trainer import service
+from functions.trainer.models import QueuePage, ReviewRequest, ReviewResult, TrainerStudentPage
+
+app = create_app()
+NO_STORE = {"Cache-Control": "no-store"}
+
+Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
+Limit = Annotated[str | None, Query(max_length=4, description="1..100, default 20")]
+TrackFilter = Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]{0,15}$", description="A track code, e.g. DP")]
+StatusFilter = Annotated[
+    str | None,
+    Query(pattern="^(PENDING|APPROVED|CHANGES_REQUESTED|SUPERSEDED)$", description="Default PENDING"),
+]
+
+
+class TrainerSettings(BaseSettings):
+    spa_origin: str = "http://localhost:5173"
+
+
+@cache
+def settings() -> TrainerSettings:
+    return load(TrainerSettings)
+
+
+def _json(status: int, body: object) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=NO_STORE)
+
+
+@app.get("/api/trainer/students/", summary="My assigned students and their progress (admin: all students)")
+def students(track: TrackFilter = None, cursor: Cursor = None, limit: Limit = None) -> Response[TrainerStudentPage]:
+    page = service.students(caller(app), track, cursor, limit)
+    return _json(200, TrainerStudentPage.model_validate(page.model_dump()))
+
+
+@app.get("/api/trainer/submissions/", summary="The review queue: my students' submissions, oldest first")
+def submissions(status: StatusFilter = None, cursor: Cursor = None, limit: Limit = None) -> Response[QueuePage]:
+    page = service.queue(caller(app), status, cursor, limit)
+    return _json(200, QueuePage.model_validate(page.model_dump()))
+
+
+@app.post("/api/trainer/submissions/<id>/review/", summary="Approve or request changes (audited; emails the student)")
+def review(id: str, request: ReviewRequest) -> Response[ReviewResult]:  # noqa: A002 - the route's parameter
+    decided = service.review(
+        caller(app),
+        id,
+        request,
+        mail.send,
+        settings().spa_origin,
+        request_id=app.current_event.request_context.request_id,
+    )
+    return _json(200, ReviewResult.model_validate(decided))
+
+
+lambda_handler = lambda_entry(app)

@@ -1,0 +1,129 @@
+"""Request and response models of the trainer API.
+
+The review request forbids unknown fields: a status, reviewer or project state sent by a client is
+a 422, never silently ignored — the decision is the only thing a trainer says.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+SubmissionStatus = Literal["PENDING", "APPROVED", "CHANGES_REQUESTED", "SUPERSEDED"]
+ProjectStatus = Literal["locked", "unlocked", "in_progress", "submitted", "changes_requested", "approved"]
+EnrollmentStatus = Literal["PENDING_PAYMENT", "ENROLLED", "COMPLETED", "REFUNDED", "SUSPENDED"]
+
+
+class ReviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
+
+    decision: Literal["approve", "request_changes"]
+    feedback: str | None = Field(
+        default=None,
+        max_length=10_000,
+        validate_default=True,
+        description="What the student should know; required (not blank) when requesting changes.",
+    )
+
+    @field_validator("feedback")
+    @classmethod
+    def _feedback(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = value.strip() if value else None
+        if not value and info.data.get("decision") == "request_changes":
+            raise ValueError("feedback is required when requesting changes")
+        return value or None
+
+
+# --- students and their progress ---------------------------------------------------------------------
+
+
+class CurrentProject(BaseModel):
+    id: int
+    number: int
+    title: str
+    status: ProjectStatus
+
+
+class Progress(BaseModel):
+    steps_completed: int
+    steps_total: int
+    steps_percent: int = Field(description="Completed steps of the track's active projects, 0..100 (floor).")
+    projects_approved: int
+    projects_total: int
+    projects_percent: int = Field(description="Approved projects of the track, 0..100 (floor).")
+
+
+class TrainerStudent(BaseModel):
+    id: str
+    email: str
+    name: str
+    track: str | None
+    enrollment_status: EnrollmentStatus
+    enrolled_at: datetime | None
+    completed_at: datetime | None
+    trainer_id: str | None
+    assigned_at: datetime | None
+    current_project: CurrentProject | None = Field(
+        description="The first project of the track not yet approved (null before any unlock or once all are)."
+    )
+    progress: Progress
+    last_submission_at: datetime | None
+
+
+class TrainerStudentPage(BaseModel):
+    items: list[TrainerStudent]
+    next_cursor: str | None = None
+
+
+# --- the review queue --------------------------------------------------------------------------------
+
+
+class QueuedSubmission(BaseModel):
+    id: str
+    student_id: str
+    student_name: str
+    student_email: str
+    project_id: int
+    project_number: int
+    project_title: str
+    deliverable_id: int
+    deliverable_title: str
+    deliverable_type: Literal["LINK", "GITHUB", "FILE", "TEXT"]
+    attempt: int
+    status: SubmissionStatus
+    submission_url: str | None
+    commit_sha: str | None
+    submission_text: str | None
+    file_key: str | None
+    file_size: int | None
+    file_content_type: str | None
+    submitted_at: datetime
+    waiting_seconds: int = Field(
+        description="Seconds from submission until it was decided (reviewed_at), superseded, or, while pending, now."
+    )
+    feedback: str | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+
+
+class QueuePage(BaseModel):
+    items: list[QueuedSubmission]
+    next_cursor: str | None = None
+
+
+class ReviewResult(BaseModel):
+    id: str
+    student_id: str
+    project_id: int
+    deliverable_id: int
+    attempt: int
+    status: Literal["APPROVED", "CHANGES_REQUESTED"]
+    feedback: str | None
+    reviewed_by: str
+    reviewed_at: datetime
+    submitted_at: datetime
+    project_status: ProjectStatus = Field(description="The project's status for the student after this review.")
+    unlocked_project_id: int | None = Field(description="The next project, when this review unlocked it.")
+    track_completed: bool

@@ -1,0 +1,196 @@
+"""Trainer use cases: the assigned students and their progress, the review queue, and the review.
+
+A trainer sees and reviews only the students assigned to them (trainer_assignments); an admin sees
+and reviews everyone (design §8 rule 4). A review writes the decision, re-derives the project's
+status with ``apranova.learning.recompute`` (which unlocks the next project or completes the track)
+and records the audit row, all in one transaction; the emails go out after the commit.
+
+Dependencies are passed in: ``send`` sends an email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from apranova import audit, db, learning, mail
+from apranova.errors import Conflict, NotFound, ValidationFailed
+from apranova.identity import Caller
+from apranova.observability import logger
+from apranova.pagination import Page, build_page, decode_cursor, parse_limit
+from functions.trainer import emails, repository
+from functions.trainer.models import ReviewRequest
+
+Send = Callable[[mail.Email], Any]
+
+DECISIONS = {"approve": "APPROVED", "request_changes": "CHANGES_REQUESTED"}
+
+
+def _scope(caller: Caller) -> str | None:
+    """The trainer whose students the caller sees, or None for all of them (admins)."""
+    return None if caller.is_admin else caller.user_id
+
+
+def _keyset(cursor: str | None) -> list[Any] | None:
+    """The (timestamp, uuid) a page continues after; a cursor not made by us is a 422, never a 500."""
+    after = decode_cursor(cursor, 2)
+    if after is None:
+        return None
+    try:
+        return [datetime.fromisoformat(str(after[0])), str(UUID(str(after[1])))]
+    except ValueError:
+        raise ValidationFailed(
+            "The cursor is not valid.",
+            code="invalid_cursor",
+            details=[{"field": "query.cursor", "code": "invalid_cursor", "message": "Use next_cursor as given."}],
+        ) from None
+
+
+def _percent(part: int, whole: int) -> int:
+    return part * 100 // whole if whole else 0
+
+
+# --- students ------------------------------------------------------------------------------------------
+
+
+def _student(row: dict[str, Any]) -> dict[str, Any]:
+    current = None
+    if row["current_project_id"] is not None:
+        current = {
+            "id": row["current_project_id"],
+            "number": row["current_project_number"],
+            "title": row["current_project_title"],
+            "status": row["current_project_status"].lower(),
+        }
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "name": row["name"],
+        "track": row["track"],
+        "enrollment_status": row["enrollment_status"],
+        "enrolled_at": row["enrolled_at"],
+        "completed_at": row["completed_at"],
+        "trainer_id": row["trainer_id"],
+        "assigned_at": row["assigned_at"],
+        "current_project": current,
+        "progress": {
+            "steps_completed": row["steps_completed"],
+            "steps_total": row["steps_total"],
+            "steps_percent": _percent(row["steps_completed"], row["steps_total"]),
+            "projects_approved": row["projects_approved"],
+            "projects_total": row["projects_total"],
+            "projects_percent": _percent(row["projects_approved"], row["projects_total"]),
+        },
+        "last_submission_at": row["last_submission_at"],
+        "sort_at": row["sort_at"],
+    }
+
+
+def students(caller: Caller, track: str | None, cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
+    """The caller's assigned students (admins: every student with a track), oldest assignment (or
+    account) first, with their progress. One SQL statement."""
+    size = parse_limit(limit)
+    rows = repository.students(_scope(caller), track, _keyset(cursor), size + 1)
+    return build_page([_student(row) for row in rows], size, lambda s: (s["sort_at"].isoformat(), s["id"]))
+
+
+# --- the review queue --------------------------------------------------------------------------------
+
+
+def queue(caller: Caller, status: str | None, cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
+    """Submissions of the caller's students (admins: all) in one status, PENDING unless asked,
+    oldest first, with how long each waited. One SQL statement."""
+    size = parse_limit(limit)
+    rows = repository.queue(_scope(caller), status or "PENDING", _keyset(cursor), size + 1)
+    return build_page(rows, size, lambda r: (r["submitted_at"].isoformat(), r["id"]))
+
+
+# --- the review ------------------------------------------------------------------------------------
+
+
+def _not_found() -> NotFound:
+    # The same answer for an unknown id and another trainer's student: ids are not probed.
+    return NotFound("No submission with this id among your students.")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def review(
+    reviewer: Caller,
+    submission_id: str,
+    request: ReviewRequest,
+    send: Send,
+    spa_origin: str,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Decides a PENDING submission: 404 unless it is one of the reviewer's students' (admins: any),
+    409 ``not_reviewable`` when it was superseded or already decided."""
+    if not _is_uuid(submission_id):
+        raise _not_found()
+    status = DECISIONS[request.decision]
+    with db.transaction() as cur:
+        owner = repository.submission_owner(cur, submission_id)
+        if owner is None or not (reviewer.is_admin or owner["trainer_id"] == reviewer.user_id):
+            raise _not_found()
+        repository.lock_progress(cur, owner["student_id"], owner["project_id"])
+        submission = repository.submission_for_update(cur, submission_id)
+        if submission is None:
+            raise _not_found()
+        if submission["status"] != "PENDING":
+            reason = "was superseded by a newer attempt" if submission["status"] == "SUPERSEDED" else "is decided"
+            raise Conflict(
+                f"This submission {reason} ({submission['status']}); only a pending attempt can be reviewed.",
+                code="not_reviewable",
+            )
+        decided = repository.decide(cur, submission_id, status, request.feedback, reviewer.user_id)
+        change = learning.recompute(cur, decided["student_id"], decided["project_id"])
+        project = repository.project(cur, decided["project_id"])
+        unlocked = repository.project(cur, change.unlocked_project_id) if change.unlocked_project_id else None
+        audit.record(
+            cur,
+            "REVIEW_DECIDED",
+            actor=reviewer,
+            subject_id=decided["student_id"],
+            resource_type="submission",
+            resource_id=submission_id,
+            details={
+                "decision": request.decision,
+                "status": status,
+                "submission_id": submission_id,
+                "project_id": decided["project_id"],
+                "deliverable_id": decided["deliverable_id"],
+                "attempt": decided["attempt"],
+                "project_status": change.after,
+                "unlocked_project_id": change.unlocked_project_id,
+                "track_completed": change.track_completed,
+            },
+            request_id=request_id,
+        )
+    message = {**submission, **decided}
+    _send_quietly(send, emails.review_result(message, spa_origin))
+    if unlocked is not None:
+        _send_quietly(send, emails.project_unlocked(message, unlocked, spa_origin))
+    if change.track_completed and project is not None:
+        _send_quietly(send, emails.track_completed(message, project, spa_origin))
+    return {
+        **decided,
+        "project_status": (change.after or "LOCKED").lower(),
+        "unlocked_project_id": change.unlocked_project_id,
+        "track_completed": change.track_completed,
+    }
+
+
+def _send_quietly(send: Send, email: mail.Email) -> None:
+    """An email that fails is logged; it never undoes the review it reports."""
+    try:
+        send(email)
+    except Exception:  # noqa: BLE001
+        logger.exception("email not sent", extra={"subject": email.subject})
