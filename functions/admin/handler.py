@@ -1,16 +1,94 @@
-"""The admin API function (this issue: role management)."""
+"""The admin API function: users (list, detail, role, trainer assignment, manual enrollment,
+re-provisioning), all submissions, and the platform's numbers."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from apranova import cognito, workflows
 from apranova.api import caller, create_app, lambda_entry
 from apranova.settings import BaseSettings, load
 from functions.admin import service
-from functions.admin.models import ManualEnrollment, RoleChange, RoleChanged, WorkflowStarted
+from functions.admin.models import (
+    AdminStats,
+    AdminSubmissionPage,
+    AdminTrainerAssigned,
+    AdminTrainerAssignment,
+    AdminUserDetail,
+    AdminUserPage,
+    ManualEnrollment,
+    RoleChange,
+    RoleChanged,
+    WorkflowStarted,
+)
 
 app = create_app()
+NO_STORE = {"Cache-Control": "no-store"}
+
+Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
+Limit = Annotated[str | None, Query(max_length=4, description="1..100, default 20")]
+TrackFilter = Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]{0,15}$", description="A track code: DP, FSD")]
+RoleFilter = Annotated[str | None, Query(pattern="^(student|trainer|admin)$")]
+EnrollmentFilter = Annotated[str | None, Query(pattern="^(PENDING_PAYMENT|ENROLLED|COMPLETED|REFUNDED|SUSPENDED)$")]
+EmailPrefix = Annotated[str | None, Query(min_length=1, max_length=254, description="Start of the email address")]
+SubmissionFilter = Annotated[str | None, Query(pattern="^(PENDING|APPROVED|CHANGES_REQUESTED|SUPERSEDED)$")]
+TrainerFilter = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        description="Submissions of the students assigned to this trainer",
+    ),
+]
+
+
+def _json(status: int, body: object) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=NO_STORE)
+
+
+@app.get("/api/admin/users/", summary="Users, newest first, by role, track, enrollment status or email prefix")
+def list_users(
+    role: RoleFilter = None,
+    track: TrackFilter = None,
+    status: EnrollmentFilter = None,
+    q: EmailPrefix = None,
+    cursor: Cursor = None,
+    limit: Limit = None,
+) -> Response[AdminUserPage]:
+    page = service.users(role, track, status, q, cursor, limit)
+    return _json(200, AdminUserPage.model_validate(page.model_dump()))
+
+
+@app.get("/api/admin/users/<id>/", summary="A user: profile, payments, progress, trainer and tools")
+def user_detail(id: str) -> Response[AdminUserDetail]:  # noqa: A002 - the route's parameter
+    return _json(200, AdminUserDetail.model_validate(service.user_detail(id)))
+
+
+@app.post("/api/admin/users/<id>/assign-trainer/", summary="Assign a student to a trainer of their track (audited)")
+def assign_trainer(id: str, request: AdminTrainerAssignment) -> Response[AdminTrainerAssigned]:  # noqa: A002
+    assigned = service.assign_trainer(
+        caller(app), id, request.trainer_id, request_id=app.current_event.request_context.request_id
+    )
+    return _json(200, AdminTrainerAssigned.model_validate(assigned))
+
+
+@app.get("/api/admin/submissions/", summary="All submissions, newest first, by status, track or trainer")
+def list_submissions(
+    status: SubmissionFilter = None,
+    track: TrackFilter = None,
+    trainer_id: TrainerFilter = None,
+    cursor: Cursor = None,
+    limit: Limit = None,
+) -> Response[AdminSubmissionPage]:
+    page = service.submissions(status, track, trainer_id, cursor, limit)
+    return _json(200, AdminSubmissionPage.model_validate(page.model_dump()))
+
+
+@app.get("/api/admin/stats/", summary="Enrollments, revenue, review turnaround and queue")
+def stats() -> Response[AdminStats]:
+    return _json(200, AdminStats.model_validate(service.stats()))
 
 
 @app.post("/api/admin/users/<id>/role/", summary="Set a user's role (moves their Cognito group; audited)")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import Cursor
+from psycopg import Cursor, sql
+
+from apranova import db
 
 
 def lock_user(cur: Cursor[Any], user_id: str) -> dict[str, Any] | None:
@@ -49,3 +51,278 @@ def mark_provisioning_started(cur: Cursor[Any], user_id: str) -> None:
     cur.execute(
         "UPDATE users SET provisioning_status = 'IN_PROGRESS', provisioning_error = NULL WHERE id = %s", (user_id,)
     )
+
+
+# --- users list and detail ------------------------------------------------------------------------
+
+_USER = sql.SQL(
+    "u.id::text AS id, u.email::text AS email, u.name, u.role, t.code AS track, u.enrollment_status,"
+    " u.provisioning_status, u.created_at, u.last_login_at"
+)
+
+
+def like_prefix(text: str) -> str:
+    """``text%`` for LIKE, with LIKE's own characters taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def users(
+    role: str | None,
+    track: str | None,
+    status: str | None,
+    email_prefix: str | None,
+    after: list[Any] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Newest first, keyset on (created_at, id): each filter has its (filter, created_at, id) index."""
+    clauses, params = [sql.SQL("u.deleted_at IS NULL")], []
+    if role:
+        clauses.append(sql.SQL("u.role = %s"))
+        params.append(role)
+    if track:
+        clauses.append(sql.SQL("u.track_id = (SELECT id FROM tracks WHERE code = %s)"))
+        params.append(track)
+    if status:
+        clauses.append(sql.SQL("u.enrollment_status = %s"))
+        params.append(status)
+    if email_prefix:
+        clauses.append(sql.SQL("u.email LIKE %s"))  # citext: case-insensitive
+        params.append(like_prefix(email_prefix))
+    if after is not None:
+        clauses.append(sql.SQL("(u.created_at, u.id) < (%s, %s)"))
+        params.extend(after)
+    query = sql.SQL(
+        "SELECT {columns} FROM users u LEFT JOIN tracks t ON t.id = u.track_id WHERE {where}"
+        " ORDER BY u.created_at DESC, u.id DESC LIMIT %s"
+    ).format(columns=_USER, where=sql.SQL(" AND ").join(clauses))
+    return db.connection().execute(query, (*params, limit + 1)).fetchall()
+
+
+def profile(cur: Cursor[Any], user_id: str) -> dict[str, Any] | None:
+    return cur.execute(
+        sql.SQL(
+            "SELECT {columns}, u.track_id, u.email_verified, u.is_active, u.tools_provisioned, u.provisioning_error,"
+            " u.provisioned_at, u.enrolled_at, u.completed_at, u.updated_at"
+            " FROM users u LEFT JOIN tracks t ON t.id = u.track_id WHERE u.id = %s AND u.deleted_at IS NULL"
+        ).format(columns=_USER),
+        (user_id,),
+    ).fetchone()
+
+
+# Paid: every status a payment reaches only after its money arrived.
+PAID = ("SUCCEEDED", "PARTIALLY_REFUNDED", "REFUNDED", "DISPUTED")
+
+
+def payments_summary(cur: Cursor[Any], user_id: str) -> dict[str, Any]:
+    totals = cur.execute(
+        """
+        SELECT currency::text AS currency, sum(amount_cents)::bigint AS paid_cents,
+               sum(refunded_amount_cents)::bigint AS refunded_cents,
+               (sum(amount_cents) - sum(refunded_amount_cents))::bigint AS net_cents
+        FROM payments WHERE user_id = %s AND status = ANY(%s) GROUP BY currency ORDER BY currency
+        """,
+        (user_id, list(PAID)),
+    ).fetchall()
+    recent = cur.execute(
+        """
+        SELECT id::text AS id, track, amount_cents, currency::text AS currency, status, refunded_amount_cents,
+               created_at, succeeded_at, count(*) OVER () AS total
+        FROM payments WHERE user_id = %s ORDER BY created_at DESC, id DESC LIMIT 5
+        """,
+        (user_id,),
+    ).fetchall()
+    return {"count": recent[0]["total"] if recent else 0, "totals": totals, "recent": recent}
+
+
+def progress(cur: Cursor[Any], user_id: str, track_id: int) -> list[dict[str, Any]]:
+    """Every active project of the track in order; no progress row is LOCKED."""
+    return cur.execute(
+        """
+        SELECT p.id AS project_id, p.number, p.title, coalesce(sp.status, 'LOCKED') AS status,
+               sp.unlocked_at, sp.started_at, sp.submitted_at, sp.approved_at,
+               (SELECT count(*) FROM project_steps s WHERE s.project_id = p.id AND s.is_active) AS steps_total,
+               (SELECT count(*) FROM step_completions c JOIN project_steps s ON s.id = c.step_id
+                 WHERE c.student_id = %(user)s AND c.project_id = p.id AND s.is_active) AS steps_completed,
+               (SELECT count(*) FROM submissions x
+                 WHERE x.student_id = %(user)s AND x.project_id = p.id AND x.status = 'PENDING') AS pending_submissions
+        FROM projects p
+        LEFT JOIN student_progress sp ON sp.project_id = p.id AND sp.student_id = %(user)s
+        WHERE p.track_id = %(track)s AND p.is_active
+        ORDER BY p.number
+        """,
+        {"user": user_id, "track": track_id},
+    ).fetchall()
+
+
+def assigned_trainer(cur: Cursor[Any], student_id: str) -> dict[str, Any] | None:
+    return cur.execute(
+        """
+        SELECT u.id::text AS id, u.email::text AS email, u.name, a.assigned_at, a.assigned_by::text AS assigned_by
+        FROM trainer_assignments a JOIN users u ON u.id = a.trainer_id
+        WHERE a.student_id = %s
+        """,
+        (student_id,),
+    ).fetchone()
+
+
+def tools(cur: Cursor[Any], user_id: str) -> list[dict[str, Any]]:
+    return cur.execute(
+        """
+        SELECT tool, status, access_url, error, attempts, provisioned_at, deprovisioned_at, last_activity_at,
+               updated_at
+        FROM tool_provisioning WHERE user_id = %s ORDER BY tool
+        """,
+        (user_id,),
+    ).fetchall()
+
+
+# --- trainer assignment ---------------------------------------------------------------------------
+
+
+def lock_student(cur: Cursor[Any], user_id: str) -> dict[str, Any] | None:
+    """The student's row, locked so two admins assigning at once are serialised."""
+    return cur.execute(
+        """
+        SELECT u.id::text AS id, u.role, u.enrollment_status, u.track_id, t.code AS track
+        FROM users u LEFT JOIN tracks t ON t.id = u.track_id
+        WHERE u.id = %s AND u.deleted_at IS NULL
+        FOR UPDATE OF u
+        """,
+        (user_id,),
+    ).fetchone()
+
+
+def trainer_candidate(cur: Cursor[Any], trainer_id: str) -> dict[str, Any] | None:
+    return cur.execute(
+        "SELECT id::text AS id, role, track_id, is_active FROM users WHERE id = %s AND deleted_at IS NULL",
+        (trainer_id,),
+    ).fetchone()
+
+
+def current_assignment(cur: Cursor[Any], student_id: str) -> dict[str, Any] | None:
+    return cur.execute(
+        "SELECT trainer_id::text AS trainer_id, track, assigned_at, assigned_by::text AS assigned_by"
+        " FROM trainer_assignments WHERE student_id = %s",
+        (student_id,),
+    ).fetchone()
+
+
+def upsert_assignment(
+    cur: Cursor[Any], student_id: str, trainer_id: str, track: str, assigned_by: str
+) -> dict[str, Any]:
+    return cur.execute(
+        """
+        INSERT INTO trainer_assignments (student_id, trainer_id, track, assigned_by) VALUES (%s, %s, %s, %s)
+        ON CONFLICT (student_id) DO UPDATE
+            SET trainer_id = EXCLUDED.trainer_id, track = EXCLUDED.track,
+                assigned_by = EXCLUDED.assigned_by, assigned_at = now()
+        RETURNING assigned_at, assigned_by::text AS assigned_by
+        """,
+        (student_id, trainer_id, track, assigned_by),
+    ).fetchone()
+
+
+# --- submissions ----------------------------------------------------------------------------------
+
+_SUBMISSION = sql.SQL(
+    "s.id::text AS id, s.student_id::text AS student_id, u.email::text AS student_email, t.code AS track,"
+    " s.project_id, p.number AS project_number, p.title AS project_title, s.deliverable_id,"
+    " d.title AS deliverable_title, d.deliverable_type, s.attempt, s.status, s.submitted_at, s.reviewed_at,"
+    " s.reviewed_by::text AS reviewed_by, a.trainer_id::text AS trainer_id"
+)
+
+
+def submissions(
+    status: str | None, track: str | None, trainer_id: str | None, after: list[Any] | None, limit: int
+) -> list[dict[str, Any]]:
+    """Newest first, keyset on (submitted_at, id) (indexes submissions_submitted / _status_submitted)."""
+    clauses, params = [sql.SQL("true")], []
+    if status:
+        clauses.append(sql.SQL("s.status = %s"))
+        params.append(status)
+    if track:
+        clauses.append(sql.SQL("p.track_id = (SELECT id FROM tracks WHERE code = %s)"))
+        params.append(track)
+    if trainer_id:
+        clauses.append(sql.SQL("a.trainer_id = %s"))
+        params.append(trainer_id)
+    if after is not None:
+        clauses.append(sql.SQL("(s.submitted_at, s.id) < (%s, %s)"))
+        params.extend(after)
+    query = sql.SQL(
+        """
+        SELECT {columns}
+        FROM submissions s
+        JOIN users u ON u.id = s.student_id
+        JOIN projects p ON p.id = s.project_id
+        JOIN tracks t ON t.id = p.track_id
+        JOIN deliverables d ON d.id = s.deliverable_id
+        LEFT JOIN trainer_assignments a ON a.student_id = s.student_id
+        WHERE {where}
+        ORDER BY s.submitted_at DESC, s.id DESC
+        LIMIT %s
+        """
+    ).format(columns=_SUBMISSION, where=sql.SQL(" AND ").join(clauses))
+    return db.connection().execute(query, (*params, limit + 1)).fetchall()
+
+
+# --- stats ----------------------------------------------------------------------------------------
+
+
+def enrollments(cur: Cursor[Any]) -> list[dict[str, Any]]:
+    return cur.execute(
+        """
+        SELECT t.code AS track, u.enrollment_status AS status, count(*) AS count
+        FROM users u LEFT JOIN tracks t ON t.id = u.track_id
+        WHERE u.role = 'student' AND u.deleted_at IS NULL
+        GROUP BY t.code, u.enrollment_status
+        ORDER BY t.code NULLS FIRST, u.enrollment_status
+        """
+    ).fetchall()
+
+
+def revenue(cur: Cursor[Any]) -> list[dict[str, Any]]:
+    """Money received less money refunded, per track and currency (never summed across currencies)."""
+    return cur.execute(
+        """
+        SELECT track, currency::text AS currency, count(*) AS payments, sum(amount_cents)::bigint AS gross_cents,
+               sum(refunded_amount_cents)::bigint AS refunded_cents,
+               (sum(amount_cents) - sum(refunded_amount_cents))::bigint AS net_cents
+        FROM payments WHERE status = ANY(%s)
+        GROUP BY track, currency
+        ORDER BY track, currency
+        """,
+        (list(PAID),),
+    ).fetchall()
+
+
+def review_turnaround(cur: Cursor[Any]) -> dict[str, Any]:
+    return cur.execute(
+        """
+        SELECT count(*) AS decided,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM reviewed_at - submitted_at))
+                   AS median_seconds,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM reviewed_at - submitted_at))
+                   AS p90_seconds
+        FROM submissions
+        WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
+        """
+    ).fetchone()
+
+
+def queue(cur: Cursor[Any]) -> dict[str, Any]:
+    return cur.execute(
+        """
+        SELECT count(*) AS review_queue, min(submitted_at) AS oldest_pending_at,
+               (SELECT count(*) FROM users u
+                 WHERE u.role = 'student' AND u.enrollment_status = 'ENROLLED' AND u.deleted_at IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM trainer_assignments a WHERE a.student_id = u.id))
+                   AS students_without_trainer
+        FROM submissions WHERE status = 'PENDING'
+        """
+    ).fetchone()
+
+
+def read_only_snapshot(cur: Cursor[Any]) -> None:
+    """The transaction's reads all see one snapshot (a report's numbers agree with each other)."""
+    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

@@ -10,6 +10,7 @@ from uuid import UUID
 from apranova import audit, db
 from apranova.errors import Conflict, NotFound, ValidationFailed
 from apranova.identity import Caller
+from apranova.pagination import Page, build_page, decode_cursor, parse_limit
 from functions.admin import repository
 from functions.admin.models import RoleChange, RoleChanged
 
@@ -138,3 +139,124 @@ def _check_uuid(user_id: str) -> None:
         UUID(user_id)
     except ValueError:
         raise NotFound("No such user.") from None
+
+
+# --- users, trainer assignment, submissions and stats --------------------------------------------
+
+
+def users(
+    role: str | None,
+    track: str | None,
+    status: str | None,
+    q: str | None,
+    cursor: str | None,
+    limit: str | None,
+) -> Page[dict[str, Any]]:
+    size = parse_limit(limit)
+    rows = repository.users(role, track, status, q, decode_cursor(cursor, 2), size)
+    return build_page(rows, size, lambda r: (r["created_at"].isoformat(), r["id"]))
+
+
+def user_detail(user_id: str) -> dict[str, Any]:
+    """Profile, payments summary, progress per project, assigned trainer and tools, from one snapshot."""
+    _check_uuid(user_id)
+    with db.transaction() as cur:
+        repository.read_only_snapshot(cur)
+        profile = repository.profile(cur, user_id)
+        if profile is None:
+            raise NotFound("No such user.")
+        track_id = profile.pop("track_id")
+        is_student = profile["role"] == "student"
+        return {
+            "profile": profile,
+            "payments": repository.payments_summary(cur, user_id),
+            "progress": repository.progress(cur, user_id, track_id) if is_student and track_id is not None else [],
+            "trainer": repository.assigned_trainer(cur, user_id) if is_student else None,
+            "tools": repository.tools(cur, user_id),
+        }
+
+
+def assign_trainer(actor: Caller, student_id: str, trainer_id: str, request_id: str | None = None) -> dict[str, Any]:
+    """Assigns (or moves) an enrolled student to an active trainer of their track (audited).
+
+    An admin's choice overrides the trainer's capacity and "accepting students" switch, which only
+    steer the automatic assignment of the enrollment workflow.
+    """
+    _check_uuid(student_id)
+    trainer_id = str(UUID(trainer_id))  # the request model checked the form; one spelling for comparisons
+    with db.transaction() as cur:
+        student = repository.lock_student(cur, student_id)
+        if student is None:
+            raise NotFound("No such user.")
+        if student["role"] != "student":
+            raise Conflict(f"Only students have trainers; this user is a {student['role']}.", code="not_a_student")
+        if student["enrollment_status"] not in ("ENROLLED", "COMPLETED") or student["track"] is None:
+            raise Conflict("The student is not enrolled in a track.", code="not_enrolled")
+        trainer = repository.trainer_candidate(cur, trainer_id)
+        problem = _trainer_problem(trainer, student["track_id"])
+        if problem:
+            raise ValidationFailed(
+                problem[1], details=[{"field": "body.trainer_id", "code": problem[0], "message": problem[1]}]
+            )
+        current = repository.current_assignment(cur, student_id)
+        previous = current["trainer_id"] if current else None
+        if current is not None and previous == trainer_id and current["track"] == student["track"]:
+            return _assigned(student_id, trainer_id, student["track"], current, previous, changed=False)
+        written = repository.upsert_assignment(cur, student_id, trainer_id, student["track"], actor.user_id)
+        audit.record(
+            cur,
+            "TRAINER_ASSIGNED",
+            actor=actor,
+            subject_id=student_id,
+            resource_type="trainer_assignment",
+            resource_id=student_id,
+            details={"from": previous, "to": trainer_id, "track": student["track"]},
+            request_id=request_id,
+        )
+    return _assigned(student_id, trainer_id, student["track"], written, previous, changed=True)
+
+
+def _trainer_problem(trainer: dict[str, Any] | None, track_id: int) -> tuple[str, str] | None:
+    if trainer is None:
+        return "unknown_trainer", "No such trainer."
+    if trainer["role"] != "trainer":
+        return "not_a_trainer", "This user is not a trainer."
+    if not trainer["is_active"]:
+        return "trainer_inactive", "This trainer is not active."
+    if trainer["track_id"] != track_id:
+        return "other_track", "This trainer does not teach the student's track."
+    return None
+
+
+def _assigned(
+    student_id: str, trainer_id: str, track: str, row: dict[str, Any], previous: str | None, *, changed: bool
+) -> dict[str, Any]:
+    return {
+        "student_id": student_id,
+        "trainer_id": trainer_id,
+        "track": track,
+        "assigned_at": row["assigned_at"],
+        "assigned_by": row["assigned_by"],
+        "previous_trainer_id": previous,
+        "changed": changed,
+    }
+
+
+def submissions(
+    status: str | None, track: str | None, trainer_id: str | None, cursor: str | None, limit: str | None
+) -> Page[dict[str, Any]]:
+    size = parse_limit(limit)
+    rows = repository.submissions(status, track, trainer_id, decode_cursor(cursor, 2), size)
+    return build_page(rows, size, lambda r: (r["submitted_at"].isoformat(), r["id"]))
+
+
+def stats() -> dict[str, Any]:
+    with db.transaction() as cur:
+        repository.read_only_snapshot(cur)
+        queue = repository.queue(cur)
+        return {
+            "enrollments": repository.enrollments(cur),
+            "revenue": repository.revenue(cur),
+            "review_turnaround": repository.review_turnaround(cur),
+            **queue,
+        }
