@@ -42,9 +42,29 @@ def _settings() -> DatabaseSettings:
     return DatabaseSettings(database_url=url, db_statement_timeout_ms=STATEMENT_TIMEOUT_MS)
 
 
+def ensure_database(conn: Any, name: str) -> bool:
+    """Creates database ``name`` on the connection's server if missing; True when it was created.
+
+    The students' database (one role and schema per DP student) lives beside the application's.
+    ``conn`` must be in autocommit: CREATE DATABASE cannot run in a transaction.
+    """
+    from psycopg import errors, sql
+
+    if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None:
+        return False
+    try:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except errors.DuplicateDatabase:  # a concurrent deploy made it
+        return False
+    return True
+
+
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with connect(_settings()) as conn:
+        students = os.environ.get("STUDENTS_DB_NAME")
+        if students:
+            ensure_database(conn, students)
         applied = migrate(conn)
         app_user = os.environ.get("DB_APP_USER")
         if app_user:

@@ -380,14 +380,16 @@ REFUND_COLUMNS = """
 
 
 def progress_percent(user_id: str, track: str) -> float:
-    """Share of the track's steps the student has completed, 0..100."""
+    """Share of the track's required steps the student has completed, 0..100 (as the dashboard counts)."""
     row = (
         db.connection()
         .execute(
             """
-            SELECT (SELECT count(*) FROM project_steps s JOIN projects pr ON pr.id = s.project_id
-                    JOIN tracks t ON t.id = pr.track_id WHERE t.code = %(track)s) AS total,
-                   (SELECT count(*) FROM step_completions sc JOIN projects pr ON pr.id = sc.project_id
+            SELECT (SELECT count(*) FROM project_steps s JOIN projects pr ON pr.id = s.project_id AND pr.is_active
+                    JOIN tracks t ON t.id = pr.track_id
+                    WHERE t.code = %(track)s AND s.is_active AND NOT s.is_optional) AS total,
+                   (SELECT count(*) FROM step_completions sc JOIN projects pr ON pr.id = sc.project_id AND pr.is_active
+                    JOIN project_steps s ON s.id = sc.step_id AND s.is_active AND NOT s.is_optional
                     JOIN tracks t ON t.id = pr.track_id WHERE t.code = %(track)s AND sc.student_id = %(user)s) AS done
             """,
             {"track": track, "user": user_id},
