@@ -4,10 +4,12 @@ Context: ``stage`` (default dev), ``spaOrigin`` (the SPA allowed by CORS), optio
 ``sesSenderArn`` (the SES identity the user pool sends its emails from; Cognito's own sender
 otherwise), ``emailSender`` (the From address of the functions' emails: by default the
 ``sesSenderArn`` identity's sender, else a placeholder for dev), ``opsEmail`` (where operator
-alerts go; logged only without it), ``enrollmentStateMachineArn`` and
-``deprovisionStateMachineArn`` (the workflows the payments webhook starts, until the stack builds
-them), ``account`` and ``region`` (without both the stack is environment-agnostic, so synth needs
-no credentials). docs/operations.md describes each.
+alerts go; logged only without it), ``workspaceImage`` (the FSD workspace's container image; a
+pinned code-server by default), ``workspaceUrlTemplate`` (how students reach a running workspace;
+its private IP by default), ``supersetUrl``, ``jupyterhubUrl`` and ``prefectUrl`` (the shared tools'
+base URLs, written to SSM; otherwise the operator creates those parameters), ``account`` and
+``region`` (without both the stack is environment-agnostic, so synth needs no credentials).
+docs/operations.md describes each.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from aws_cdk import App, Environment, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from cdk.constructs.identity import sender_address  # noqa: E402
+from cdk.constructs.student_tools import URL_CONTEXT  # noqa: E402
+from cdk.constructs.workspaces import DEFAULT_IMAGE  # noqa: E402
 from cdk.stacks.apranova_stack import DEFAULT_EMAIL_SENDER, ApraNovaStack  # noqa: E402
 
 DEFAULT_SPA_ORIGIN = "http://localhost:5173"
@@ -53,8 +57,9 @@ def build(context: Mapping[str, Any] | None = None, outdir: str | None = None) -
         email_sender=app.node.try_get_context("emailSender")
         or (sender_address(ses_sender_arn) if ses_sender_arn else DEFAULT_EMAIL_SENDER),
         ops_email=app.node.try_get_context("opsEmail") or None,
-        enrollment_state_machine_arn=app.node.try_get_context("enrollmentStateMachineArn") or None,
-        deprovision_state_machine_arn=app.node.try_get_context("deprovisionStateMachineArn") or None,
+        workspace_image=app.node.try_get_context("workspaceImage") or DEFAULT_IMAGE,
+        workspace_url_template=app.node.try_get_context("workspaceUrlTemplate") or None,
+        tool_urls={tool: url for tool, key in URL_CONTEXT.items() if (url := app.node.try_get_context(key))},
         env=Environment(account=account, region=region) if account and region else None,
         description=f"ApraNova ({stage})",
     )

@@ -23,6 +23,8 @@ DB_NAME = "apranova"
 APP_USER = "apranova_app"
 MASTER_USER = "apranova_admin"
 PORT = 5432
+# The VPC's address range (CDK's default, spelled out so rules can name it as a literal).
+VPC_CIDR = "10.0.0.0/16"
 LOG_EXPORTS = ("postgresql", "upgrade")
 
 
@@ -33,6 +35,7 @@ class Database(Construct):
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(VPC_CIDR),
             max_azs=2,
             nat_gateways=2 if production else 1,
             subnet_configuration=[

@@ -68,8 +68,10 @@ class PythonFunction(Construct):
     """One Lambda function ``name``: ``lambda_handler`` of ``routes.handler_module(name)``, with the
     code of ``functions/<routes.function_folder(name)>/``.
 
-    ``extra_paths`` are repository paths bundled beside the package (the migrate function takes
-    ``migrations``); ``vpc`` puts the function in the VPC's private subnets with egress.
+    ``extra_paths`` are repository paths bundled at their repository-relative place: the migrate
+    function takes ``migrations`` (a folder beside the package), the tools function
+    ``functions/provision`` (another package of ``functions``, importable as in the repository);
+    ``vpc`` puts the function in the VPC's private subnets with egress.
     """
 
     def __init__(
@@ -88,7 +90,9 @@ class PythonFunction(Construct):
         vpc: ec2.IVpc | None = None,
         extra_paths: Sequence[str] = (),
         description: str | None = None,
+        handler_module: str | None = None,
     ) -> None:
+        """``handler_module`` overrides the route table's (the workflow steps are not routes)."""
         super().__init__(scope, id)
         self.name = name
         # An explicit log group (not the deprecated log_retention custom resource): retention and
@@ -111,8 +115,10 @@ class PythonFunction(Construct):
             description=description or f"ApraNova {name} ({stage})",
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            handler=handler_path(name),
-            code=function_code(routes.function_folder(name), extra_paths),
+            handler=f"{handler_module}.lambda_handler" if handler_module else handler_path(name),
+            code=function_code(
+                handler_module.split(".")[1] if handler_module else routes.function_folder(name), extra_paths
+            ),
             layers=[layer],
             memory_size=memory_size,
             timeout=timeout or Duration.seconds(10),

@@ -1,4 +1,5 @@
-"""S3 buckets: the datasets bucket (course data students download) and the access-log bucket."""
+"""S3 buckets: the datasets bucket (course data students download), the uploads bucket (students'
+submitted files) and the access-log bucket."""
 
 from __future__ import annotations
 
@@ -8,9 +9,21 @@ from constructs import Construct
 
 from cdk.constructs.nag import acknowledge
 
+# Where the submissions function puts students' files (``submissions/<user id>/<deliverable>/...``):
+# the only prefix its role may write, read or list.
+SUBMISSIONS_PREFIX = "submissions/"
+# A browser upload that never completes leaves parts S3 bills for: abandoned after a day.
+ABORT_INCOMPLETE_UPLOADS = Duration.days(1)
+# A deleted or replaced upload stays recoverable this long, then is gone: an account purge deletes
+# the student's objects, and a versioned bucket must not keep them for ever.
+UPLOAD_NONCURRENT_DAYS = Duration.days(30)
+
 
 class Storage(Construct):
-    def __init__(self, scope: Construct, id: str) -> None:
+    """``spa_origin``: the only origin whose browser may POST an upload form to the uploads bucket
+    or GET a presigned download from it."""
+
+    def __init__(self, scope: Construct, id: str, *, spa_origin: str) -> None:
         super().__init__(scope, id)
         # Server access logs must be SSE-S3 encrypted; the bucket policy (not ACLs) grants the
         # logging service, so object ownership stays enforced.
@@ -41,5 +54,42 @@ class Storage(Construct):
             server_access_logs_prefix="datasets/",
             # Old dataset versions are kept a while for a rollback, not forever.
             lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(90))],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # Students' files: uploaded from the browser with a presigned POST (the form binds the key,
+        # the content type and the size), read back through short presigned GETs. S3-managed keys:
+        # SSE-KMS would make every presigned upload and download a KMS call too, with key grants on
+        # the function's role, for no reader the bucket's IAM scoping does not already exclude.
+        self.uploads = s3.Bucket(
+            self,
+            "Uploads",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="uploads/",
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.GET],
+                    allowed_origins=[spa_origin],
+                    # A multipart form needs no other header; an upload with progress events is
+                    # preflighted, and a client may name its Content-Type there.
+                    allowed_headers=["Content-Type"],
+                    max_age=3000,
+                )
+            ],
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads",
+                    abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS,
+                ),
+                s3.LifecycleRule(
+                    id="expire-old-versions",
+                    noncurrent_version_expiration=UPLOAD_NONCURRENT_DAYS,
+                    expired_object_delete_marker=True,
+                ),
+            ],
             removal_policy=RemovalPolicy.RETAIN,
         )

@@ -281,7 +281,9 @@ def _file(student: Learner, target: dict[str, Any], key: str, config: Submission
         head = s3.head_object(Bucket=config.uploads_bucket, Key=key)
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code", ""))
-        if code in ("404", "NoSuchKey", "NotFound"):
+        # S3 answers 403 instead of 404 for a missing key when the caller may not list that prefix;
+        # the key is under the caller's own prefix (checked above), so either means "no such file".
+        if code in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"):
             raise invalid("file_key", "file_not_found", "No uploaded file has this key.") from None
         raise
     size = int(head.get("ContentLength") or 0)

@@ -21,6 +21,7 @@ def auth_stack(tmp_path_factory: pytest.TempPathFactory, make_database) -> Itera
     started = Stack(state, make_database("apranova_e2e_auth"), _free_port())
     yield started
     started.stop()
+    started.drop_students_database()
 
 
 def test_the_whole_journey(auth_stack: Stack) -> None:

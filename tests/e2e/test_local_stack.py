@@ -46,6 +46,7 @@ def _port_is_free(port: int) -> bool:
 class Stack:
     def __init__(self, state_dir: Path, database_url: str, port: int) -> None:
         self.state_dir = state_dir
+        self.database_url = database_url
         self.port = port
         self.log = (state_dir.parent / f"stack-{port}-{time.monotonic_ns()}.log").open("w+")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
@@ -81,6 +82,15 @@ class Stack:
             self.process.kill()
             raise
 
+    def drop_students_database(self) -> None:
+        """The stack made ``<db>_students`` with a login role per DP student (roles are server-wide)."""
+        from psycopg.conninfo import conninfo_to_dict
+
+        from tests.student_roles import drop_database_and_student_roles
+
+        name = f"{conninfo_to_dict(self.database_url)['dbname']}_students"
+        drop_database_and_student_roles(self.database_url, name)
+
     def url(self, path: str) -> str:
         return self.info["api_url"] + path
 
@@ -100,6 +110,7 @@ def stack(state_dir: Path, stack_database: str) -> Iterator[Stack]:
     started = Stack(state_dir, stack_database, _free_port())
     yield started
     started.stop()
+    started.drop_students_database()
 
 
 def _cognito(info: dict[str, Any]) -> Any:

@@ -1,4 +1,4 @@
-"""Reading the synthesized template: functions by their route-table name, a role's statements."""
+"""Reading the synthesized template: functions by name, a role's statements, flattened ARNs."""
 
 from __future__ import annotations
 
@@ -6,22 +6,44 @@ import json
 from typing import Any
 
 from apranova import routes
+from cdk.stacks.apranova_stack import SCHEDULED_FUNCTIONS
+from functions.provision.catalog import STEP_FUNCTIONS
 
-# Functions the stack deploys besides the route table's.
-EXTRA_FUNCTIONS = ("migrate",)
+# Functions the stack deploys besides the route table's, by name → handler module: the migration,
+# the workflow steps (functions/provision/catalog.py) and the scheduled functions.
+EXTRA_FUNCTIONS: dict[str, str] = {
+    "migrate": routes.handler_module("migrate"),
+    **STEP_FUNCTIONS,
+    **SCHEDULED_FUNCTIONS,
+}
+
+
+_RESOURCES: dict[int, tuple[Any, dict[str, dict[str, Any]]]] = {}
+
+
+def resources(template, type_: str) -> dict[str, dict[str, Any]]:
+    """``template.find_resources(type_)`` from one JSON copy of the template (each jsii call costs)."""
+    key = id(template)
+    if key not in _RESOURCES or _RESOURCES[key][0] is not template:
+        _RESOURCES[key] = (template, template.to_json()["Resources"])
+    return {i: r for i, r in _RESOURCES[key][1].items() if r["Type"] == type_}
+
+
+def handler_modules() -> dict[str, str]:
+    """Every function the stack deploys, by name → the module whose ``lambda_handler`` it runs."""
+    return {**{name: routes.handler_module(name) for name in routes.functions()}, **EXTRA_FUNCTIONS}
 
 
 def function_ids(template) -> dict[str, str]:
-    """Function name (as the route table names it) → logical id of its AWS::Lambda::Function.
+    """Function name (as the route table, the step catalog or the stack names it) → logical id of its
+    AWS::Lambda::Function.
 
-    A function is recognised by the handler the route table gives it; a handler of ours
-    (``functions.…``) that no function name maps to fails here.
+    A function is recognised by its handler; a handler of ours (``functions.…``) that no function
+    name maps to fails here.
     """
-    by_handler = {
-        f"{routes.handler_module(name)}.lambda_handler": name for name in [*routes.functions(), *EXTRA_FUNCTIONS]
-    }
+    by_handler = {f"{module}.lambda_handler": name for name, module in handler_modules().items()}
     found = {}
-    for logical_id, resource in template.find_resources("AWS::Lambda::Function").items():
+    for logical_id, resource in resources(template, "AWS::Lambda::Function").items():
         handler = resource["Properties"].get("Handler", "")
         if handler.startswith("functions."):
             assert handler in by_handler, f"{logical_id} has a handler no function owns: {handler}"
@@ -30,7 +52,7 @@ def function_ids(template) -> dict[str, str]:
 
 
 def function_props(template, name: str) -> dict[str, Any]:
-    return template.find_resources("AWS::Lambda::Function")[function_ids(template)[name]]["Properties"]
+    return resources(template, "AWS::Lambda::Function")[function_ids(template)[name]]["Properties"]
 
 
 def flatten(value: Any) -> Any:
@@ -55,9 +77,18 @@ def flatten(value: Any) -> Any:
 def role_statements(template, name: str) -> list[dict[str, Any]]:
     """Every statement of the policies attached to function ``name``'s role, flattened, with
     ``Action`` and ``Resource`` always as sorted lists."""
-    role_id = function_props(template, name)["Role"]["Fn::GetAtt"][0]
+    return role_statements_by_id(template, function_props(template, name)["Role"]["Fn::GetAtt"][0])
+
+
+def statements_with(statements: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """The statements granting any action that starts with ``prefix`` (e.g. ``ssm:``)."""
+    return [s for s in statements if any(action.startswith(prefix) for action in s["Action"])]
+
+
+def role_statements_by_id(template, role_id: str) -> list[dict[str, Any]]:
+    """``role_statements`` for a role given by its logical id (a state machine's, a task role)."""
     statements = []
-    for policy in template.find_resources("AWS::IAM::Policy").values():
+    for policy in resources(template, "AWS::IAM::Policy").values():
         if {"Ref": role_id} not in policy["Properties"]["Roles"]:
             continue
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -68,6 +99,5 @@ def role_statements(template, name: str) -> list[dict[str, Any]]:
     return statements
 
 
-def statements_with(statements: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
-    """The statements granting any action that starts with ``prefix`` (e.g. ``ssm:``)."""
-    return [s for s in statements if any(action.startswith(prefix) for action in s["Action"])]
+def env(template, name: str) -> dict[str, Any]:
+    return function_props(template, name)["Environment"]["Variables"]

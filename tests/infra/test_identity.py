@@ -6,7 +6,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from apranova import routes
-from cdk.stacks.apranova_stack import COGNITO_ACTIONS
+from cdk.stacks.apranova_stack import COGNITO_ACTIONS, COGNITO_FUNCTIONS
 from tests.infra.stack_support import function_ids as _function_ids
 
 DEPLOYED = [r for r in routes.ROUTES if not r.local_only]
@@ -98,15 +98,21 @@ def test_authorizer_guards_every_token_route_and_no_public_one(template):
     assert by_key["$default"]["AuthorizationType"] == "NONE"
 
 
-def test_every_api_function_knows_the_pool_and_client(template):
+def test_the_functions_that_call_the_pool_know_it_and_no_other(template):
+    """The code that reads the pool's settings (apranova.cognito) runs in these functions only; that
+    none misses them is checked against each function's settings (tests/infra/test_tools.py)."""
     pool_id, _ = _only(template, "AWS::Cognito::UserPool")
     client_id, _ = _only(template, "AWS::Cognito::UserPoolClient")
     functions = template.find_resources("AWS::Lambda::Function")
     ids = _function_ids(template)
-    for name in routes.functions():
-        env = functions[ids[name]]["Properties"]["Environment"]["Variables"]
-        assert env["COGNITO_USER_POOL_ID"] == {"Ref": pool_id}, name
-        assert env["COGNITO_CLIENT_ID"] == {"Ref": client_id}, name
+    assert COGNITO_FUNCTIONS <= set(routes.functions())
+    for name, logical_id in ids.items():
+        env = functions[logical_id]["Properties"]["Environment"]["Variables"]
+        if name in COGNITO_FUNCTIONS:
+            assert env["COGNITO_USER_POOL_ID"] == {"Ref": pool_id}, name
+            assert env["COGNITO_CLIENT_ID"] == {"Ref": client_id}, name
+        else:
+            assert not [k for k in env if k.startswith("COGNITO_")], name
 
 
 def _cognito_statements(template, function: str) -> list[dict]:

@@ -1,14 +1,13 @@
 """The payments functions in the stack: the API function and the webhook, their settings, routes and
-exactly-scoped permissions (Stripe parameters, the SES sender, the pool, the state machines)."""
+exactly-scoped permissions (Stripe parameters, the SES sender, the pool, the state machines the
+stack builds)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from aws_cdk import DockerImage
-from aws_cdk.assertions import Template
 
 from apranova import routes
 from apranova.alerts import AlertSettings
@@ -18,12 +17,10 @@ from apranova.settings import DatabaseSettings, load
 from cdk.constructs.bundling import CopyBundler
 from cdk.constructs.python_function import VPC_ACCESS_ACTIONS, function_sources
 from functions.payments.config import PaymentSettings
-from tests.infra.stack_support import function_props, role_statements, statements_with
+from tests.infra.stack_support import function_ids, function_props, role_statements, statements_with
 
 PAYMENTS = ("payments", "payments-webhook")
 ACCOUNT_ARN = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"
-ENROLLMENT_ARN = "arn:aws:states:eu-west-1:111122223333:stateMachine:apranova-staging-enrollment"
-DEPROVISION_ARN = "arn:aws:states:eu-west-1:111122223333:stateMachine:apranova-staging-deprovision"
 # Every statement a payments role may hold that is not about payments.
 HOUSE_ACTIONS = {"logs:", "ec2:", "xray:", "rds-db:"}
 # Read by Powertools, not by a settings model.
@@ -46,28 +43,6 @@ def _payments_statements(template, name: str) -> list[dict]:
     return [
         s for s in role_statements(template, name) if not any(a.startswith(tuple(HOUSE_ACTIONS)) for a in s["Action"])
     ]
-
-
-@pytest.fixture(scope="module")
-def configured(tmp_path_factory):
-    """A stage deployed with every optional payments context value, synthesized with cdk-nag."""
-    from cdk.app import build
-
-    app, stack = build(
-        {
-            "aws:cdk:bundling-stacks": [],
-            "stage": "staging",
-            "spaOrigin": "https://app.apranova.example/",
-            "sesSenderArn": "arn:aws:ses:eu-west-1:111122223333:identity/mail.apranova.example",
-            "opsEmail": "ops@apranova.example",
-            "enrollmentStateMachineArn": ENROLLMENT_ARN,
-            "deprovisionStateMachineArn": DEPROVISION_ARN,
-        },
-        outdir=str(tmp_path_factory.mktemp("cdk.out")),
-    )
-    assembly = app.synth()
-    report = json.loads((Path(assembly.directory) / "validation-report.json").read_text())
-    return report, Template.from_stack(stack)
 
 
 def test_both_functions_run_the_payments_package_with_their_own_handlers(template):
@@ -101,8 +76,8 @@ def test_dev_settings_name_the_stage_parameters_and_spa_urls(template):
         assert env["CHECKOUT_SUCCESS_URL"] == "http://localhost:5173/payment/success?session_id={CHECKOUT_SESSION_ID}"
         assert env["CHECKOUT_CANCEL_URL"] == "http://localhost:5173/payment/cancelled"
         assert env["EMAIL_SENDER"] == "no-reply@apranova.example"
-        # Stripe itself in AWS; no secret value, no state machine or ops address unless configured.
-        for absent in ("STRIPE_API_BASE", "OPS_EMAIL", "ENROLLMENT_STATE_MACHINE_ARN", "DEPROVISION_STATE_MACHINE_ARN"):
+        # Stripe itself in AWS; no secret value, no ops address unless configured.
+        for absent in ("STRIPE_API_BASE", "OPS_EMAIL"):
             assert absent not in env
         assert not [k for k in env if "SECRET" in k and not k.endswith("_PARAM")]
 
@@ -132,8 +107,9 @@ def test_the_payments_code_reads_what_the_stack_sets(configured):
         assert load(AlertSettings, plain).ops_email == "ops@apranova.example"
     webhook = load(PaymentSettings, {k: v for k, v in _env(template, "payments-webhook").items() if isinstance(v, str)})
     assert webhook.stripe_webhook_secret_param == "/apranova/staging/stripe/webhook-secret"
-    assert webhook.enrollment_state_machine_arn == ENROLLMENT_ARN
-    assert webhook.deprovision_state_machine_arn == DEPROVISION_ARN
+    enrollment, deprovision = _machines(template)
+    assert _env(template, "payments-webhook")["ENROLLMENT_STATE_MACHINE_ARN"] == {"Ref": enrollment}
+    assert _env(template, "payments-webhook")["DEPROVISION_STATE_MACHINE_ARN"] == {"Ref": deprovision}
     api = load(PaymentSettings, {k: v for k, v in _env(template, "payments").items() if isinstance(v, str)})
     assert api.stripe_webhook_secret_param is None
     assert api.enrollment_state_machine_arn is None and api.deprovision_state_machine_arn is None
@@ -203,6 +179,11 @@ def test_payments_roles_hold_exactly_their_grants(template):
                 "Effect": "Allow",
                 "Resource": [f"<{pool_id}.Arn>"],
             },
+            {
+                "Action": ["states:StartExecution"],
+                "Effect": "Allow",
+                "Resource": sorted(f"<{machine}>" for machine in _machines(template)),
+            },
         ],
         key=json.dumps,
     )
@@ -224,24 +205,52 @@ def test_no_wildcard_resource_in_payments_roles_beyond_the_acknowledged_ones(tem
                 assert condition["kms:ViaService"] and condition["kms:EncryptionContext:PARAMETER_ARN"]
 
 
-def test_no_state_machine_permission_or_setting_without_context(template):
-    for name in routes.functions():
-        assert statements_with(role_statements(template, name), "states:") == [], name
+def _machines(template) -> tuple[str, str]:
+    """The logical ids of the enrollment and the deprovision state machines."""
+    machines = template.find_resources("AWS::StepFunctions::StateMachine")
+    (enrollment,) = [i for i in machines if i.startswith("WorkflowsEnrollment")]
+    (deprovision,) = [i for i in machines if i.startswith("WorkflowsDeprovision")]
+    return enrollment, deprovision
 
 
-def test_configured_state_machines_are_started_by_the_webhook_only(configured):
-    report, template = configured
-    (statement,) = statements_with(role_statements(template, "payments-webhook"), "states:")
-    assert statement["Action"] == ["states:StartExecution"]
-    assert statement["Resource"] == sorted([ENROLLMENT_ARN, DEPROVISION_ARN])
-    env = _env(template, "payments-webhook")
-    assert env["ENROLLMENT_STATE_MACHINE_ARN"] == ENROLLMENT_ARN
-    assert env["DEPROVISION_STATE_MACHINE_ARN"] == DEPROVISION_ARN
-    for name in routes.functions():
-        if name != "payments-webhook":
-            assert statements_with(role_statements(template, name), "states:") == [], name
-            assert "ENROLLMENT_STATE_MACHINE_ARN" not in _env(template, name)
-    # The configured stage's grants pass cdk-nag too.
+# Who starts which workflow: the webhook both (payment; full refund or lost dispute), the admin
+# function the enrollment (manual enrollment, re-provisioning). Nobody else touches Step Functions.
+STARTERS = {"payments-webhook": ("enrollment", "deprovision"), "admin": ("enrollment",)}
+
+
+@pytest.mark.parametrize("stage", ["dev", "staging"])
+def test_only_the_webhook_and_admin_start_executions_of_exactly_their_machines(stage, template, configured):
+    template = template if stage == "dev" else configured[1]
+    enrollment, deprovision = _machines(template)
+    refs = {"enrollment": f"<{enrollment}>", "deprovision": f"<{deprovision}>"}
+    variables = {"enrollment": "ENROLLMENT_STATE_MACHINE_ARN", "deprovision": "DEPROVISION_STATE_MACHINE_ARN"}
+    for name in function_ids(template):  # routes, steps, the migration, scheduled functions
+        statements = statements_with(role_statements(template, name), "states:")
+        env = _env(template, name)
+        if name not in STARTERS:
+            assert statements == [], name
+            assert not set(variables.values()) & set(env), name
+            continue
+        (statement,) = statements
+        assert statement["Effect"] == "Allow" and "Condition" not in statement, name
+        assert statement["Action"] == ["states:StartExecution"], name
+        assert statement["Resource"] == sorted(refs[machine] for machine in STARTERS[name]), name
+        for machine, variable in variables.items():
+            if machine in STARTERS[name]:
+                assert env[variable] == {"Ref": {"enrollment": enrollment, "deprovision": deprovision}[machine]}
+            else:
+                assert variable not in env, name
+
+
+def test_the_admin_function_reads_the_enrollment_machine_it_may_start(template):
+    from functions.admin.handler import WorkflowSettings
+
+    assert set(WorkflowSettings.model_fields) - {"stage", "aws_region"} == {"enrollment_state_machine_arn"}
+    assert "ENROLLMENT_STATE_MACHINE_ARN" in _env(template, "admin")
+
+
+def test_the_configured_stage_passes_cdk_nag(configured):
+    report, _template = configured
     (nag,) = [p for p in report["pluginReports"] if p["pluginName"] == "AwsSolutions"]
     assert nag["conclusion"] == "success" and nag["violations"] == []
 
@@ -264,11 +273,7 @@ def test_webhook_url_is_a_stack_output(template):
 
 @pytest.mark.parametrize(
     ("context", "message"),
-    [
-        ({"enrollmentStateMachineArn": "arn:aws:lambda:eu-west-1:1:function:x"}, "enrollmentStateMachineArn"),
-        ({"deprovisionStateMachineArn": "arn:aws:states:eu-west-1:1:execution:m:x"}, "deprovisionStateMachineArn"),
-        ({"emailSender": "not-an-address"}, "emailSender"),
-    ],
+    [({"emailSender": "not-an-address"}, "emailSender")],
 )
 def test_bad_payments_context_fails_the_synth_by_name(context, message):
     from cdk.app import build

@@ -173,6 +173,11 @@ def workflow_stack(
         os.environ.update(saved_env)
         _reset_caches()
         moto.stop()
+        from psycopg.conninfo import conninfo_to_dict
+
+        from tests.student_roles import drop_database_and_student_roles
+
+        drop_database_and_student_roles(database_url, str(conninfo_to_dict(students_url)["dbname"]))
 
 
 def _reset_caches() -> None:
