@@ -333,8 +333,15 @@ def test_a_person_pays_on_the_emulator_page_and_the_webhook_has_fired(stack: Sta
             (email,),
         ).fetchall()
     assert unlocked == [(1, "UNLOCKED")]
-    mails = requests.get(stack.url("/_local/mailbox"), timeout=10).json()["items"]
-    assert any(email in m["to"] and m["subject"] == "Welcome to ApraNova — DP" for m in mails)
+    # The welcome email is the workflow's last step, just after the profile turns provisioned.
+    deadline = time.monotonic() + 10
+    while True:
+        mails = requests.get(stack.url("/_local/mailbox"), timeout=10).json()["items"]
+        welcome = [m for m in mails if email in m["to"] and m["subject"] == "Welcome to ApraNova — DP"]
+        if welcome or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(welcome) == 1
     credentials = requests.get(stack.url("/api/tools/db-credentials/"), headers=headers, timeout=10)
     assert credentials.status_code == 200 and credentials.json()["password"]
 
