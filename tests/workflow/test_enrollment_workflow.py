@@ -275,6 +275,13 @@ def test_deprovision_after_a_dp_enrollment_leaves_nothing(wf: WorkflowStack) -> 
     user = wf.row("SELECT provisioning_status, tools_provisioned FROM users WHERE id = %s", student["id"])
     assert (user["provisioning_status"], user["tools_provisioned"]) == ("DEPROVISIONED", False)
     assert wf.row("SELECT 1 AS x FROM trainer_assignments WHERE student_id = %s", student["id"]) is None
+    # Asked of the tools themselves: no Superset user/role/connection, hub user or work pool left.
+    from functions.provision.tools import Student, ToolStatus
+    from functions.provision.tools.registry import provisioner
+
+    someone = Student(user_id=student["id"], email=student["email"], track="DP")
+    for tool in ("STUDENT_DATABASE", "SUPERSET", "PREFECT", "JUPYTER"):
+        assert provisioner(tool).status(someone) == ToolStatus.NOT_PROVISIONED, tool
 
 
 def test_deprovision_after_an_fsd_enrollment_leaves_nothing(wf: WorkflowStack) -> None:
@@ -285,6 +292,11 @@ def test_deprovision_after_an_fsd_enrollment_leaves_nothing(wf: WorkflowStack) -
     efs = wf.client("efs")
     assert [p for p in efs.describe_access_points()["AccessPoints"] if _tagged(p.get("Tags"), student["id"])] == []
     assert _student_parameters(wf, student["id"]) == []
+    from functions.provision.tools import Student, ToolStatus
+    from functions.provision.tools.registry import provisioner
+
+    someone = Student(user_id=student["id"], email=student["email"], track="FSD")
+    assert provisioner("WORKSPACE").status(someone) == ToolStatus.NOT_PROVISIONED
 
 
 def test_deprovision_of_a_student_never_provisioned_succeeds(wf: WorkflowStack) -> None:
