@@ -35,7 +35,10 @@ def _free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` again. Like every server (Werkzeug's included) it
+    sets SO_REUSEADDR: the closed connections' TIME_WAIT entries do not hold a port, a listener does."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
