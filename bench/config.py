@@ -17,11 +17,23 @@ PEAK_RSS_MAX_MIB = 80.0
 PUBLIC_LIST_P95_MS, PUBLIC_LIST_STATEMENTS = 5.0, 1
 STUDENT_GET_P95_MS, STUDENT_GET_STATEMENTS = 10.0, 3
 WEBHOOK_P95_MS = 30.0  # verify, record, start the enrollment execution
+ENROLLMENT_P95_S = 3.0  # webhook → enrolled with tools, in the local stack
+# The scale section (bench/scale.py): the same callers at both sizes; student routes flat between them.
+SCALE_STUDENTS = (1_000, 100_000)
+SCALE_FLAT_RATIO = 1.5  # p95 at the larger size / p95 at the smaller
+SCALE_ROUTE_BUDGET_S = 15.0  # per route: a slow route gets fewer timed calls (at least 20 per size)
 
 # The webhook section: every request is a new payment with a StartExecution against moto, and is
 # then delivered again (the duplicate path), so fewer calls than the GET routes.
 WEBHOOK_WARMUP_CALLS = 20
 WEBHOOK_TIMED_CALLS = 300
+
+# The enrollment section (bench/enrollment.py): journeys per track through a local stack of its own.
+ENROLLMENT_JOURNEYS = 5
+ENROLLMENT_QUICK_JOURNEYS = 2
+ENROLLMENT_POLL_S = 0.05  # GET /api/auth/user/ until enrolled
+ENROLLMENT_TIMEOUT_S = 60.0  # a journey not enrolled by then is a failure
+STACK_START_TIMEOUT_S = 180.0  # the first start after a change to the workflows synthesizes them (~20 s)
 
 # Our own top-level packages: everything else a handler pulls in is stdlib or third-party.
 OWN_PACKAGES = frozenset({"apranova", "functions"})

@@ -76,6 +76,9 @@ class LatencyResult:
     latency_ms: dict[str, float] = field(default_factory=dict)
     statements: dict[str, float] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
+    # The raw samples, for callers that pool several runs (bench/scale.py); not in the JSON.
+    times_ms: list[float] = field(default_factory=list, repr=False)
+    counts: list[int] = field(default_factory=list, repr=False)
 
     @property
     def passed(self) -> bool | None:
@@ -146,6 +149,7 @@ def measure(
         result.statuses[status] = result.statuses.get(status, 0) + 1
     if db.connection() is not connection:
         result.error = "the connection was reopened during the run (a database error?)"
+    result.times_ms, result.counts = times, counts
     result.latency_ms = summary(times)
     result.statements = {"min": min(counts), "max": max(counts), "mean": round(sum(counts) / len(counts), 3)}
     return result

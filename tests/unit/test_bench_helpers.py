@@ -10,7 +10,7 @@ import json
 import psycopg
 import pytest
 
-from bench import report, webhook
+from bench import enrollment, report, webhook
 from bench.modules import is_stdlib, third_party, unexpected_heavy
 from bench.sqlcount import StatementCounter
 from bench.stats import median, percentile, summary
@@ -142,3 +142,203 @@ def test_webhook_fixtures_are_pending_payments_of_their_own_users_named_by_the_e
     assert event["type"] == "checkout.session.completed" and event["id"].startswith("evt_")
     assert (session["id"], session["payment_status"]) == (pending[0].session_id, "paid")
     assert session["metadata"] == {"payment_id": pending[0].payment_id, "user_id": pending[0].user_id, "track": "DP"}
+
+
+def test_the_stack_gets_the_callers_environment_without_the_benchs_or_another_stacks_settings(tmp_path):
+    base = {
+        "PATH": "/usr/bin",
+        "HOME": "/home/dev",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "MOTO_PORT": "5000",
+        "POWERTOOLS_SERVICE_NAME": "bench",
+        "STAGE": "bench",
+        "DATABASE_URL": "postgresql://elsewhere/db",
+        "COGNITO_USER_POOL_ID": "pool",
+        "STRIPE_PORT": "12111",
+        "PORT": "3000",
+    }
+    env = enrollment.stack_environment(base, state_dir=tmp_path, port=4321, database_url="postgresql://here/db")
+    assert env == {
+        "PATH": "/usr/bin",
+        "HOME": "/home/dev",
+        "PORT": "4321",
+        "LOCAL_STATE_DIR": str(tmp_path),
+        "DATABASE_URL": "postgresql://here/db",
+    }
+
+
+def test_a_profile_is_enrolled_only_with_tools_and_failed_provisioning_ends_the_wait():
+    state = enrollment.enrollment_state
+    assert state({"enrollment_status": "ENROLLED", "tools_provisioned": True}) == "enrolled"
+    assert state({"enrollment_status": "ENROLLED", "tools_provisioned": False}) == "pending"
+    assert state({"enrollment_status": "PENDING", "tools_provisioned": True}) == "pending"
+    assert state({"enrollment_status": "ENROLLED", "tools_provisioned": False, "provisioning_status": "FAILED"}) == (
+        "failed"
+    )
+    assert state({}) == "pending"
+
+
+def test_a_track_passes_on_its_p95_and_fails_on_any_failed_journey_or_none():
+    def journey(seconds, outcome="enrolled"):
+        return enrollment.Journey("DP", outcome, webhook_s=0.2, enrolled_s=seconds if outcome == "enrolled" else None)
+
+    fast = enrollment.TrackResult("DP", 3.0, [journey(s) for s in (1.0, 1.5, 2.0, 2.5, 2.9)])
+    assert fast.passed is True and fast.failures == 0
+    assert fast.enrolled_s == {"p50": 2.0, "p95": 2.82, "max": 2.9, "min": 1.0}
+    slow = enrollment.TrackResult("DP", 3.0, [journey(s) for s in (1.0, 1.5, 2.0, 2.5, 3.5)])
+    assert slow.enrolled_s["p95"] == 3.3 and slow.passed is False
+    one_lost = enrollment.TrackResult("DP", 3.0, [journey(1.0), journey(None, "timeout")])
+    assert one_lost.passed is False and one_lost.failures == 1
+    assert one_lost.enrolled_s["max"] == 1.0  # the times are of the journeys that got there
+    assert one_lost.outcomes() == {"enrolled": 1, "timeout": 1}
+    assert enrollment.TrackResult("DP").passed is False  # nothing ran
+    assert enrollment.TrackResult("FSD", error="StackFailed: no stack.json").passed is False
+    data = json.loads(json.dumps(one_lost.as_json()))
+    assert (data["journeys"], data["failures"], data["pass"], data["target_p95_s"]) == (2, 1, False, 3.0)
+    assert data["runs"][1] == {
+        "outcome": "timeout",
+        "webhook_answered_s": 0.2,
+        "webhook_to_enrolled_s": None,
+        "profile_polls": 0,
+    }
+
+
+# ---- the scale section (bench/scale.py) ---------------------------------------------------------------
+
+
+def test_scale_plan_nodes_name_each_relation_read_and_flag_seq_scans_of_student_tables_only():
+    from bench import scale
+
+    plan = {
+        "Node Type": "Nested Loop",
+        "Plans": [
+            {"Node Type": "Seq Scan", "Relation Name": "projects"},
+            {
+                "Node Type": "Hash Join",
+                "Plans": [
+                    {"Node Type": "Index Scan", "Relation Name": "users", "Index Name": "users_pkey"},
+                    {"Node Type": "Hash", "Plans": [{"Node Type": "Seq Scan", "Relation Name": "submissions"}]},
+                ],
+            },
+        ],
+    }
+    nodes = scale.plan_nodes(plan)
+    assert nodes == ["Seq Scan on projects", "Index Scan on users using users_pkey", "Seq Scan on submissions"]
+    assert scale.scaled_seq_scans(nodes) == ["Seq Scan on submissions"]  # the catalogue may be scanned
+
+
+def test_scale_verdicts_for_student_routes_and_staff_routes():
+    from bench import scale
+    from bench.config import SCALE_FLAT_RATIO, STUDENT_GET_STATEMENTS
+
+    assert scale.flat_ratio(2.0, 3.0) == 1.5 and scale.flat_ratio(None, 3.0) is None and scale.flat_ratio(0, 1) is None
+    assert scale.student_route_passed(SCALE_FLAT_RATIO, STUDENT_GET_STATEMENTS, all_ok=True) is True
+    assert scale.student_route_passed(SCALE_FLAT_RATIO + 0.01, 2, all_ok=True) is False
+    assert scale.student_route_passed(1.0, STUDENT_GET_STATEMENTS + 1, all_ok=True) is False
+    assert scale.student_route_passed(1.0, 2, all_ok=False) is False  # a non-200 at either size
+    assert scale.student_route_passed(1.0, 2, all_ok=True, seq_scans=1) is False
+    assert scale.student_route_passed(None, 2, all_ok=True) is False  # measured at one size only
+
+    def result(caller, p95s, statements=2, statuses=None, scans=()):
+        r = scale.RouteResult(scale.ScaleRoute("r", caller, "/api/x/"))
+        for size, p95 in p95s.items():
+            r.at[size] = scale.Samples()
+            r.at[size].add([p95] * 10, [statements] * 10, statuses or {"200": 10}, None)
+        r.plans = [scale.StatementPlan("SELECT 1", nodes=list(scans))]
+        return r
+
+    assert result("student", {1000: 2.0, 100000: 2.5}).passed is True
+    assert result("student", {1000: 2.0, 100000: 3.2}).passed is False
+    assert result("student", {1000: 2.0, 100000: 2.0}, statements=4).passed is False
+    assert result("trainer", {1000: 2.0, 100000: 40.0}).passed is None  # staff routes: reported
+    assert result("admin", {1000: 2.0, 100000: 2.0}, scans=["Seq Scan on users"]).passed is False
+    assert result("admin", {1000: 2.0, 100000: 2.0}, statuses={"200": 9, "500": 1}).passed is False
+    nowhere = scale.ScaleRoute("r", "student", "/api/no-such-route/")
+    assert scale.probe(nowhere) == ("not in the route table", 0.0, [])  # reported, not raised
+    missing = scale.RouteResult(nowhere, missing="not in the route table")
+    assert missing.passed is False and missing.as_json()["missing"] == "not in the route table"
+    data = json.loads(json.dumps(result("student", {1000: 2.0, 100000: 2.5}).as_json()))
+    assert (data["p95_ratio"], data["max_statements"], data["pass"]) == (1.25, 2, True)
+    assert data["at"]["100000"]["requests"] == 10
+
+
+def test_scale_slow_routes_get_fewer_calls_within_their_budget():
+    from bench.scale import timed_calls
+
+    assert timed_calls(500, probe_ms=6.0, budget_s=15.0) == 500
+    assert timed_calls(500, probe_ms=150.0, budget_s=15.0) == 100  # 15 s / 150 ms per pair of calls
+    assert timed_calls(500, probe_ms=5000.0, budget_s=15.0) == 20  # never fewer than 20
+    assert timed_calls(10, probe_ms=5000.0, budget_s=15.0) == 10  # nor more than asked
+    assert timed_calls(500, probe_ms=0.0, budget_s=15.0) == 500
+
+
+def test_scale_profiles_spread_every_profile_over_every_block_trainer():
+    from bench import scale
+
+    assert len(scale.PROFILES) == 20
+    pending = sum(1 for p in scale.PROFILES if "SUBMITTED" in p) / len(scale.PROFILES)
+    assert pending == 0.2
+    per_trainer = scale.students_per_trainer(100_000)
+    regular = [per_trainer[k] for k in range(2 * scale.TRAINERS_PER_TRACK) if k != 4]
+    assert set(regular) == {10_000}
+    assert scale.NEW_TRAINER not in per_trainer and per_trainer[scale.CAUGHT_UP_TRAINER] == 4_500
+    profiles_of = {}
+    for i in range(1, 2001):
+        profiles_of.setdefault(scale.trainer_of(i), set()).add(scale.profile_of(i))
+    for k in range(scale.TRAINERS_PER_TRACK):  # each DP trainer has every DP profile
+        assert profiles_of[k] == {scale.profile_of(i) for i in range(1, 21, 2)}
+    assert all("SUBMITTED" not in p for p in profiles_of[scale.CAUGHT_UP_TRAINER])
+    assert scale.trainer_of(scale.MEASURED_STUDENT) == 0
+    assert scale.track_of(scale.MEASURED_STUDENT) == "DP"
+    assert scale.profile_of(scale.MEASURED_STUDENT) == ("APPROVED", "IN_PROGRESS")
+    assert scale.attempts_of(scale.MEASURED_STUDENT, "APPROVED") == 2
+
+
+def test_scale_seed_is_a_state_the_app_could_reach_and_the_same_people_whatever_the_size(make_database):
+    """The bulk SQL against a real schema: ids and trainers as the Python mirror says, each stored
+    project status the one learning.derive_status gives from the latest attempts, consent current."""
+    from datetime import UTC, datetime, timedelta
+
+    from psycopg.rows import dict_row
+
+    from apranova.learning import derive_status, learner
+    from bench import scale
+    from functions.migrate.runner import migrate
+    from functions.migrate.seed import seed_database
+
+    url = make_database()
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=200)
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        migrate(conn)
+        seed_database(conn)
+        first = scale.seed_students(conn, 1, 40, t0, staff=True)
+        grown = scale.seed_students(conn, 41, 120, t0, staff=False)
+        assert first["users"] == 40 and grown["users"] == 80 and first["staff"] == scale.CAUGHT_UP_TRAINER + 2
+        assert scale.counts(conn)["students"] == 120
+        students = conn.execute(
+            "SELECT u.id::text AS id, u.email::text AS email, t.code AS track, a.trainer_id::text AS trainer"
+            " FROM users u JOIN tracks t ON t.id = u.track_id JOIN trainer_assignments a ON a.student_id = u.id"
+            " WHERE u.role = 'student'"
+        ).fetchall()
+        by_id = {s["id"]: s for s in students}
+        for i in range(1, 121):
+            row = by_id[scale.student_uuid(i)]
+            assert row["email"] == f"scale.student.{i}@example.com" and row["track"] == scale.track_of(i)
+            assert row["trainer"] == scale.trainer_uuid(scale.trainer_of(i))
+        progress = conn.execute(
+            "SELECT sp.student_id::text AS student, p.number, sp.status,"
+            " array(SELECT (SELECT s.status FROM submissions s WHERE s.student_id = sp.student_id"
+            "               AND s.deliverable_id = d.id ORDER BY s.attempt DESC LIMIT 1)"
+            "       FROM deliverables d WHERE d.project_id = p.id AND d.is_required AND d.is_active) AS latest,"
+            " (SELECT max(attempt) FROM submissions s WHERE s.student_id = sp.student_id"
+            "  AND s.project_id = p.id) AS attempts"
+            " FROM student_progress sp JOIN projects p ON p.id = sp.project_id"
+        ).fetchall()
+        assert len(progress) == sum(len(scale.profile_of(i)) for i in range(1, 121))
+        index = {scale.student_uuid(i): i for i in range(1, 121)}
+        for row in progress:
+            i = index[row["student"]]
+            assert row["status"] == scale.profile_of(i)[row["number"] - 1]
+            assert derive_status(row["status"], row["latest"]) == row["status"]
+            assert (row["attempts"] or 0) == scale.attempts_of(i, row["status"])
+        assert learner(conn, scale.student_uuid(scale.MEASURED_STUDENT)).track == "DP"  # enrolled, consent current
