@@ -106,19 +106,18 @@ class Workflows(Construct):
             parallel.branch(branch)
         return parallel
 
-    # --- the machines -------------------------------------------------------------------------------
-
-    def _enrollment(self) -> sfn.IChainable:
-        failure = self._failure("Enrollment")
+    def _start(self, prefix: str, workflow: str, action: str) -> tuple[sfn.Pass, sfn.Pass]:
+        """The first two states: name the run, then keep only the input fields every step reads
+        (the execution input must carry user_id, track, payment_id and source)."""
         start = sfn.Pass(
             self,
-            "StartEnrollment",
-            result=sfn.Result.from_object({"workflow": "enrollment", "action": "provision"}),
+            f"Start{prefix}",
+            result=sfn.Result.from_object({"workflow": workflow, "action": action}),
             result_path="$.run",
         )
         flatten = sfn.Pass(
             self,
-            "EnrollmentRun",
+            f"{prefix}Run",
             parameters={
                 "user_id.$": "$.user_id",
                 "track.$": "$.track",
@@ -128,6 +127,13 @@ class Workflows(Construct):
                 "action.$": "$.run.action",
             },
         )
+        return start, flatten
+
+    # --- the machines -------------------------------------------------------------------------------
+
+    def _enrollment(self) -> sfn.IChainable:
+        failure = self._failure("Enrollment")
+        start, flatten = self._start("Enrollment", "enrollment", "provision")
         record_payment = self._task("RecordPayment", "provision-record-payment")
         enroll = self._task("Enroll", "provision-enroll")
         # Superset's database connection is the student's own database: it follows that step in its
@@ -165,24 +171,7 @@ class Workflows(Construct):
 
     def _deprovision(self) -> sfn.IChainable:
         failure = self._failure("Deprovision")
-        start = sfn.Pass(
-            self,
-            "StartDeprovision",
-            result=sfn.Result.from_object({"workflow": "deprovision", "action": "deprovision"}),
-            result_path="$.run",
-        )
-        flatten = sfn.Pass(
-            self,
-            "DeprovisionRun",
-            parameters={
-                "user_id.$": "$.user_id",
-                "track.$": "$.track",
-                "payment_id.$": "$.payment_id",
-                "source.$": "$.source",
-                "workflow.$": "$.run.workflow",
-                "action.$": "$.run.action",
-            },
-        )
+        start, flatten = self._start("Deprovision", "deprovision", "deprovision")
         tools = self._tools("Deprovision", (*DP_TOOLS, *FSD_TOOLS))
         done = self._task("RecordDeprovisioned", "provision-record-deprovisioned")
         self._catch(tools, failure)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response, content_types
 
 from apranova import cognito
-from apranova.api import caller, create_app, lambda_entry
+from apranova.api import caller, create_app, lambda_entry, request_info
+from apranova.audit import RequestInfo
 from apranova.errors import Unauthorized
 from functions.auth import service
 from functions.auth.models import (
@@ -34,13 +35,8 @@ def _pool() -> service.Pool:
     return service.Pool(cognito.client(), settings.cognito_user_pool_id, settings.cognito_client_id)
 
 
-def _info() -> service.RequestInfo:
-    context = app.current_event.request_context
-    return service.RequestInfo(
-        ip_address=context.http.source_ip,
-        user_agent=app.current_event.headers.get("user-agent"),
-        request_id=context.request_id,
-    )
+def _info() -> RequestInfo:
+    return request_info(app)
 
 
 def _access_token() -> str:

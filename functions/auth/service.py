@@ -9,7 +9,8 @@ from typing import Any
 import jwt
 from botocore.exceptions import ClientError
 
-from apranova import audit, db
+from apranova import db
+from apranova.audit import RequestInfo
 from apranova.cognito import GROUP_BY_ROLE, error_code
 from apranova.errors import (
     AppError,
@@ -40,24 +41,6 @@ class Pool:
     client: Any  # boto3 cognito-idp
     user_pool_id: str
     client_id: str
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    ip_address: str | None = None
-    user_agent: str | None = None
-    request_id: str | None = None
-
-    def audit(self, cur: Any, action: str, **fields: Any) -> None:
-        """An audit row for this request (who, what, from where), on the use case's transaction."""
-        audit.record(
-            cur,
-            action,
-            ip_address=self.ip_address,
-            user_agent=self.user_agent,
-            request_id=self.request_id,
-            **fields,
-        )
 
 
 INVALID_CREDENTIALS = "Unable to log in with the provided credentials."

@@ -8,7 +8,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from apranova.api import caller, create_app, lambda_entry
+from apranova.api import caller, create_app, lambda_entry, request_info
+from apranova.audit import RequestInfo
 from functions.curriculum import config, service
 from functions.curriculum.models import (
     CurriculumAction,
@@ -34,13 +35,8 @@ def _json(body: object) -> Response:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body, headers=NO_STORE)
 
 
-def _info() -> service.RequestInfo:
-    context = app.current_event.request_context
-    return service.RequestInfo(
-        ip_address=context.http.source_ip,
-        user_agent=app.current_event.headers.get("user-agent"),
-        request_id=context.request_id,
-    )
+def _info() -> RequestInfo:
+    return request_info(app)
 
 
 @app.get("/api/curriculum/tracks/", summary="The tracks on offer, with their price")

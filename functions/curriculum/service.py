@@ -14,10 +14,10 @@ its detail shows its steps and deliverables, and every action on it is 403 ``pro
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from apranova import audit, db
+from apranova.audit import RequestInfo
 from apranova.errors import Conflict, Forbidden, NotFound
 from apranova.identity import Caller
 from apranova.learning import Learner, learner
@@ -40,13 +40,6 @@ from functions.curriculum.models import (
 STARTED = ("IN_PROGRESS", "SUBMITTED", "CHANGES_REQUESTED")
 
 Presign = Callable[[str, str], tuple[str, int]]  # (key, filename) → (url, expires_in)
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    ip_address: str | None = None
-    user_agent: str | None = None
-    request_id: str | None = None
 
 
 def list_tracks(fetch: Callable[[], list[dict[str, Any]]] = repository.active_tracks) -> TrackList:

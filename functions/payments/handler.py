@@ -9,7 +9,8 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from apranova import mail
-from apranova.api import caller, create_app, lambda_entry
+from apranova.api import caller, create_app, lambda_entry, request_info
+from apranova.audit import RequestInfo
 from functions.payments import service, stripe_gateway
 from functions.payments.config import settings
 from functions.payments.models import (
@@ -40,13 +41,8 @@ PaymentStatusFilter = Annotated[
 RefundStatusFilter = Annotated[str | None, Query(pattern="^(PENDING|APPROVED|REJECTED|FAILED)$")]
 
 
-def _info() -> service.RequestInfo:
-    context = app.current_event.request_context
-    return service.RequestInfo(
-        ip_address=context.http.source_ip,
-        user_agent=app.current_event.headers.get("user-agent"),
-        request_id=context.request_id,
-    )
+def _info() -> RequestInfo:
+    return request_info(app)
 
 
 def _json(status: int, body: object) -> Response:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import stripe
 
-from apranova import audit, db, mail
+from apranova import db, mail
+from apranova.audit import RequestInfo
 from apranova.errors import (
     AppError,
     BadGateway,
@@ -34,18 +34,6 @@ from functions.payments.models import AnonymousCheckout
 
 LIVE = ("PENDING", "SUCCEEDED", "PARTIALLY_REFUNDED", "DISPUTED")
 REFUNDABLE = ("SUCCEEDED", "PARTIALLY_REFUNDED")
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    ip_address: str | None = None
-    user_agent: str | None = None
-    request_id: str | None = None
-
-    def audit(self, cur: Any, action: str, **fields: Any) -> None:
-        audit.record(
-            cur, action, ip_address=self.ip_address, user_agent=self.user_agent, request_id=self.request_id, **fields
-        )
 
 
 Send = Callable[[mail.Email], Any]

@@ -32,7 +32,8 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
-from apranova import audit, db, mail
+from apranova import db, mail
+from apranova.audit import RequestInfo
 from apranova.errors import BadGateway, Conflict, Forbidden, NotFound, ValidationFailed
 from apranova.identity import Caller
 from apranova.learning import Learner, learner, recompute
@@ -70,18 +71,6 @@ MAX_FILENAME = 120
 
 Send = Callable[[mail.Email], Any]
 ResolveCommit = Callable[[str, str, str], str]
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    ip_address: str | None = None
-    user_agent: str | None = None
-    request_id: str | None = None
-
-    def audit(self, cur: Any, action: str, **fields: Any) -> None:
-        audit.record(
-            cur, action, ip_address=self.ip_address, user_agent=self.user_agent, request_id=self.request_id, **fields
-        )
 
 
 def invalid(field: str, code: str, message: str) -> ValidationFailed:

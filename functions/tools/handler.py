@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
-from apranova.api import caller, create_app, lambda_entry
+from apranova.api import caller, create_app, lambda_entry, request_info
+from apranova.audit import RequestInfo
 from functions.tools import config, service
 from functions.tools.models import DbCredentials, SupersetAccess, ToolAccess, WorkspaceAccess, WorkspaceStatus
 
@@ -13,13 +14,8 @@ app = create_app()
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _info() -> service.RequestInfo:
-    context = app.current_event.request_context
-    return service.RequestInfo(
-        ip_address=context.http.source_ip,
-        user_agent=app.current_event.headers.get("user-agent"),
-        request_id=context.request_id,
-    )
+def _info() -> RequestInfo:
+    return request_info(app)
 
 
 def _json(status: int, body: object) -> Response:

@@ -15,10 +15,10 @@ workspace's configuration). Passwords are returned to their owner and never logg
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from apranova import audit, db
+from apranova import db
+from apranova.audit import RequestInfo
 from apranova.errors import BadGateway, Conflict, Forbidden, PaymentRequired, ServiceUnavailable
 from apranova.identity import Caller
 from apranova.observability import logger
@@ -39,18 +39,6 @@ ENROLLED = ("ENROLLED", "COMPLETED")
 
 Secret = Callable[[str], str | None]
 Workspace = Callable[[], Any]
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    ip_address: str | None = None
-    user_agent: str | None = None
-    request_id: str | None = None
-
-    def audit(self, cur: Any, action: str, **fields: Any) -> None:
-        audit.record(
-            cur, action, ip_address=self.ip_address, user_agent=self.user_agent, request_id=self.request_id, **fields
-        )
 
 
 def _not_provisioned(tool: str, row: dict[str, Any], status: str | None = None) -> Conflict:

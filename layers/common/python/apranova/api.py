@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 
 from apranova import db, routes
+from apranova.audit import RequestInfo
 from apranova.errors import (
     AppError,
     Forbidden,
@@ -156,6 +157,16 @@ def caller(app: APIGatewayHttpResolver) -> Caller:
     if found is None:
         raise Unauthorized("Authentication credentials were not provided or are not valid.")
     return found
+
+
+def request_info(app: APIGatewayHttpResolver) -> RequestInfo:
+    """The current request's origin for audit rows: source IP, user agent and request id."""
+    context = app.current_event.request_context
+    return RequestInfo(
+        ip_address=context.http.source_ip,
+        user_agent=app.current_event.headers.get("user-agent"),
+        request_id=context.request_id,
+    )
 
 
 def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

@@ -6,6 +6,7 @@ describes. ``details`` must never hold a secret (a trigger keeps rows from being
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import Cursor
@@ -50,3 +51,18 @@ def record(
     )
     row = cur.fetchone()
     return row["id"] if isinstance(row, dict) else row[0]
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """Where a request came from, as the audit trail records it."""
+
+    ip_address: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+    def audit(self, cur: Cursor[Any], action: str, **fields: Any) -> int:
+        """An audit row for this request (who, what, from where), on the use case's transaction."""
+        return record(
+            cur, action, ip_address=self.ip_address, user_agent=self.user_agent, request_id=self.request_id, **fields
+        )
