@@ -112,8 +112,7 @@ SELECT {columns},
        floor(extract(epoch FROM (
            CASE s.status WHEN 'PENDING' THEN now() WHEN 'SUPERSEDED' THEN s.updated_at ELSE s.reviewed_at END
        ) - s.submitted_at))::bigint AS waiting_seconds
-FROM submissions s
-{assigned}
+FROM {source}
 JOIN users u ON u.id = s.student_id
 JOIN projects p ON p.id = s.project_id
 JOIN deliverables d ON d.id = s.deliverable_id
@@ -122,17 +121,31 @@ ORDER BY s.submitted_at, s.id
 LIMIT %(limit)s
 """
 
+# A trainer's queue starts from the trainer's own students and takes at most a page of each
+# student's submissions (their (student_id, submitted_at) index): its cost follows the trainer's
+# load, never the number of submissions in the whole system. An admin's queue walks the
+# (status, submitted_at) index.
+_TRAINER_SOURCE = """
+trainer_assignments ta
+CROSS JOIN LATERAL (
+    SELECT * FROM submissions s
+    WHERE s.student_id = ta.student_id AND s.status = %(status)s {after}
+    ORDER BY s.submitted_at, s.id
+    LIMIT %(limit)s
+) s
+"""
+
 
 def queue(trainer_id: str | None, status: str, after: list[Any] | None, limit: int) -> list[dict[str, Any]]:
-    query = sql.SQL(_QUEUE).format(
-        columns=sql.SQL(SUBMISSION_COLUMNS),
-        assigned=sql.SQL(
-            "JOIN trainer_assignments ta ON ta.student_id = s.student_id AND ta.trainer_id = %(trainer)s"
-            if trainer_id
-            else ""
-        ),
-        after=sql.SQL("AND (s.submitted_at, s.id) > (%(after_at)s::timestamptz, %(after_id)s::uuid)" if after else ""),
+    after_clause = sql.SQL(
+        "AND (s.submitted_at, s.id) > (%(after_at)s::timestamptz, %(after_id)s::uuid)" if after else ""
     )
+    if trainer_id:
+        source = sql.SQL(_TRAINER_SOURCE).format(after=after_clause)
+        after_clause = sql.SQL("AND ta.trainer_id = %(trainer)s")
+    else:
+        source = sql.SQL("submissions s")
+    query = sql.SQL(_QUEUE).format(columns=sql.SQL(SUBMISSION_COLUMNS), source=source, after=after_clause)
     params = {
         "trainer": trainer_id,
         "status": status,
