@@ -114,6 +114,17 @@ def attempts(cur: Cursor[Any], user_id: str, track: str) -> int:
     return int(row.fetchone()["n"])
 
 
+def declined_open_sessions(cur: Cursor[Any], user_id: str, track: str) -> list[str]:
+    """Checkout Sessions of the user's declined attempts for ``track``: Stripe keeps a session open
+    after a declined card, so it could still be paid."""
+    rows = cur.execute(
+        "SELECT stripe_checkout_session_id AS id FROM payments WHERE user_id = %s AND track = %s"
+        " AND kind = 'CHECKOUT' AND status = 'FAILED' AND stripe_checkout_session_id IS NOT NULL",
+        (user_id, track),
+    ).fetchall()
+    return [row["id"] for row in rows]
+
+
 def insert_payment(
     cur: Cursor[Any],
     *,

@@ -143,6 +143,15 @@ def _open_payment(cur: Any, caller: Caller, buyer: dict[str, Any], kind: str, cu
         raise Conflict("A payment for this track is already in progress.", code="payment_in_progress") from None
 
 
+def _expire_declined_sessions(gateway: Any, cur: Any, user_id: str, track: str) -> None:
+    """A new attempt closes the sessions of declined ones, so the student cannot pay twice."""
+    for session_id in repository.declined_open_sessions(cur, user_id, track):
+        try:
+            gateway.expire_checkout_session(session_id)
+        except stripe.InvalidRequestError:
+            pass  # already expired or complete: nothing left to close (a completion arrives by webhook)
+
+
 def create_checkout_session(gateway: Any, caller: Caller, track: str, info: RequestInfo) -> dict[str, str]:
     buyer = _check_buyer(caller, track)
     customer = _customer(gateway, buyer)
@@ -158,6 +167,7 @@ def create_checkout_session(gateway: Any, caller: Caller, track: str, info: Requ
                 # Expired before its webhook arrived: this attempt is over, start the next one.
                 repository.mark_expired(cur, payment["id"])
                 payment = _open_payment(cur, caller, buyer, "CHECKOUT", customer)
+            _expire_declined_sessions(gateway, cur, caller.user_id, track)
             session = gateway.create_checkout_session(
                 idempotency_key=payment["idempotency_key"],
                 amount_cents=payment["amount_cents"],

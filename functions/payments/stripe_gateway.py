@@ -84,6 +84,10 @@ def retrieve_checkout_session(session_id: str) -> Any:
     return client().v1.checkout.sessions.retrieve(session_id)
 
 
+def expire_checkout_session(session_id: str) -> Any:
+    return client().v1.checkout.sessions.expire(session_id)
+
+
 def create_payment_intent(
     *, idempotency_key: str, amount_cents: int, currency: str, metadata: dict[str, str], customer: str, description: str
 ) -> Any:

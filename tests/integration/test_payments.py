@@ -124,6 +124,17 @@ def test_declined_card_marks_the_payment_failed_and_emails_the_student(stack: Pa
     # A failed attempt does not block the next one.
     retry = stack.call("POST", "/api/payments/create-checkout-session/", student, json={"track": "DP"})
     assert retry.status_code == 201 and retry.json()["payment_id"] != created["payment_id"]
+    # The declined attempt's session (Stripe keeps it open) is closed: it cannot be paid as well.
+    assert stack.stripe().v1.checkout.sessions.retrieve(created["session_id"]).status == "expired"
+    import requests
+
+    late = requests.post(
+        f"{stack.stripe_url}/_test/checkout/sessions/{created['session_id']}/pay",
+        json={"card": "4242424242424242"},
+        timeout=30,
+    )
+    assert late.status_code == 400
+    assert _payment(stack, created["payment_id"])["status"] == "FAILED"
 
 
 def test_expired_session_marks_the_payment_expired(stack: PaymentsStack) -> None:
