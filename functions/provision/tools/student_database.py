@@ -45,7 +45,7 @@ from pydantic import Field
 from apranova.observability import logger
 from apranova.settings import BaseSettings
 from functions.provision import repository
-from functions.provision.tools import Student, ToolFailed, ToolResult, ToolStatus, ToolUnavailable
+from functions.provision.tools import Student, ToolFailed, ToolResult, ToolStatus, ToolUnavailable, student_secrets
 
 TOOL = "STUDENT_DATABASE"
 _Cursor = psycopg.Cursor[dict[str, Any]]
@@ -369,32 +369,19 @@ class StudentDatabaseProvisioner:
     # -- SSM --------------------------------------------------------------------------------------
 
     def _parameter_exists(self, name: str) -> bool:
-        try:
-            self._ssm.get_parameter(Name=name, WithDecryption=False)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
-                return False
-            raise
-        return True
+        return student_secrets.exists(self._ssm, name)
 
     def _put_parameter(self, name: str, password: str) -> None:
-        kwargs: dict[str, Any] = {
-            "Name": name,
-            "Value": password,
-            "Type": "SecureString",
-            "Overwrite": True,
-            "Description": "ApraNova student database password",
-        }
-        if self._settings.students_db_kms_key_id:
-            kwargs["KeyId"] = self._settings.students_db_kms_key_id
-        self._ssm.put_parameter(**kwargs)
+        student_secrets.put(
+            self._ssm,
+            name,
+            password,
+            description="ApraNova student database password",
+            kms_key_id=self._settings.students_db_kms_key_id,
+        )
 
     def _delete_parameter(self, name: str) -> None:
-        try:
-            self._ssm.delete_parameter(Name=name)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ParameterNotFound":
-                raise
+        student_secrets.delete(self._ssm, name)
 
     def _details(self, names: StudentDatabaseNames) -> dict[str, Any]:
         return {

@@ -54,7 +54,7 @@ from pydantic import Field, field_validator, model_validator
 from apranova.observability import logger
 from apranova.settings import BaseSettings, load
 from functions.provision import repository
-from functions.provision.tools import Student, ToolFailed, ToolResult, ToolStatus, ToolUnavailable
+from functions.provision.tools import Student, ToolFailed, ToolResult, ToolStatus, ToolUnavailable, student_secrets
 
 TOOL = "WORKSPACE"
 UID_BASE = 1_000_000
@@ -565,11 +565,7 @@ class WorkspaceProvisioner:
         return arn
 
     def _delete_parameter(self, name: str) -> None:
-        try:
-            self._ssm.delete_parameter(Name=name)
-        except ClientError as exc:
-            if _code(exc) != "ParameterNotFound":
-                raise
+        student_secrets.delete(self._ssm, name)
 
     # -- ECS --------------------------------------------------------------------------------------
 
