@@ -152,6 +152,31 @@ def _expire_declined_sessions(gateway: Any, cur: Any, user_id: str, track: str) 
             pass  # already expired or complete: nothing left to close (a completion arrives by webhook)
 
 
+def _new_session(
+    gateway: Any,
+    cur: Any,
+    payment: dict[str, Any],
+    track_name: str,
+    *,
+    customer: str | None = None,
+    customer_email: str | None = None,
+    client_reference_id: str | None = None,
+) -> Any:
+    """A Checkout Session for ``payment`` (its amount, currency and idempotency key), recorded on it."""
+    session = gateway.create_checkout_session(
+        idempotency_key=payment["idempotency_key"],
+        amount_cents=payment["amount_cents"],
+        currency=payment["currency"],
+        product_name=f"ApraNova — {track_name}",
+        metadata=_metadata(payment),
+        customer=customer,
+        customer_email=customer_email,
+        client_reference_id=client_reference_id,
+    )
+    repository.set_stripe_ids(cur, payment["id"], checkout_session_id=session.id)
+    return session
+
+
 def create_checkout_session(gateway: Any, caller: Caller, track: str, info: RequestInfo) -> dict[str, str]:
     buyer = _check_buyer(caller, track)
     customer = _customer(gateway, buyer)
@@ -168,17 +193,9 @@ def create_checkout_session(gateway: Any, caller: Caller, track: str, info: Requ
                 repository.mark_expired(cur, payment["id"])
                 payment = _open_payment(cur, caller, buyer, "CHECKOUT", customer)
             _expire_declined_sessions(gateway, cur, caller.user_id, track)
-            session = gateway.create_checkout_session(
-                idempotency_key=payment["idempotency_key"],
-                amount_cents=payment["amount_cents"],
-                currency=payment["currency"],
-                product_name=f"ApraNova — {buyer['track_name']}",
-                metadata=_metadata(payment),
-                customer=customer,
-                customer_email=None,
-                client_reference_id=caller.user_id,
+            session = _new_session(
+                gateway, cur, payment, buyer["track_name"], customer=customer, client_reference_id=caller.user_id
             )
-            repository.set_stripe_ids(cur, payment["id"], checkout_session_id=session.id)
             info.audit(
                 cur,
                 "PAYMENT",
@@ -260,17 +277,7 @@ def create_anonymous_checkout(gateway: Any, request: AnonymousCheckout, info: Re
                 ip_address=info.ip_address,
                 user_agent=info.user_agent,
             )
-            session = gateway.create_checkout_session(
-                idempotency_key=payment["idempotency_key"],
-                amount_cents=payment["amount_cents"],
-                currency=payment["currency"],
-                product_name=f"ApraNova — {track['track_name']}",
-                metadata=_metadata(payment),
-                customer=None,
-                customer_email=request.email,
-                client_reference_id=None,
-            )
-            repository.set_stripe_ids(cur, payment["id"], checkout_session_id=session.id)
+            session = _new_session(gateway, cur, payment, track["track_name"], customer_email=request.email)
             info.audit(
                 cur,
                 "PAYMENT",
