@@ -254,10 +254,7 @@ def _active_versions(database_url: str) -> dict[str, str]:
     import psycopg
 
     with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT (SELECT version FROM privacy_policies WHERE is_active),"
-            " (SELECT version FROM terms_of_service WHERE is_active)"
-        ).fetchone()
+        row = conn.execute("SELECT privacy_version_in_force(), terms_version_in_force()").fetchone()
     if row is None or None in row:
         raise StackFailed("no active privacy policy or terms in the stack's database")
     return {"privacy_version": str(row[0]), "terms_version": str(row[1])}

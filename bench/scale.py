@@ -235,8 +235,8 @@ _SEED = {
         INSERT INTO user_consents (user_id, privacy_policy_version, terms_version, accepted_at, source)
         SELECT b.id, pp.version, tos.version, b.created_at, 'SIGNUP'
         FROM scale_batch b,
-             (SELECT version FROM privacy_policies WHERE is_active) pp,
-             (SELECT version FROM terms_of_service WHERE is_active) tos
+             (SELECT privacy_version_in_force() AS version) pp,
+             (SELECT terms_version_in_force() AS version) tos
     """,
     "trainer_assignments": """
         INSERT INTO trainer_assignments (student_id, trainer_id, track, assigned_at, assigned_by)

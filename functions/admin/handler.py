@@ -1,25 +1,33 @@
 """The admin API function: users (list, detail, role, trainer assignment, manual enrollment,
-re-provisioning), all submissions, and the platform's numbers."""
+re-provisioning), all submissions, the platform's numbers, and governance: publishing policy
+versions, the audit trail and the retention policies."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from pydantic import AwareDatetime
 
 from apranova import cognito, workflows
-from apranova.api import caller, create_app, lambda_entry
+from apranova.api import caller, create_app, lambda_entry, request_info
 from apranova.settings import BaseSettings, load
 from functions.admin import service
 from functions.admin.models import (
+    UUID_PATTERN,
     AdminStats,
     AdminSubmissionPage,
     AdminTrainerAssigned,
     AdminTrainerAssignment,
     AdminUserDetail,
     AdminUserPage,
+    AuditLogPage,
     ManualEnrollment,
+    PolicyPublication,
+    PolicyPublished,
+    RetentionChange,
+    RetentionPolicyList,
     RoleChange,
     RoleChanged,
     WorkflowStarted,
@@ -68,9 +76,7 @@ def user_detail(id: str) -> Response[AdminUserDetail]:  # noqa: A002 - the route
 
 @app.post("/api/admin/users/<id>/assign-trainer/", summary="Assign a student to a trainer of their track (audited)")
 def assign_trainer(id: str, request: AdminTrainerAssignment) -> Response[AdminTrainerAssigned]:  # noqa: A002
-    assigned = service.assign_trainer(
-        caller(app), id, request.trainer_id, request_id=app.current_event.request_context.request_id
-    )
+    assigned = service.assign_trainer(caller(app), id, request.trainer_id, request_info(app))
     return _json(200, AdminTrainerAssigned.model_validate(assigned))
 
 
@@ -93,9 +99,7 @@ def stats() -> Response[AdminStats]:
 
 @app.post("/api/admin/users/<id>/role/", summary="Set a user's role (moves their Cognito group; audited)")
 def change_role(id: str, request: RoleChange) -> Response[RoleChanged]:  # noqa: A002 - the route's parameter
-    result = service.change_role(
-        caller(app), id, request, cognito.set_role, request_id=app.current_event.request_context.request_id
-    )
+    result = service.change_role(caller(app), id, request, cognito.set_role, request_info(app))
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
@@ -120,16 +124,71 @@ def _accepted(body: WorkflowStarted) -> Response:
 
 @app.post("/api/admin/users/<id>/enroll/", summary="Enroll a student without payment (runs the enrollment workflow)")
 def enroll(id: str, request: ManualEnrollment) -> Response[WorkflowStarted]:  # noqa: A002 - the route's parameter
-    started = service.enroll(
-        caller(app), id, request.track, request.reason, _start_enrollment, app.current_event.request_context.request_id
-    )
+    started = service.enroll(caller(app), id, request.track, request.reason, _start_enrollment, request_info(app))
     return _accepted(WorkflowStarted.model_validate(started))
 
 
 @app.post("/api/admin/users/<id>/reprovision/", summary="Run the enrollment workflow again (after a failure)")
 def reprovision(id: str) -> Response[WorkflowStarted]:  # noqa: A002 - the route's parameter
-    started = service.reprovision(caller(app), id, _start_enrollment, app.current_event.request_context.request_id)
+    started = service.reprovision(caller(app), id, _start_enrollment, request_info(app))
     return _accepted(WorkflowStarted.model_validate(started))
+
+
+# --- governance (issue 7) -------------------------------------------------------------------------
+
+Uuid = Annotated[str | None, Query(pattern=UUID_PATTERN)]
+ActionFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$", description="e.g. LOGIN")]
+ResourceTypeFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z][a-z0-9_]*$", description="e.g. user")]
+ResourceIdFilter = Annotated[str | None, Query(min_length=1, max_length=256)]
+FromFilter = Annotated[AwareDatetime | None, Query(alias="from", description="occurred_at >= from (ISO 8601)")]
+ToFilter = Annotated[AwareDatetime | None, Query(alias="to", description="occurred_at < to (ISO 8601)")]
+
+
+@app.post("/api/admin/policies/", summary="Publish a privacy policy or terms version, now or for a later date")
+def publish_policy(request: PolicyPublication) -> Response[PolicyPublished]:
+    published = service.publish_policy(caller(app), request, request_info(app))
+    return _json(201, PolicyPublished.model_validate(published))
+
+
+@app.get("/api/admin/audit-logs/", summary="The audit trail, newest first, by actor, subject, action, resource, time")
+def audit_logs(
+    actor_id: Uuid = None,
+    subject_id: Uuid = None,
+    action: ActionFilter = None,
+    resource_type: ResourceTypeFilter = None,
+    resource_id: ResourceIdFilter = None,
+    occurred_from: FromFilter = None,
+    occurred_to: ToFilter = None,
+    cursor: Cursor = None,
+    limit: Limit = None,
+) -> Response[AuditLogPage]:
+    filters = {
+        "actor_id": actor_id,
+        "subject_id": subject_id,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "from": occurred_from,
+        "to": occurred_to,
+    }
+    page = service.audit_logs(filters, cursor, limit)
+    return _json(200, AuditLogPage.model_validate(page.model_dump()))
+
+
+@app.get("/api/admin/retention-policies/", summary="The data retention policies")
+def retention_policies() -> Response[RetentionPolicyList]:
+    return _json(200, RetentionPolicyList(items=service.retention_policies()))
+
+
+@app.put(
+    "/api/admin/retention-policies/",
+    summary="Change retention periods (all or nothing; never below a legal minimum; audited)",
+)
+def change_retention(
+    changes: Annotated[list[RetentionChange], Body(max_length=50, description="The policies to change")],
+) -> Response[RetentionPolicyList]:
+    updated = service.change_retention(caller(app), changes, request_info(app))
+    return _json(200, RetentionPolicyList(items=updated))
 
 
 lambda_handler = lambda_entry(app)

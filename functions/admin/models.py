@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["student", "trainer", "admin"]
 
@@ -205,3 +205,83 @@ class AdminStats(BaseModel):
     review_queue: int = Field(description="PENDING submissions.")
     oldest_pending_at: datetime | None
     students_without_trainer: int = Field(description="ENROLLED students with no assigned trainer.")
+
+
+# --- policies, the audit trail and retention (issue 7) --------------------------------------------
+
+PolicyKind = Literal["privacy", "terms"]
+# Dotted numbers (the policy tables' CHECK); versions are compared as numbers.
+POLICY_VERSION = r"^[0-9]{1,6}(\.[0-9]{1,6}){0,4}$"
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+class PolicyPublication(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: PolicyKind
+    version: str = Field(max_length=20, pattern=POLICY_VERSION, examples=["1.1"])
+    content: str = Field(min_length=1, max_length=200_000, description="The full text (Markdown).")
+    summary: str = Field(min_length=1, max_length=2000, description="What changed, in a few lines.")
+    effective_at: AwareDatetime = Field(
+        description="When it comes into force (now, or later: nothing changes for anyone until then)."
+    )
+
+    @field_validator("content", "summary")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class PolicyPublished(BaseModel):
+    kind: PolicyKind
+    version: str
+    summary: str
+    effective_at: datetime
+    published_at: datetime
+    published_by: str | None
+    in_force: bool = Field(description="False: scheduled; it comes into force at effective_at.")
+
+
+class AuditLogEntry(BaseModel):
+    id: int
+    occurred_at: datetime
+    action: str
+    actor_id: str | None
+    actor_role: str | None
+    subject_id: str | None
+    resource_type: str | None
+    resource_id: str | None
+    details: dict[str, Any]
+    ip_address: str | None
+    user_agent: str | None
+    request_id: str | None
+
+
+class AuditLogPage(BaseModel):
+    items: list[AuditLogEntry]
+    next_cursor: str | None = None
+
+
+class RetentionPolicy(BaseModel):
+    resource_type: str
+    retention_days: int
+    legal_minimum_days: int | None
+    legal_requirement: bool
+    is_active: bool
+    description: str
+    updated_at: datetime
+
+
+class RetentionPolicyList(BaseModel):
+    items: list[RetentionPolicy]
+    next_cursor: str | None = Field(default=None, description="Always null: every policy is on one page.")
+
+
+class RetentionChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resource_type: str = Field(max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$", examples=["AUDIT_LOGS"])
+    retention_days: int = Field(ge=1, le=36_500)
+    is_active: bool | None = Field(default=None, description="Omitted: unchanged.")

@@ -326,3 +326,116 @@ def queue(cur: Cursor[Any]) -> dict[str, Any]:
 def read_only_snapshot(cur: Cursor[Any]) -> None:
     """The transaction's reads all see one snapshot (a report's numbers agree with each other)."""
     cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+
+# --- policies (issue 7) ---------------------------------------------------------------------------
+
+# kind -> (table, function giving its version in force, audit resource type): constants of ours.
+POLICY_TABLES = {
+    "privacy": ("privacy_policies", "privacy_version_in_force", "privacy_policy"),
+    "terms": ("terms_of_service", "terms_version_in_force", "terms_of_service"),
+}
+
+
+def lock_policies(cur: Cursor[Any], kind: str) -> None:
+    """Serialises publications of one kind (the version order is checked, then written)."""
+    cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"apranova.policies.{kind}",))
+
+
+def database_now(cur: Cursor[Any]) -> Any:
+    """The database's clock: the one the versions in force follow."""
+    return cur.execute("SELECT now() AS now").fetchone()["now"]
+
+
+def policy_versions(cur: Cursor[Any], kind: str) -> list[dict[str, Any]]:
+    table = sql.Identifier(POLICY_TABLES[kind][0])
+    return cur.execute(sql.SQL("SELECT version, effective_at FROM {} ORDER BY id").format(table)).fetchall()
+
+
+def insert_policy(
+    cur: Cursor[Any], kind: str, *, version: str, content: str, summary: str, effective_at: Any, published_by: str
+) -> dict[str, Any]:
+    """Inserts the version, then keeps the informational ``is_active`` mirror on the version in
+    force (off first, then on: the one-active index is checked row by row)."""
+    table_name, in_force, _ = POLICY_TABLES[kind]
+    table, function = sql.Identifier(table_name), sql.Identifier(in_force)
+    row = cur.execute(
+        sql.SQL(
+            """
+            INSERT INTO {table} (version, content, summary, effective_at, published_by)
+            VALUES (%s, %s, %s, %s, (SELECT id FROM users WHERE id = %s))
+            RETURNING version, summary, effective_at, created_at AS published_at, published_by::text AS published_by
+            """
+        ).format(table=table),
+        (version, content, summary, effective_at, published_by),
+    ).fetchone()
+    cur.execute(
+        sql.SQL("UPDATE {table} SET is_active = false WHERE is_active AND version IS DISTINCT FROM {fn}()").format(
+            table=table, fn=function
+        )
+    )
+    cur.execute(
+        sql.SQL("UPDATE {table} SET is_active = true WHERE NOT is_active AND version = {fn}()").format(
+            table=table, fn=function
+        )
+    )
+    in_force_now = cur.execute(sql.SQL("SELECT {fn}() AS version").format(fn=function)).fetchone()["version"]
+    return {**row, "in_force": in_force_now == version}
+
+
+# --- the audit trail ------------------------------------------------------------------------------
+
+_AUDIT = sql.SQL(
+    "id, occurred_at, action, actor_id::text AS actor_id, actor_role, subject_id::text AS subject_id, resource_type,"
+    " resource_id, details, host(ip_address) AS ip_address, user_agent, request_id"
+)
+
+
+def audit_logs(filters: dict[str, Any], after: list[Any] | None, limit: int) -> list[dict[str, Any]]:
+    """Newest first, keyset on (occurred_at, id): unfiltered, by actor, by subject and by action each
+    walk their (…, occurred_at, id) index; by resource the (resource_type, resource_id) index."""
+    clauses, params = [sql.SQL("true")], []
+    for column in ("actor_id", "subject_id", "action", "resource_type", "resource_id"):
+        if filters.get(column) is not None:
+            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(filters[column])
+    if filters.get("from") is not None:
+        clauses.append(sql.SQL("occurred_at >= %s"))
+        params.append(filters["from"])
+    if filters.get("to") is not None:
+        clauses.append(sql.SQL("occurred_at < %s"))
+        params.append(filters["to"])
+    if after is not None:
+        clauses.append(sql.SQL("(occurred_at, id) < (%s, %s)"))
+        params.extend(after)
+    query = sql.SQL(
+        "SELECT {columns} FROM audit_logs WHERE {where} ORDER BY occurred_at DESC, id DESC LIMIT %s"
+    ).format(columns=_AUDIT, where=sql.SQL(" AND ").join(clauses))
+    return db.connection().execute(query, (*params, limit + 1)).fetchall()
+
+
+# --- retention policies ---------------------------------------------------------------------------
+
+_RETENTION = (
+    "SELECT resource_type, retention_days, legal_minimum_days, legal_requirement, is_active, description, updated_at"
+    " FROM data_retention_policies"
+)
+
+
+def retention_policies(cur: Cursor[Any] | None = None) -> list[dict[str, Any]]:
+    target = cur if cur is not None else db.connection()
+    return target.execute(_RETENTION + " ORDER BY resource_type").fetchall()
+
+
+def lock_retention_policies(cur: Cursor[Any], resource_types: list[str]) -> dict[str, dict[str, Any]]:
+    rows = cur.execute(
+        _RETENTION + " WHERE resource_type = ANY(%s) ORDER BY resource_type FOR UPDATE", (resource_types,)
+    ).fetchall()
+    return {row["resource_type"]: row for row in rows}
+
+
+def update_retention_policy(cur: Cursor[Any], resource_type: str, retention_days: int, is_active: bool) -> None:
+    cur.execute(
+        "UPDATE data_retention_policies SET retention_days = %s, is_active = %s WHERE resource_type = %s",
+        (retention_days, is_active, resource_type),
+    )

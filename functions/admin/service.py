@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from apranova import audit, db
+from apranova import db
+from apranova.audit import AuditAction, RequestInfo
 from apranova.errors import Conflict, NotFound, ValidationFailed
 from apranova.identity import Caller
 from apranova.pagination import Page, build_page, decode_cursor, parse_limit
 from functions.admin import repository
-from functions.admin.models import RoleChange, RoleChanged
+from functions.admin.models import PolicyPublication, RetentionChange, RoleChange, RoleChanged
 
 # start(execution name, input): starts the enrollment state machine.
 StartWorkflow = Callable[[str, dict[str, Any]], Any]
@@ -23,7 +24,7 @@ def change_role(
     user_id: str,
     request: RoleChange,
     move_groups: Callable[[str, str], None],
-    request_id: str | None = None,
+    info: RequestInfo,
 ) -> RoleChanged:
     """``move_groups(username, role)`` puts the Cognito user in the role's group only.
 
@@ -42,15 +43,14 @@ def change_role(
             if admins == [user_id]:
                 raise Conflict("The last admin cannot give up the admin role.", code="last_admin")
         repository.set_role(cur, user_id, request.role)
-        audit.record(
+        info.audit(
             cur,
-            "ROLE_CHANGE",
+            AuditAction.ROLE_CHANGE,
             actor=actor,
             subject_id=user_id,
             resource_type="user",
             resource_id=user_id,
             details={"from": user["role"], "to": request.role},
-            request_id=request_id,
         )
         move_groups(user["email"], request.role)
     return RoleChanged(id=user_id, email=user["email"], role=request.role, previous_role=user["role"])
@@ -64,9 +64,10 @@ def _execution_suffix() -> str:
 
 
 def enroll(
-    actor: Caller, user_id: str, track: str, reason: str, start: StartWorkflow, request_id: str | None = None
+    actor: Caller, user_id: str, track: str, reason: str, start: StartWorkflow, info: RequestInfo
 ) -> dict[str, Any]:
-    """Enrolls a student without payment by running the same enrollment workflow (audited)."""
+    """Enrolls a student without payment by running the same enrollment workflow (audited ADMIN_ENROLL;
+    the workflow's Enroll step writes the ENROLLMENT row when the student is enrolled)."""
     _check_uuid(user_id)
     with db.transaction() as cur:
         user = repository.lock_enrollment(cur, user_id)
@@ -86,22 +87,21 @@ def enroll(
             raise Conflict("An enrollment is already running for this student.", code="enrollment_in_progress")
         name = f"enroll-admin-{user_id}-{_execution_suffix()}"
         repository.mark_provisioning_started(cur, user_id)
-        audit.record(
+        info.audit(
             cur,
-            "ENROLLMENT",
+            AuditAction.ADMIN_ENROLL,
             actor=actor,
             subject_id=user_id,
             resource_type="user",
             resource_id=user_id,
-            details={"step": "manual_enrollment_requested", "track": track, "reason": reason, "execution": name},
-            request_id=request_id,
+            details={"track": track, "reason": reason, "execution": name},
         )
         # Inside the transaction: if the start fails, nothing is recorded.
         start(name, {"user_id": user_id, "track": track, "payment_id": None, "source": "admin", "reason": reason})
     return {"user_id": user_id, "track": track, "workflow": "enrollment", "execution": name, "status": "STARTED"}
 
 
-def reprovision(actor: Caller, user_id: str, start: StartWorkflow, request_id: str | None = None) -> dict[str, Any]:
+def reprovision(actor: Caller, user_id: str, start: StartWorkflow, info: RequestInfo) -> dict[str, Any]:
     """Runs the enrollment workflow again for an enrolled student (after a failure; safe to repeat)."""
     _check_uuid(user_id)
     with db.transaction() as cur:
@@ -114,15 +114,14 @@ def reprovision(actor: Caller, user_id: str, start: StartWorkflow, request_id: s
             raise Conflict("Provisioning is already running for this student.", code="enrollment_in_progress")
         name = f"reprovision-{user_id}-{_execution_suffix()}"
         repository.mark_provisioning_started(cur, user_id)
-        audit.record(
+        info.audit(
             cur,
-            "REPROVISION_REQUESTED",
+            AuditAction.REPROVISION_REQUESTED,
             actor=actor,
             subject_id=user_id,
             resource_type="user",
             resource_id=user_id,
             details={"track": user["track"], "execution": name, "previous_status": user["provisioning_status"]},
-            request_id=request_id,
         )
         start(name, {"user_id": user_id, "track": user["track"], "payment_id": None, "source": "reprovision"})
     return {
@@ -176,7 +175,7 @@ def user_detail(user_id: str) -> dict[str, Any]:
         }
 
 
-def assign_trainer(actor: Caller, student_id: str, trainer_id: str, request_id: str | None = None) -> dict[str, Any]:
+def assign_trainer(actor: Caller, student_id: str, trainer_id: str, info: RequestInfo) -> dict[str, Any]:
     """Assigns (or moves) an enrolled student to an active trainer of their track (audited).
 
     An admin's choice overrides the trainer's capacity and "accepting students" switch, which only
@@ -203,15 +202,14 @@ def assign_trainer(actor: Caller, student_id: str, trainer_id: str, request_id: 
         if current is not None and previous == trainer_id and current["track"] == student["track"]:
             return _assigned(student_id, trainer_id, student["track"], current, previous, changed=False)
         written = repository.upsert_assignment(cur, student_id, trainer_id, student["track"], actor.user_id)
-        audit.record(
+        info.audit(
             cur,
-            "TRAINER_ASSIGNED",
+            AuditAction.TRAINER_ASSIGNED,
             actor=actor,
             subject_id=student_id,
             resource_type="trainer_assignment",
             resource_id=student_id,
             details={"from": previous, "to": trainer_id, "track": student["track"]},
-            request_id=request_id,
         )
     return _assigned(student_id, trainer_id, student["track"], written, previous, changed=True)
 
@@ -260,3 +258,180 @@ def stats() -> dict[str, Any]:
             "review_turnaround": repository.review_turnaround(cur),
             **queue,
         }
+
+
+# --- policies (issue 7) ---------------------------------------------------------------------------
+
+# A publication "effective now" may carry the admin's clock, a little behind the database's.
+PAST_TOLERANCE = timedelta(minutes=5)
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Dotted numbers compared as numbers; trailing zeros do not count (1.0 is 1)."""
+    parts = [int(part) for part in version.split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def publish_policy(actor: Caller, request: PolicyPublication, info: RequestInfo) -> dict[str, Any]:
+    """Publishes a privacy policy or terms version (audited POLICY_PUBLISHED).
+
+    Versions go forward only: higher than every existing version of the kind (same number: 409
+    ``version_exists``; lower: 409 ``version_not_newer``) and effective no earlier than any of them
+    (409 ``effective_before_latest``), so the version in force (latest effective_at passed) is always
+    the highest one that has taken effect. ``effective_at`` may not be in the past: up to 5 minutes
+    behind the database's clock (the admin's clock skew) it means "now" and is stored as now; more
+    is 422.
+    """
+    kind = request.kind
+    with db.transaction() as cur:
+        repository.lock_policies(cur, kind)
+        now = repository.database_now(cur)
+        if request.effective_at < now - PAST_TOLERANCE:
+            raise ValidationFailed(
+                "effective_at is in the past: a version takes effect now or later.",
+                details=[{"field": "body.effective_at", "code": "in_the_past", "message": f"now is {now.isoformat()}"}],
+            )
+        effective_at = max(request.effective_at, now)
+        existing = repository.policy_versions(cur, kind)
+        key = version_key(request.version)
+        same = [row["version"] for row in existing if version_key(row["version"]) == key]
+        if same:
+            raise Conflict(
+                f"Version {same[0]} is already published.",
+                code="version_exists",
+                details=[{"field": "body.version", "existing": same[0]}],
+            )
+        if existing:
+            latest = max(existing, key=lambda row: version_key(row["version"]))
+            if key < version_key(latest["version"]):
+                raise Conflict(
+                    f"The version must be newer than {latest['version']}.",
+                    code="version_not_newer",
+                    details=[{"field": "body.version", "latest": latest["version"]}],
+                )
+            last_effective = max(row["effective_at"] for row in existing)
+            if effective_at < last_effective:
+                raise Conflict(
+                    "A newer version cannot take effect before an older one.",
+                    code="effective_before_latest",
+                    details=[{"field": "body.effective_at", "latest_effective_at": last_effective.isoformat()}],
+                )
+        published = repository.insert_policy(
+            cur,
+            kind,
+            version=request.version,
+            content=request.content,
+            summary=request.summary,
+            effective_at=effective_at,
+            published_by=actor.user_id,
+        )
+        info.audit(
+            cur,
+            AuditAction.POLICY_PUBLISHED,
+            actor=actor,
+            resource_type=repository.POLICY_TABLES[kind][2],
+            resource_id=request.version,
+            details={
+                "kind": kind,
+                "version": request.version,
+                "effective_at": effective_at.isoformat(),
+                "in_force": published["in_force"],
+                "summary": request.summary[:500],
+            },
+        )
+    return {"kind": kind, **published}
+
+
+# --- the audit trail ------------------------------------------------------------------------------
+
+
+def audit_logs(filters: dict[str, Any], cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
+    if filters.get("from") is not None and filters.get("to") is not None and filters["from"] >= filters["to"]:
+        raise ValidationFailed(
+            "from must be before to.",
+            details=[{"field": "query.from", "code": "empty_range", "message": "from must be before to"}],
+        )
+    size = parse_limit(limit)
+    rows = repository.audit_logs(filters, _audit_keyset(decode_cursor(cursor, 2)), size)
+    return build_page(rows, size, lambda r: (r["occurred_at"].isoformat(), r["id"]))
+
+
+def _audit_keyset(key: list[Any] | None) -> list[Any] | None:
+    """The cursor's (occurred_at, id), checked so a forged cursor is a 422, never a database error."""
+    if key is None:
+        return None
+    try:
+        return [datetime.fromisoformat(str(key[0])), int(key[1])]
+    except (TypeError, ValueError):
+        raise ValidationFailed(
+            "The cursor is not valid.",
+            code="invalid_cursor",
+            details=[{"field": "query.cursor", "code": "invalid_cursor", "message": "Use next_cursor as given."}],
+        ) from None
+
+
+# --- retention policies ---------------------------------------------------------------------------
+
+
+def retention_policies() -> list[dict[str, Any]]:
+    return repository.retention_policies()
+
+
+def change_retention(actor: Caller, changes: list[RetentionChange], info: RequestInfo) -> list[dict[str, Any]]:
+    """Applies every change or none (422 naming each problem): unknown resource types, duplicates,
+    and a legal-requirement policy below its legal minimum. Each policy changed is audited
+    RETENTION_POLICY_CHANGED; a change to the current values writes nothing."""
+    if not changes:
+        raise ValidationFailed(
+            "Send at least one retention policy change.",
+            details=[{"field": "body", "code": "empty", "message": "at least one change"}],
+        )
+    problems: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, change in enumerate(changes):
+        if change.resource_type in seen:
+            problems.append({"field": f"body.{index}.resource_type", "code": "duplicate", "message": "listed twice"})
+        seen.add(change.resource_type)
+    with db.transaction() as cur:
+        current = repository.lock_retention_policies(cur, sorted(seen))
+        for index, change in enumerate(changes):
+            row = current.get(change.resource_type)
+            if row is None:
+                problems.append(
+                    {
+                        "field": f"body.{index}.resource_type",
+                        "code": "unknown_resource_type",
+                        "message": f"no retention policy for {change.resource_type}",
+                    }
+                )
+            elif row["legal_requirement"] and change.retention_days < row["legal_minimum_days"]:
+                problems.append(
+                    {
+                        "field": f"body.{index}.retention_days",
+                        "code": "below_legal_minimum",
+                        "message": f"{change.resource_type} must be kept at least {row['legal_minimum_days']} days",
+                        "legal_minimum_days": row["legal_minimum_days"],
+                    }
+                )
+        if problems:
+            raise ValidationFailed("; ".join(p["message"] for p in problems).capitalize() + ".", details=problems)
+        for change in changes:
+            row = current[change.resource_type]
+            is_active = row["is_active"] if change.is_active is None else change.is_active
+            if (change.retention_days, is_active) == (row["retention_days"], row["is_active"]):
+                continue
+            repository.update_retention_policy(cur, change.resource_type, change.retention_days, is_active)
+            info.audit(
+                cur,
+                AuditAction.RETENTION_POLICY_CHANGED,
+                actor=actor,
+                resource_type="data_retention_policy",
+                resource_id=change.resource_type,
+                details={
+                    "from": {"retention_days": row["retention_days"], "is_active": row["is_active"]},
+                    "to": {"retention_days": change.retention_days, "is_active": is_active},
+                },
+            )
+        return repository.retention_policies(cur)

@@ -10,8 +10,8 @@ from psycopg import Cursor
 from apranova import db
 
 _ACTIVE_VERSIONS = """
-SELECT (SELECT version FROM privacy_policies WHERE is_active) AS privacy_version,
-       (SELECT version FROM terms_of_service WHERE is_active) AS terms_version
+SELECT privacy_version_in_force() AS privacy_version,
+       terms_version_in_force() AS terms_version
 """
 
 # One statement: the user, their track, their latest consent and the versions in force.
@@ -19,8 +19,8 @@ _PROFILE = """
 SELECT u.id::text AS id, u.email::text AS email, u.name, u.role, t.code AS track, u.enrollment_status,
        u.tools_provisioned, u.provisioning_status,
        c.privacy_policy_version AS consent_privacy_version, c.terms_version AS consent_terms_version,
-       (SELECT version FROM privacy_policies WHERE is_active) AS active_privacy_version,
-       (SELECT version FROM terms_of_service WHERE is_active) AS active_terms_version
+       privacy_version_in_force() AS active_privacy_version,
+       terms_version_in_force() AS active_terms_version
 FROM users u
 LEFT JOIN tracks t ON t.id = u.track_id
 LEFT JOIN LATERAL (

@@ -152,6 +152,8 @@ def verify_email(pool: Pool, email: str, code: str, info: RequestInfo) -> None:
                 "EMAIL_VERIFIED",
                 actor_id=user_id,
                 subject_id=user_id,
+                resource_type="user",
+                resource_id=user_id,
             )
 
 
@@ -181,10 +183,13 @@ def login(pool: Pool, email: str, password: str, info: RequestInfo) -> LoginResu
             raise Forbidden("Reset your password before logging in.", code="password_reset_required") from None
         if name in ("NotAuthorizedException", "UserNotFoundException"):
             with db.transaction() as cur:
+                known = repository.user_id_by_email(cur, email)
                 info.audit(
                     cur,
                     "LOGIN_FAILED",
-                    subject_id=repository.user_id_by_email(cur, email),
+                    subject_id=known,
+                    resource_type="user" if known else None,
+                    resource_id=known,
                 )
             raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials") from None
         raise (_throttled(error) or error) from None
@@ -200,6 +205,8 @@ def login(pool: Pool, email: str, password: str, info: RequestInfo) -> LoginResu
             "LOGIN",
             actor_id=user_id,
             subject_id=user_id,
+            resource_type="user",
+            resource_id=user_id,
         )
     row = repository.profile(user_id)
     return LoginResult(
@@ -242,6 +249,8 @@ def logout(pool: Pool, caller: Caller, access_token: str, info: RequestInfo) -> 
             "LOGOUT",
             actor=caller,
             subject_id=caller.user_id,
+            resource_type="user",
+            resource_id=caller.user_id,
         )
 
 
@@ -281,6 +290,8 @@ def confirm_password_reset(pool: Pool, request: ResetConfirm, info: RequestInfo)
             "PASSWORD_RESET",
             actor_id=user_id,
             subject_id=user_id,
+            resource_type="user" if user_id else None,
+            resource_id=user_id,
         )
 
 
@@ -303,6 +314,8 @@ def change_password(pool: Pool, caller: Caller, access_token: str, request: Pass
             "PASSWORD_CHANGE",
             actor=caller,
             subject_id=caller.user_id,
+            resource_type="user",
+            resource_id=caller.user_id,
         )
 
 
@@ -337,5 +350,13 @@ def update_profile(caller: Caller, name: str, info: RequestInfo) -> Profile:
     with db.transaction() as cur:
         if not repository.update_name(cur, caller.user_id, name):
             raise NotFound("No account for this user.")
-        info.audit(cur, "PROFILE_UPDATE", actor=caller, subject_id=caller.user_id, details={"fields": ["name"]})
+        info.audit(
+            cur,
+            "PROFILE_UPDATE",
+            actor=caller,
+            subject_id=caller.user_id,
+            resource_type="user",
+            resource_id=caller.user_id,
+            details={"fields": ["name"]},
+        )
     return get_profile(caller)

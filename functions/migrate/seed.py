@@ -9,9 +9,11 @@ DISTINCT FROM (excluded columns)``, so a second run writes nothing: no row's con
   that a deploy must not undo.
 - steps, deliverables: everything, including ``is_active``: a step or deliverable that disappears
   from the catalogue is deactivated (students' completions and submissions keep pointing at it).
-- privacy policy and terms: inserted once per version, active only when no version is active yet.
-  A published text is never rewritten (people accepted that text), and a newer active version
-  published by an admin is never switched off by a deploy.
+- privacy policy and terms: the catalogue's version is the first one, inserted only while the table
+  has none. Any row whose effective_at has passed is a candidate for the version in force
+  (migration 0010), so a later catalogue version inserted by a deploy would replace an admin's
+  publication; later versions are published through the admin route instead. A published text is
+  never rewritten (people accepted that text).
 - retention policies: inserted with the default period; later runs keep the period an admin set and
   only refresh the description and the legal floor (raising the period to a new legal minimum).
 """
@@ -144,7 +146,7 @@ def _policy(cur: psycopg.Cursor, counts: Counter[str], table: str, policy: dict[
     cur.execute(
         sql.SQL(
             "INSERT INTO {table} (version, content, summary, effective_at, is_active)"
-            " SELECT %s, %s, %s, now(), NOT EXISTS (SELECT 1 FROM {table} WHERE is_active)"
+            " SELECT %s, %s, %s, now(), true WHERE NOT EXISTS (SELECT 1 FROM {table})"
             " ON CONFLICT (version) DO NOTHING RETURNING id"
         ).format(table=sql.Identifier(table)),
         (policy["version"], policy["content"], policy["summary"]),

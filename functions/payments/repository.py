@@ -37,8 +37,8 @@ SELECT t.code AS track, t.name AS track_name, t.price_cents, t.currency::text AS
        EXISTS (
            SELECT 1 FROM user_consents c
            WHERE c.user_id = u.id
-             AND c.privacy_policy_version = (SELECT version FROM privacy_policies WHERE is_active)
-             AND c.terms_version = (SELECT version FROM terms_of_service WHERE is_active)
+             AND c.privacy_policy_version = privacy_version_in_force()
+             AND c.terms_version = terms_version_in_force()
        ) AS consent_current
 FROM users u
 LEFT JOIN tracks t ON t.code = %(track)s
@@ -66,10 +66,7 @@ def track(code: str) -> dict[str, Any] | None:
 def active_versions() -> dict[str, Any]:
     return (
         db.connection()
-        .execute(
-            "SELECT (SELECT version FROM privacy_policies WHERE is_active) AS privacy_version,"
-            " (SELECT version FROM terms_of_service WHERE is_active) AS terms_version"
-        )
+        .execute("SELECT privacy_version_in_force() AS privacy_version, terms_version_in_force() AS terms_version")
         .fetchone()
         or {}
     )

@@ -200,15 +200,25 @@ def unlock_project(cur: Cursor[Any], user_id: str, project_id: int) -> bool:
     return row is not None
 
 
-def finish_provisioning(cur: Cursor[Any], user_id: str) -> None:
-    cur.execute(
+def finish_provisioning(cur: Cursor[Any], user_id: str) -> bool:
+    """True when this call marked the tools provisioned (False: a re-run found it done already)."""
+    row = cur.execute(
         """
         UPDATE users SET provisioning_status = 'SUCCEEDED', provisioning_error = NULL, tools_provisioned = true,
                          provisioned_at = coalesce(provisioned_at, now())
-        WHERE id = %s
+        WHERE id = %s AND provisioning_status IS DISTINCT FROM 'SUCCEEDED'
+        RETURNING id
         """,
         (user_id,),
-    )
+    ).fetchone()
+    return row is not None
+
+
+def provisioned_tools(cur: Cursor[Any], user_id: str) -> list[str]:
+    rows = cur.execute(
+        "SELECT tool FROM tool_provisioning WHERE user_id = %s AND status = 'SUCCEEDED' ORDER BY tool", (user_id,)
+    ).fetchall()
+    return [row["tool"] for row in rows]
 
 
 def finish_deprovisioning(cur: Cursor[Any], user_id: str) -> bool:

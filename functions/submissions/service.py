@@ -358,7 +358,7 @@ def create_submission(
         change = recompute(cur, student.user_id, project_id)
         info.audit(
             cur,
-            "SUBMISSION_CREATED",
+            "SUBMISSION",
             actor=caller,
             subject_id=student.user_id,
             resource_type="submission",

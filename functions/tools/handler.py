@@ -28,27 +28,27 @@ def db_credentials() -> Response[DbCredentials]:
     return _json(200, DbCredentials.model_validate(found))
 
 
-@app.get("/api/tools/superset-access/", summary="My Superset address, user name and password (DP)")
+@app.get("/api/tools/superset-access/", summary="My Superset address, user name and password (DP; audited)")
 def superset_access() -> Response[SupersetAccess]:
-    found = service.tool_access(caller(app), "SUPERSET", config.settings(), config.secret)
+    found = service.tool_access(caller(app), "SUPERSET", config.settings(), config.secret, _info())
     return _json(200, SupersetAccess.model_validate(found))
 
 
 @app.get("/api/tools/prefect-access/", summary="My Prefect address and user name (DP)")
 def prefect_access() -> Response[ToolAccess]:
-    found = service.tool_access(caller(app), "PREFECT", config.settings(), config.secret)
+    found = service.tool_access(caller(app), "PREFECT", config.settings(), config.secret, _info())
     return _json(200, ToolAccess.model_validate(found))
 
 
 @app.get("/api/tools/jupyter-access/", summary="My JupyterHub address and user name (DP)")
 def jupyter_access() -> Response[ToolAccess]:
-    found = service.tool_access(caller(app), "JUPYTER", config.settings(), config.secret)
+    found = service.tool_access(caller(app), "JUPYTER", config.settings(), config.secret, _info())
     return _json(200, ToolAccess.model_validate(found))
 
 
-@app.get("/api/tools/workspace-access/", summary="My workspace: status, address when running, password (FSD)")
+@app.get("/api/tools/workspace-access/", summary="My workspace: status, address when running, password (FSD; audited)")
 def workspace_access() -> Response[WorkspaceAccess]:
-    found = service.workspace_access(caller(app), config.settings(), config.workspace, config.secret)
+    found = service.workspace_access(caller(app), config.settings(), config.workspace, config.secret, _info())
     return _json(200, WorkspaceAccess.model_validate(found))
 
 

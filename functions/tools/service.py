@@ -9,7 +9,8 @@ caller's own rows are ever read: the user id comes from the verified token.
 
 Dependencies are passed in: ``secret`` reads an SSM SecureString (None when missing), ``workspace``
 returns the workspace provisioner (called once the checks passed: a DP student never needs the
-workspace's configuration). Passwords are returned to their owner and never logged or audited.
+workspace's configuration). Passwords are returned to their owner and never logged; each time one
+leaves, a CREDENTIALS_VIEWED audit row (without it) says so.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from apranova import db
-from apranova.audit import RequestInfo
+from apranova.audit import AuditAction, RequestInfo
 from apranova.errors import BadGateway, Conflict, Forbidden, PaymentRequired, ServiceUnavailable
 from apranova.identity import Caller
 from apranova.observability import logger
@@ -87,6 +88,23 @@ def _secret_or_conflict(secret: Secret, name: str | None, tool: str, row: dict[s
     return value
 
 
+def _credentials_viewed(
+    caller: Caller, info: RequestInfo, tool: str, *, resource_type: str, resource_id: str | None, **details: Any
+) -> None:
+    """Audits a password leaving for its owner. One autocommitted INSERT (the route's only write):
+    the password leaves only once this is recorded. The password itself is never in the row."""
+    with db.connection().cursor() as cur:
+        info.audit(
+            cur,
+            AuditAction.CREDENTIALS_VIEWED,
+            actor=caller,
+            subject_id=caller.user_id,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            details={"tool": tool, **details},
+        )
+
+
 # --- DP ------------------------------------------------------------------------------------------
 
 
@@ -96,17 +114,15 @@ def db_credentials(caller: Caller, settings: ToolsSettings, secret: Secret, info
     if row["role_name"] is None:
         raise _not_provisioned(tool, row, status="PARTIAL")
     password = _secret_or_conflict(secret, row["password_parameter_name"], tool, row)
-    # One autocommitted INSERT (the only write): the credentials leave only once it is recorded.
-    with db.connection().cursor() as cur:
-        info.audit(
-            cur,
-            "DB_CREDENTIALS_VIEWED",
-            actor=caller,
-            subject_id=caller.user_id,
-            resource_type="student_database",
-            resource_id=row["role_name"],
-            details={"dbname": row["database_name"], "schema": row["schema_name"]},
-        )
+    _credentials_viewed(
+        caller,
+        info,
+        tool,
+        resource_type="student_database",
+        resource_id=row["role_name"],
+        dbname=row["database_name"],
+        schema=row["schema_name"],
+    )
     return {
         "host": settings.students_db_host,
         "port": settings.students_db_port,
@@ -117,14 +133,20 @@ def db_credentials(caller: Caller, settings: ToolsSettings, secret: Secret, info
     }
 
 
-def tool_access(caller: Caller, tool: str, settings: ToolsSettings, secret: Secret) -> dict[str, Any]:
+def tool_access(
+    caller: Caller, tool: str, settings: ToolsSettings, secret: Secret, info: RequestInfo
+) -> dict[str, Any]:
     """Superset, Prefect or JupyterHub: the address and the student's user name (and for Superset
-    the password, when the tool has one of the student's)."""
+    the password, when the tool has one of the student's: then audited as CREDENTIALS_VIEWED)."""
     row = _student_tool(caller, tool)
     details = row["details"] or {}
     access: dict[str, Any] = {"tool": tool, "url": row["access_url"], "username": details.get("username")}
     if tool == "SUPERSET":
         access["password"] = secret(f"{settings.ssm_prefix}/students/{caller.user_id}/superset-password")
+        if access["password"] is not None:
+            _credentials_viewed(
+                caller, info, tool, resource_type="tool_account", resource_id=access["username"], url=row["access_url"]
+            )
     return access
 
 
@@ -154,7 +176,9 @@ def _state(state: WorkspaceState) -> dict[str, Any]:
     return {"status": state.status, "url": state.url, "started_at": state.started_at}
 
 
-def workspace_access(caller: Caller, settings: ToolsSettings, workspace: Workspace, secret: Secret) -> dict[str, Any]:
+def workspace_access(
+    caller: Caller, settings: ToolsSettings, workspace: Workspace, secret: Secret, info: RequestInfo
+) -> dict[str, Any]:
     tool = "WORKSPACE"
     row = _student_tool(caller, tool)
     parameter = f"{settings.ssm_prefix}/students/{caller.user_id}/workspace-password"
@@ -164,6 +188,7 @@ def workspace_access(caller: Caller, settings: ToolsSettings, workspace: Workspa
     if state.status == "RUNNING":
         # The SPA reads this route while the student has the workspace open: that is activity.
         repository.keep_alive(caller.user_id)
+    _credentials_viewed(caller, info, tool, resource_type="workspace", resource_id=caller.user_id, status=state.status)
     return {**_state(state), "password": password}
 
 

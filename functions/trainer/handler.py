@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from apranova import mail
-from apranova.api import caller, create_app, lambda_entry
+from apranova.api import caller, create_app, lambda_entry, request_info
 from apranova.settings import BaseSettings, load
 from functions.trainer import service
 from functions.trainer.models import QueuePage, ReviewRequest, ReviewResult, TrainerStudentPage
@@ -60,7 +60,7 @@ def review(id: str, request: ReviewRequest) -> Response[ReviewResult]:  # noqa: 
         request,
         mail.send,
         settings().spa_origin,
-        request_id=app.current_event.request_context.request_id,
+        info=request_info(app),
     )
     return _json(200, ReviewResult.model_validate(decided))
 

@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from apranova import audit, db, learning, mail
+from apranova import db, learning, mail
+from apranova.audit import AuditAction, RequestInfo
 from apranova.errors import Conflict, NotFound, ValidationFailed
 from apranova.identity import Caller
 from apranova.observability import logger
@@ -129,7 +130,7 @@ def review(
     request: ReviewRequest,
     send: Send,
     spa_origin: str,
-    request_id: str | None = None,
+    info: RequestInfo | None = None,
 ) -> dict[str, Any]:
     """Decides a PENDING submission: 404 unless it is one of the reviewer's students' (admins: any),
     409 ``not_reviewable`` when it was superseded or already decided."""
@@ -154,9 +155,9 @@ def review(
         change = learning.recompute(cur, decided["student_id"], decided["project_id"])
         project = repository.project(cur, decided["project_id"])
         unlocked = repository.project(cur, change.unlocked_project_id) if change.unlocked_project_id else None
-        audit.record(
+        (info or RequestInfo()).audit(
             cur,
-            "REVIEW_DECIDED",
+            AuditAction.REVIEW,
             actor=reviewer,
             subject_id=decided["student_id"],
             resource_type="submission",
@@ -172,7 +173,6 @@ def review(
                 "unlocked_project_id": change.unlocked_project_id,
                 "track_completed": change.track_completed,
             },
-            request_id=request_id,
         )
     message = {**submission, **decided}
     _send_quietly(send, emails.review_result(message, spa_origin))

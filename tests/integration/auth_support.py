@@ -118,8 +118,5 @@ def active_consent_versions(database_url: str) -> dict[str, str]:
     import psycopg
 
     with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT (SELECT version FROM privacy_policies WHERE is_active),"
-            " (SELECT version FROM terms_of_service WHERE is_active)"
-        ).fetchone()
+        row = conn.execute("SELECT privacy_version_in_force(), terms_version_in_force()").fetchone()
     return {"privacy_version": row[0], "terms_version": row[1]}

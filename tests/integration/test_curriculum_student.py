@@ -133,8 +133,8 @@ def people(conn) -> Iterator[Callable[..., Person]]:
         if consent:
             conn.execute(
                 "INSERT INTO user_consents (user_id, privacy_policy_version, terms_version, source)"
-                " VALUES (%s, (SELECT version FROM privacy_policies WHERE is_active),"
-                " (SELECT version FROM terms_of_service WHERE is_active), 'SIGNUP')",
+                " VALUES (%s, privacy_version_in_force(),"
+                " terms_version_in_force(), 'SIGNUP')",
                 (user_id,),
             )
         if unlock_first and track is not None and status in ("ENROLLED", "COMPLETED"):
@@ -642,27 +642,22 @@ def test_a_student_not_enrolled_is_402(people, conn, catalogue) -> None:
 def test_a_new_policy_version_requires_consent_first(people, conn, catalogue) -> None:
     project = catalogue["DP"][0]
     ada = people()
-    before = conn.execute("SELECT id, version FROM privacy_policies WHERE is_active").fetchone()
-    terms = conn.execute("SELECT version FROM terms_of_service WHERE is_active").fetchone()["version"]
+    before = conn.execute("SELECT privacy_version_in_force() AS version").fetchone()
+    terms = conn.execute("SELECT terms_version_in_force() AS version").fetchone()["version"]
     new_version = f"{before['version']}.{uuid.uuid4().int % 10_000 + 1}"
     try:
-        with conn.transaction():
-            conn.execute("UPDATE privacy_policies SET is_active = false WHERE id = %s", (before["id"],))
-            conn.execute(
-                "INSERT INTO privacy_policies (version, content, effective_at, is_active)"
-                " VALUES (%s, 'A newer policy.', now(), true)",
-                (new_version,),
-            )
+        # In force from now on (the latest effective_at that has passed: migration 0010).
+        conn.execute(
+            "INSERT INTO privacy_policies (version, content, effective_at) VALUES (%s, 'A newer policy.', now())",
+            (new_version,),
+        )
         for method, path in routes_for(project["id"], project["steps"][0]):
             status, _, body = call(method, path, ada)
             assert status == 403 and error_code(body) == "consent_required", (path, body)
             assert body["error"]["details"] == [{"privacy_version": new_version, "terms_version": terms}]
         assert progress_rows(conn, ada)[0]["status"] == "UNLOCKED"
     finally:
-        with conn.transaction():
-            conn.execute("UPDATE privacy_policies SET is_active = false WHERE version = %s", (new_version,))
-            conn.execute("UPDATE privacy_policies SET is_active = true WHERE id = %s", (before["id"],))
-            conn.execute("DELETE FROM privacy_policies WHERE version = %s", (new_version,))
+        conn.execute("DELETE FROM privacy_policies WHERE version = %s", (new_version,))
     assert call("GET", "/api/curriculum/projects/", ada)[0] == 200
 
 

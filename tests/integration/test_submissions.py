@@ -121,8 +121,8 @@ def people(conn) -> Iterator[Callable[..., Person]]:
         if consent:
             conn.execute(
                 "INSERT INTO user_consents (user_id, privacy_policy_version, terms_version, source)"
-                " VALUES (%s, (SELECT version FROM privacy_policies WHERE is_active),"
-                " (SELECT version FROM terms_of_service WHERE is_active), 'SIGNUP')",
+                " VALUES (%s, privacy_version_in_force(),"
+                " terms_version_in_force(), 'SIGNUP')",
                 (user_id,),
             )
         made.append(user_id)
@@ -180,7 +180,7 @@ def attempts(conn, who: Person, deliverable_id: int | None = None) -> list[dict[
 def audit_rows(conn, who: Person) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT actor_id::text AS actor_id, actor_role, resource_type, resource_id, details, host(ip_address) AS ip,"
-        " request_id FROM audit_logs WHERE action = 'SUBMISSION_CREATED' AND subject_id = %s ORDER BY id",
+        " request_id FROM audit_logs WHERE action = 'SUBMISSION' AND subject_id = %s ORDER BY id",
         (who.user_id,),
     ).fetchall()
 

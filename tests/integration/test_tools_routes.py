@@ -179,10 +179,10 @@ def test_db_credentials_are_the_callers_own_not_cached_and_audited(aws, people, 
         "schema": mine["role"],
     }
     assert headers["cache-control"] == "no-store"
-    (row,) = audit_rows(conn, "DB_CREDENTIALS_VIEWED", ada)
+    (row,) = audit_rows(conn, "CREDENTIALS_VIEWED", ada)
     assert row["actor_id"] == ada.user_id and row["actor_role"] == "student"
     assert (row["resource_type"], row["resource_id"]) == ("student_database", mine["role"])
-    assert row["details"] == {"dbname": "apranova_students", "schema": mine["role"]}
+    assert row["details"] == {"tool": "STUDENT_DATABASE", "dbname": "apranova_students", "schema": mine["role"]}
     assert (row["ip"], row["user_agent"]) == ("203.0.113.7", "tools-tests/1.0") and row["request_id"]
     assert mine["db"] not in json.dumps(row, default=str)
 
@@ -202,6 +202,10 @@ def test_superset_prefect_and_jupyter_access(aws, people, conn) -> None:
         "username": f"u-{ada.user_id[:8]}",
         "password": secrets["superset"],
     }
+    (viewed,) = audit_rows(conn, "CREDENTIALS_VIEWED", ada)  # a password left: audited (without it)
+    assert (viewed["details"]["tool"], viewed["resource_id"]) == ("SUPERSET", f"u-{ada.user_id[:8]}")
+    assert (viewed["ip"], viewed["user_agent"]) == ("203.0.113.7", "tools-tests/1.0")
+    assert secrets["superset"] not in json.dumps(viewed, default=str)
     assert call("GET", "/api/tools/prefect-access/", ada)[2] == {
         "tool": "PREFECT",
         "url": "https://prefect.apranova.test/",
@@ -212,10 +216,12 @@ def test_superset_prefect_and_jupyter_access(aws, people, conn) -> None:
         "url": "https://jupyter.apranova.test/",
         "username": f"j-{ada.user_id[:8]}",
     }
+    assert len(audit_rows(conn, "CREDENTIALS_VIEWED", ada)) == 1  # Prefect and JupyterHub give no password
 
     bob = people()
     provision_dp(conn, aws, bob, superset_password=False)
     assert call("GET", "/api/tools/superset-access/", bob)[2]["password"] is None
+    assert audit_rows(conn, "CREDENTIALS_VIEWED", bob) == []
 
 
 # -- refusals -----------------------------------------------------------------------------------
@@ -260,7 +266,7 @@ def test_another_tracks_tools_are_403_wrong_track(aws, people, conn) -> None:
     for method, path in DP_ROUTE_LIST:
         status, _, body = call(method, path, fsd)
         assert status == 403 and body["error"]["code"] == "wrong_track", (path, body)
-    assert audit_rows(conn, "DB_CREDENTIALS_VIEWED", fsd) == []
+    assert audit_rows(conn, "CREDENTIALS_VIEWED", fsd) == []
 
 
 def test_tools_not_provisioned_are_409_with_the_status(aws, people, conn) -> None:
@@ -294,7 +300,7 @@ def test_a_record_without_its_password_is_409_partial_and_not_audited(aws, peopl
     aws.ssm.delete_parameter(Name=f"{PREFIX}/students/{ada.user_id}/db-password")
     status, _, body = call("GET", "/api/tools/db-credentials/", ada)
     assert status == 409 and body["error"]["details"][0]["status"] == "PARTIAL"
-    assert audit_rows(conn, "DB_CREDENTIALS_VIEWED", ada) == []
+    assert audit_rows(conn, "CREDENTIALS_VIEWED", ada) == []
 
 
 # -- FSD: the workspace --------------------------------------------------------------------------
@@ -310,6 +316,9 @@ def test_workspace_access_start_and_stop(aws, people, conn) -> None:
     status, headers, body = call("GET", "/api/tools/workspace-access/", ada)
     assert status == 200 and headers["cache-control"] == "no-store"
     assert body == {"status": "STOPPED", "url": None, "started_at": None, "password": password}
+    (viewed,) = audit_rows(conn, "CREDENTIALS_VIEWED", ada)
+    assert viewed["details"] == {"tool": "WORKSPACE", "status": "STOPPED"} and viewed["actor_id"] == ada.user_id
+    assert password not in json.dumps(viewed, default=str)
 
     status, headers, started = call("POST", "/api/tools/workspace/start/", ada)
     assert status == 200 and headers["cache-control"] == "no-store", started

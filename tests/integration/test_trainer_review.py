@@ -237,7 +237,7 @@ def submission(conn, submission_id: str) -> dict[str, Any]:
 def reviews_audited(conn, submission_id: str) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT actor_id::text AS actor_id, actor_role, subject_id::text AS subject_id, details, request_id"
-        " FROM audit_logs WHERE action = 'REVIEW_DECIDED' AND resource_type = 'submission' AND resource_id = %s",
+        " FROM audit_logs WHERE action = 'REVIEW' AND resource_type = 'submission' AND resource_id = %s",
         (submission_id,),
     ).fetchall()
 
@@ -628,7 +628,7 @@ def test_the_unlock_chain_to_a_completed_track(track: str, people, conn) -> None
     reviews = sum(len(deliverables(conn, p["id"])) for p in chain) + 1
     assert sum(s.startswith(("Approved:", "Changes requested:")) for s in subjects) == reviews
     audited = conn.execute(
-        "SELECT count(*) AS n FROM audit_logs WHERE action = 'REVIEW_DECIDED' AND subject_id = %s",
+        "SELECT count(*) AS n FROM audit_logs WHERE action = 'REVIEW' AND subject_id = %s",
         (student.user_id,),
     ).fetchone()["n"]
     assert audited == reviews

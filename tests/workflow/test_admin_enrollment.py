@@ -48,11 +48,13 @@ def test_manual_enrollment_runs_the_workflow_and_is_audited(admin_api: WorkflowS
     user = wf.row("SELECT enrollment_status, provisioning_status FROM users WHERE id = %s", student["id"])
     assert (user["enrollment_status"], user["provisioning_status"]) == ("ENROLLED", "SUCCEEDED")
     audit = wf.row(
-        "SELECT actor_id::text AS actor, details FROM audit_logs WHERE subject_id = %s AND action = 'ENROLLMENT'"
-        " AND details->>'step' = 'manual_enrollment_requested'",
+        "SELECT actor_id::text AS actor, details FROM audit_logs WHERE subject_id = %s AND action = 'ADMIN_ENROLL'",
         student["id"],
     )
     assert audit["actor"] == ADMIN["sub"] and audit["details"]["reason"] == "Scholarship"
+    # The workflow's Enroll step writes the enrollment's own row.
+    enrolled = wf.row("SELECT details FROM audit_logs WHERE subject_id = %s AND action = 'ENROLLMENT'", student["id"])
+    assert enrolled["details"]["source"] == "admin"
     # Enrolled already.
     again = _call(f"/api/admin/users/{student['id']}/enroll/", '{"track": "FSD", "reason": "Scholarship"}')
     assert again[0] == 409 and again[1]["error"]["code"] == "already_enrolled"

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from apranova import audit, db
+from apranova.audit import AuditAction
 from functions.provision import workflow_repository as repository
 
 
@@ -30,10 +31,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         with db.transaction() as cur:
             audit.record(
                 cur,
-                "PROVISIONING_FAILED",
+                AuditAction.PROVISIONING,
                 subject_id=user_id,
                 resource_type="user",
                 resource_id=user_id,
-                details={"workflow": workflow, "error": summary, "track": event.get("track")},
+                details={"status": "FAILED", "workflow": workflow, "error": summary, "track": event.get("track")},
             )
     return {**event, "failure": summary}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from apranova import audit, db
+from apranova.audit import AuditAction
 from functions.provision import workflow_repository as repository
 from functions.provision.errors import InvalidInput
 from functions.provision.steps import workflow_input
@@ -26,5 +27,19 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 resource_id=str(project["id"]),
                 details={"number": project["number"], "track": state.track, "by": "enrollment"},
             )
-        repository.finish_provisioning(cur, state.user_id)
+        if repository.finish_provisioning(cur, state.user_id):
+            # The tools are recorded as provisioned (once per run: a retried step finds it done).
+            audit.record(
+                cur,
+                AuditAction.PROVISIONING,
+                subject_id=state.user_id,
+                resource_type="user",
+                resource_id=state.user_id,
+                details={
+                    "status": "SUCCEEDED",
+                    "track": state.track,
+                    "source": state.source,
+                    "tools": repository.provisioned_tools(cur, state.user_id),
+                },
+            )
     return {**event, "first_project": {"id": project["id"], "number": project["number"], "title": project["title"]}}

@@ -7,6 +7,7 @@ describes. ``details`` must never hold a secret (a trigger keeps rows from being
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from psycopg import Cursor
@@ -15,9 +16,55 @@ from psycopg.types.json import Jsonb
 from apranova.identity import Caller
 
 
+class AuditAction(StrEnum):
+    """Every action the trail knows. ``record`` refuses any other name, so a typo fails loudly
+    instead of writing a row that no filter, export or report would ever find."""
+
+    # Accounts and sessions
+    SIGNUP = "SIGNUP"
+    EMAIL_VERIFIED = "EMAIL_VERIFIED"
+    LOGIN = "LOGIN"
+    LOGIN_FAILED = "LOGIN_FAILED"
+    LOGOUT = "LOGOUT"
+    PASSWORD_CHANGE = "PASSWORD_CHANGE"  # noqa: S105 - an action name, not a password
+    PASSWORD_RESET = "PASSWORD_RESET"  # noqa: S105 - an action name, not a password
+    PROFILE_UPDATE = "PROFILE_UPDATE"
+    # GDPR
+    CONSENT_ACCEPTED = "CONSENT_ACCEPTED"
+    DATA_EXPORT = "DATA_EXPORT"
+    DELETION_REQUESTED = "DELETION_REQUESTED"
+    DELETION_CANCELLED = "DELETION_CANCELLED"
+    ACCOUNT_PURGED = "ACCOUNT_PURGED"
+    POLICY_PUBLISHED = "POLICY_PUBLISHED"
+    RETENTION_POLICY_CHANGED = "RETENTION_POLICY_CHANGED"
+    RETENTION_SWEEP = "RETENTION_SWEEP"
+    # Money and enrollment
+    PAYMENT = "PAYMENT"
+    REFUND_REQUESTED = "REFUND_REQUESTED"
+    REFUND_DECIDED = "REFUND_DECIDED"
+    ENROLLMENT = "ENROLLMENT"
+    ADMIN_ENROLL = "ADMIN_ENROLL"
+    # Tools
+    PROVISIONING = "PROVISIONING"
+    REPROVISION_REQUESTED = "REPROVISION_REQUESTED"
+    TOOLS_DEPROVISIONED = "TOOLS_DEPROVISIONED"
+    CREDENTIALS_VIEWED = "CREDENTIALS_VIEWED"
+    WORKSPACE_STARTED = "WORKSPACE_STARTED"
+    WORKSPACE_STOPPED = "WORKSPACE_STOPPED"
+    WELCOME_EMAIL_SENT = "WELCOME_EMAIL_SENT"
+    # Learning and review
+    PROJECT_STARTED = "PROJECT_STARTED"
+    PROJECT_UNLOCKED = "PROJECT_UNLOCKED"
+    SUBMISSION = "SUBMISSION"
+    REVIEW = "REVIEW"
+    # Administration
+    ROLE_CHANGE = "ROLE_CHANGE"
+    TRAINER_ASSIGNED = "TRAINER_ASSIGNED"
+
+
 def record(
     cur: Cursor[Any],
-    action: str,
+    action: AuditAction | str,
     *,
     actor: Caller | None = None,
     actor_id: str | None = None,
@@ -29,6 +76,11 @@ def record(
     user_agent: str | None = None,
     request_id: str | None = None,
 ) -> int:
+    """Writes one row; ``ValueError`` for an action that is not an ``AuditAction``."""
+    try:
+        known = AuditAction(action)
+    except ValueError:
+        raise ValueError(f"unknown audit action {action!r}: add it to apranova.audit.AuditAction") from None
     cur.execute(
         """
         INSERT INTO audit_logs (action, actor_id, actor_role, subject_id, resource_type, resource_id,
@@ -37,7 +89,7 @@ def record(
         RETURNING id
         """,
         (
-            action,
+            known.value,
             actor.user_id if actor else actor_id,
             actor.role if actor else None,
             subject_id,
@@ -61,7 +113,7 @@ class RequestInfo:
     user_agent: str | None = None
     request_id: str | None = None
 
-    def audit(self, cur: Cursor[Any], action: str, **fields: Any) -> int:
+    def audit(self, cur: Cursor[Any], action: AuditAction | str, **fields: Any) -> int:
         """An audit row for this request (who, what, from where), on the use case's transaction."""
         return record(
             cur, action, ip_address=self.ip_address, user_agent=self.user_agent, request_id=self.request_id, **fields

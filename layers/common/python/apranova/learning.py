@@ -33,13 +33,13 @@ class Learner:
 _LEARNER = """
 SELECT u.id::text AS user_id, u.email::text AS email, u.name, u.enrollment_status, u.role,
        t.code AS track, t.id AS track_id,
-       (SELECT version FROM privacy_policies WHERE is_active) AS privacy_version,
-       (SELECT version FROM terms_of_service WHERE is_active) AS terms_version,
+       privacy_version_in_force() AS privacy_version,
+       terms_version_in_force() AS terms_version,
        EXISTS (
            SELECT 1 FROM user_consents c
            WHERE c.user_id = u.id
-             AND c.privacy_policy_version = (SELECT version FROM privacy_policies WHERE is_active)
-             AND c.terms_version = (SELECT version FROM terms_of_service WHERE is_active)
+             AND c.privacy_policy_version = privacy_version_in_force()
+             AND c.terms_version = terms_version_in_force()
        ) AS consent_current
 FROM users u LEFT JOIN tracks t ON t.id = u.track_id
 WHERE u.id = %s AND u.deleted_at IS NULL
