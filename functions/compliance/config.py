@@ -1,0 +1,101 @@
+"""The compliance functions' settings and AWS clients, made once per warm environment.
+
+One module for the API function, the export worker and the erasure/retention jobs: each loads the
+settings class it needs, so a function is only given the environment it reads. Nothing here is
+secret: bucket names, a KMS key id, a function name, link lifetimes.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import Field
+
+from apranova.settings import BaseSettings, load
+
+BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$"
+
+
+class StorageSettings(BaseSettings):
+    """Where a person's files live: their uploads, and the exports of their data."""
+
+    # Students' uploads (objects under submissions/<user_id>/...), written by the submissions function.
+    uploads_bucket: str = Field(min_length=3, max_length=63, pattern=BUCKET_NAME)
+    # Export archives (objects under exports/<user_id>/<export_id>.zip), KMS-encrypted.
+    exports_bucket: str = Field(min_length=3, max_length=63, pattern=BUCKET_NAME)
+    # The customer-managed key of the exports bucket; unset: the bucket's default aws:kms key.
+    exports_kms_key_id: str | None = None
+    # Links in the emails point at the SPA, never at S3.
+    spa_origin: str = "http://localhost:5173"
+
+
+class ExportSettings(StorageSettings):
+    """The export routes: start a build, hand out short-lived links to a finished one."""
+
+    # The export worker, invoked asynchronously (InvocationType=Event) once the request is committed.
+    export_function_name: str = Field(min_length=1, max_length=140)
+    # A presigned link is a bearer URL: short-lived, signed anew on each request.
+    export_link_seconds: int = Field(300, ge=30, le=3600)
+    # At most one export (not counting failed ones) per person in this window.
+    export_interval_hours: int = Field(24, ge=1, le=24 * 30)
+
+
+class ExportWorkerSettings(StorageSettings):
+    """The worker that builds an export archive."""
+
+    # The pool whose attributes of the person go into the export (admin_get_user).
+    cognito_user_pool_id: str = Field(min_length=1)
+    # How long a finished export can be downloaded (then the retention sweep deletes it).
+    export_valid_days: int = Field(7, ge=1, le=30)
+    # The SPA page that shows the person's export (the email links there, never to S3).
+    export_page_path: str = Field("/account/privacy", pattern=r"^/[A-Za-z0-9/_-]*$")
+
+
+@cache
+def export_settings() -> ExportSettings:
+    return load(ExportSettings)
+
+
+@cache
+def export_worker_settings() -> ExportWorkerSettings:
+    return load(ExportWorkerSettings)
+
+
+@cache
+def s3() -> Any:
+    """Signature V4: presigned GETs of KMS-encrypted objects need it. ``AWS_ENDPOINT_URL`` points it
+    at moto locally."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        signature_version="s3v4",
+        connect_timeout=3,
+        read_timeout=30,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+    return boto3.client("s3", config=config)
+
+
+@cache
+def lambda_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # An Event invocation only queues the event: a short timeout, a few retries.
+    config = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client("lambda", config=config)
+
+
+@cache
+def cognito() -> Any:
+    import boto3
+
+    return boto3.client("cognito-idp")
+
+
+def reset() -> None:
+    """Forget settings and clients (tests that change the environment)."""
+    for cached in (export_settings, export_worker_settings, s3, lambda_client, cognito):
+        cached.cache_clear()

@@ -1,0 +1,38 @@
+"""Right of access routes: ask for an export of my data, and follow it to its download link.
+Answers carry ``Cache-Control: no-store`` (a READY export's answer holds a presigned link)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response, content_types
+
+from apranova.api import caller, request_info
+from functions.compliance import config, export_service
+from functions.compliance.api import app
+from functions.compliance.export_models import Export
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _json(status: int, body: object) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=NO_STORE)
+
+
+@app.post(
+    "/api/compliance/export-data/",
+    summary="Ask for a copy of my data (built in the background; one per 24 hours; audited)",
+    responses={202: {"description": "The export is being built"}},
+)
+def export_data() -> Response[Export]:
+    started = export_service.request_export(
+        caller(app), config.export_settings(), config.lambda_client(), request_info(app)
+    )
+    return _json(202, Export.model_validate(started))
+
+
+@app.get(
+    "/api/compliance/exports/<id>/",
+    summary="One of my exports: its status and, while ready, a short-lived download link (audited)",
+)
+def export(id: str) -> Response[Export]:
+    found = export_service.get_export(caller(app), id, config.export_settings(), config.s3(), request_info(app))
+    return _json(200, Export.model_validate(found))

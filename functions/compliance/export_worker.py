@@ -1,0 +1,23 @@
+"""The export worker: builds one person's data export. Invoked asynchronously by the export route
+with ``{"export_id": "..."}``; idempotent, so Lambda's retries and a redelivered event are harmless
+(see ``export_service.build_export``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apranova import alerts, mail
+from apranova.observability import logger
+from functions.compliance import config, export_service
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    deps = export_service.WorkerDeps(
+        config=config.export_worker_settings(),
+        s3=config.s3(),
+        cognito=config.cognito(),
+        send=mail.send,
+        alert=alerts.alert,
+    )
+    return export_service.build_export(str((event or {}).get("export_id", "")), deps)
