@@ -1,0 +1,171 @@
+"""SQL of the retention sweep. Every statement touches at most ``limit`` rows (its own short
+transaction), so a run with a large backlog never holds many locks at once; every one is safe to
+repeat (it only selects what is still past its period)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apranova import db
+from apranova.audit import AuditAction, record
+
+# Audit actions about money: the trail of a financial record is kept as long as the record.
+FINANCIAL_ACTIONS = ("PAYMENT", "REFUND_REQUESTED", "REFUND_DECIDED")
+
+
+def policies() -> dict[str, dict[str, Any]]:
+    rows = (
+        db.connection()
+        .execute(
+            "SELECT resource_type, retention_days, legal_minimum_days, legal_requirement, is_active"
+            " FROM data_retention_policies"
+        )
+        .fetchall()
+    )
+    return {r["resource_type"]: r for r in rows}
+
+
+# --- EXPORTS -------------------------------------------------------------------------------------------
+
+
+def expired_exports(days: int, limit: int) -> list[dict[str, Any]]:
+    """READY exports past their link's expiry, or older than the policy's period."""
+    return (
+        db.connection()
+        .execute(
+            """
+            SELECT id::text AS id, s3_key FROM data_export_requests
+            WHERE status = 'READY'
+              AND (expires_at <= now() OR completed_at <= now() - make_interval(days => %s))
+            ORDER BY expires_at LIMIT %s
+            """,
+            (days, limit),
+        )
+        .fetchall()
+    )
+
+
+def mark_exports_expired(ids: list[str]) -> int:
+    cur = db.connection().execute(
+        "UPDATE data_export_requests SET status = 'EXPIRED' WHERE id = ANY (%s::uuid[]) AND status = 'READY'", (ids,)
+    )
+    return cur.rowcount
+
+
+def delete_closed_exports(days: int, limit: int) -> int:
+    """EXPIRED and FAILED export records a period after they ended (the DATA_EXPORT audit row
+    remains the record that an export was made)."""
+    cur = db.connection().execute(
+        """
+        DELETE FROM data_export_requests WHERE id IN (
+            SELECT id FROM data_export_requests
+            WHERE status IN ('EXPIRED', 'FAILED')
+              AND coalesce(expires_at, completed_at, requested_at) <= now() - make_interval(days => %s)
+            LIMIT %s)
+        """,
+        (days, limit),
+    )
+    return cur.rowcount
+
+
+# --- LOGS ----------------------------------------------------------------------------------------------
+
+
+def delete_processed_stripe_events(days: int, limit: int) -> int:
+    """Processed webhook idempotency records; an unprocessed one is work left and stays."""
+    cur = db.connection().execute(
+        """
+        DELETE FROM stripe_events WHERE event_id IN (
+            SELECT event_id FROM stripe_events
+            WHERE received_at <= now() - make_interval(days => %s) AND processed_at IS NOT NULL
+            ORDER BY received_at LIMIT %s)
+        """,
+        (days, limit),
+    )
+    return cur.rowcount
+
+
+# --- AUDIT_LOGS ----------------------------------------------------------------------------------------
+
+
+def delete_audit_rows(days: int, financial_days: int, limit: int) -> int:
+    """Audit rows past the period; those about money only past the payment records' period too."""
+    with db.transaction() as cur:
+        cur.execute("SET LOCAL apranova.retention_sweep = 'on'")
+        cur.execute(
+            """
+            DELETE FROM audit_logs WHERE id IN (
+                SELECT id FROM audit_logs
+                WHERE occurred_at <= now() - make_interval(days => %(days)s)
+                  AND (action <> ALL (%(financial)s)
+                       OR occurred_at <= now() - make_interval(days => %(financial_days)s))
+                ORDER BY occurred_at, id LIMIT %(limit)s)
+            """,
+            {"days": days, "financial": list(FINANCIAL_ACTIONS), "financial_days": financial_days, "limit": limit},
+        )
+        return cur.rowcount
+
+
+def delete_cancelled_deletion_requests(days: int, limit: int) -> int:
+    """Cancelled deletion requests (they hold the user id and the reason), a period after the
+    cancel; the DELETION_CANCELLED audit row says the same until it expires too. Completed ones
+    hold only the opaque reference and are kept as the proof of the erasure."""
+    cur = db.connection().execute(
+        """
+        DELETE FROM deletion_requests WHERE id IN (
+            SELECT id FROM deletion_requests
+            WHERE status = 'CANCELLED' AND cancelled_at <= now() - make_interval(days => %s)
+            LIMIT %s)
+        """,
+        (days, limit),
+    )
+    return cur.rowcount
+
+
+# --- SUBMISSIONS ---------------------------------------------------------------------------------------
+
+
+def old_decided_submissions(days: int, limit: int) -> list[dict[str, Any]]:
+    """Decided attempts (a pending one still awaits its review) submitted longer ago than the period."""
+    return (
+        db.connection()
+        .execute(
+            """
+            SELECT id::text AS id, file_key FROM submissions
+            WHERE status <> 'PENDING' AND submitted_at <= now() - make_interval(days => %s)
+            ORDER BY submitted_at, id LIMIT %s
+            """,
+            (days, limit),
+        )
+        .fetchall()
+    )
+
+
+def delete_submissions(ids: list[str]) -> int:
+    cur = db.connection().execute("DELETE FROM submissions WHERE id = ANY (%s::uuid[]) AND status <> 'PENDING'", (ids,))
+    return cur.rowcount
+
+
+# --- USER_DATA -----------------------------------------------------------------------------------------
+
+
+def existing_users(ids: list[str]) -> set[str]:
+    rows = db.connection().execute("SELECT id::text AS id FROM users WHERE id = ANY (%s::uuid[])", (ids,)).fetchall()
+    return {r["id"] for r in rows}
+
+
+# --- PAYMENT_DATA --------------------------------------------------------------------------------------
+
+
+def payments_past(days: int) -> int:
+    row = (
+        db.connection()
+        .execute("SELECT count(*) AS n FROM payments WHERE created_at <= now() - make_interval(days => %s)", (days,))
+        .fetchone()
+    )
+    return int(row["n"]) if row else 0
+
+
+def record_sweep(details: dict[str, Any]) -> None:
+    with db.transaction() as cur:
+        record(cur, AuditAction.RETENTION_SWEEP, resource_type="retention", details=details)
