@@ -91,7 +91,7 @@ def http_api_event(
 class LambdaContext:
     """The attributes of the Lambda context object our code and Powertools read."""
 
-    def __init__(self, function_name: str, request_id: str | None = None) -> None:
+    def __init__(self, function_name: str, request_id: str | None = None, timeout_seconds: float = 30) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{function_name}"
@@ -99,7 +99,7 @@ class LambdaContext:
         self.aws_request_id = request_id or uuid.uuid4().hex
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
-        self._deadline = time.monotonic() + 30
+        self._deadline = time.monotonic() + timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))

@@ -5,7 +5,9 @@ checks (401 ``{"message": "Unauthorized"}`` on failure, as API Gateway answers);
 function handler is called in-process with a payload format 2.0 event, and its response is
 translated back. Requests no route matches go to the fallback function as API Gateway's
 ``$default`` route. Local-only extras: the merged OpenAPI document, a Swagger UI served from
-``node_modules`` (no CDN), and ``/_local/mailbox``.
+``node_modules`` (no CDN), ``/_local/mailbox``, and ``POST /_local/jobs/<name>``, which runs one
+of the scheduled functions (the purge, the retention sweep, the idle-workspace stopper) now, as
+EventBridge Scheduler would, and answers with what it returned.
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SWAGGER_DIR = ROOT / "node_modules" / "swagger-ui-dist"
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request size quota
 FUNCTION_PREFIX = "apranova-"
+
+# The functions EventBridge Scheduler runs in AWS (cdk/stacks/apranova_stack.py), by local job name.
+SCHEDULED_JOBS = {
+    "purge": ("compliance-purge", "functions.compliance.purge"),
+    "retention": ("compliance-retention", "functions.compliance.retention"),
+    "idle-workspaces": ("workspace-idle-stopper", "functions.provision.idle"),
+}
 
 _TEXT_TYPES = ("application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded")
 
@@ -146,6 +155,13 @@ class LocalApi:
 
     def _local(self, request: Request) -> Response:
         path = request.path
+        if path.startswith("/_local/jobs/"):
+            if request.method != "POST":
+                return _json(405, {"message": "Method Not Allowed"}, headers={"Allow": "POST"})
+            name = path.removeprefix("/_local/jobs/").strip("/")
+            if name not in SCHEDULED_JOBS:
+                return _gateway_error(404, "Not Found")
+            return _json(200, {"job": name, "result": self.run_job(name)}, headers={"Cache-Control": "no-store"})
         if request.method not in ("GET", "HEAD"):
             return _json(405, {"message": "Method Not Allowed"}, headers={"Allow": "GET"})
         if path == "/api/openapi.json":
@@ -160,6 +176,15 @@ class LocalApi:
         return _gateway_error(404, "Not Found")
 
     # --- the integration ----------------------------------------------------------------------
+
+    def run_job(self, name: str) -> Any:
+        """One run of a scheduled function, with the (empty) event a schedule sends."""
+        function, module = SCHEDULED_JOBS[name]
+        handler = importlib.import_module(module).lambda_handler
+        # The deployed jobs' timeout (15 minutes): the purge budgets its work by the time left.
+        context = LambdaContext(FUNCTION_PREFIX + function, f"local-{name}", timeout_seconds=900)
+        with self._lock_for(function), db.function_slot(function):
+            return handler({}, context)
 
     def invoke(
         self, function: str, request: Request, route: routes.Route | None, claims: dict[str, str] | None

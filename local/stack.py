@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from werkzeug.serving import WSGIRequestHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_DATABASE = "apranova_dev"
+# The export worker (functions/compliance/export_worker.py): invoked by the compliance API, not routed.
+EXPORT_WORKER = "apranova-compliance-export"
 
 log = logging.getLogger("local")  # not under "apranova": that is the functions' Powertools logger
 
@@ -224,6 +227,25 @@ def _start_stripe(state: Path, api_url: str, moto_url: str) -> tuple[Any, str]:
     return server, stripe_url
 
 
+# How often the local stack runs the scheduled jobs (AWS: the purge and the sweep daily, the idle
+# stopper every 10 minutes); POST /_local/jobs/<name> runs one at once.
+SCHEDULE_SECONDS = {"idle-workspaces": 600, "purge": 3600, "retention": 3600}
+
+
+def _run_schedules(app: Any, stop: threading.Event) -> None:
+    due = dict.fromkeys(SCHEDULE_SECONDS, 0.0)
+    while not stop.wait(5):
+        now = time.monotonic()
+        for name, every in SCHEDULE_SECONDS.items():
+            if now < due[name]:
+                continue
+            due[name] = now + every
+            try:
+                app.run_job(name)
+            except Exception:  # noqa: BLE001 - a failed run is logged; the next one tries again
+                log.exception("scheduled job %s failed", name)
+
+
 def main() -> int:
     _environment()
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -294,10 +316,13 @@ def main() -> int:
                 "UPLOADS_BUCKET": boot.buckets["uploads"],
                 "DATASETS_BUCKET": boot.buckets["datasets"],
                 "EXPORTS_BUCKET": boot.buckets["exports"],
+                "EXPORT_FUNCTION_NAME": EXPORT_WORKER,
                 "EMAIL_SENDER": boot.sender,
                 "SSM_PREFIX": "/apranova/local",
             }
         )
+        # The compliance API invokes the export worker asynchronously, as in AWS.
+        moto_stack.register_function(moto.url, EXPORT_WORKER, "functions.compliance.export_worker.lambda_handler")
         stripe_server, stripe_url = _start_stripe(state, api_url, moto.url)
         stripe_started = True
         tools = _start_tools(state, moto.url, database_url)
@@ -313,6 +338,7 @@ def main() -> int:
         app.jwt_check = jwt_check
         threading.Thread(target=http.serve_forever, name="api", daemon=True).start()
         serving = True
+        threading.Thread(target=_run_schedules, args=(app, stop), name="schedules", daemon=True).start()
 
         info: dict[str, Any] = {
             "api_url": api_url,

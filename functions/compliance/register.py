@@ -337,14 +337,22 @@ TABLES: tuple[Table, ...] = (
             _c("subject_id", ID, purge="cleared"),
             _c("resource_type"),
             _c("resource_id", ID, "May be the person's user id or the id of their row.", purge="cleared"),
-            _c("details", CONTENT, "Ids and states of the action; never a secret.", purge="cleared"),
+            _c(
+                "details",
+                CONTENT,
+                "Ids and states of the action; never a secret.",
+                purge="cleared on rows about the person; where they only acted on someone else (a review, a role "
+                "change), their id, email and name inside are replaced with [erased] and the other person's "
+                "facts stay",
+            ),
             _c("ip_address", ID, only_when="t.actor_id = %(user_id)s", purge="cleared"),
             _c("user_agent", ID, only_when="t.actor_id = %(user_id)s", purge="cleared"),
             _c("request_id", Category.NONE),
         ),
         Purge.ANONYMISED,
         legal_basis=SECURITY,
-        retention="365 days (AUDIT_LOGS), then deleted by the retention sweep.",
+        retention="365 days (AUDIT_LOGS), then deleted by the retention sweep; rows about payments and refunds "
+        "are kept as long as the payment records (PAYMENT_DATA, a legal requirement).",
         retention_policy="AUDIT_LOGS",
         selector="t.actor_id = %(user_id)s OR t.subject_id = %(user_id)s",
         purge_note="Kept for the rest of their period with every personal reference cleared (the trigger lets only "
@@ -385,7 +393,8 @@ TABLES: tuple[Table, ...] = (
         ),
         Purge.DELETED,
         legal_basis=RIGHTS,
-        retention="The archive 7 days after it is ready (EXPORTS); the request while the account exists.",
+        retention="The archive 7 days after it is ready (EXPORTS); the request row 7 days after it has ended "
+        "(EXPIRED or FAILED), else while the account exists.",
         retention_policy="EXPORTS",
         selector="t.user_id = %(user_id)s",
         order_by="t.requested_at, t.id",
@@ -412,7 +421,8 @@ TABLES: tuple[Table, ...] = (
         ),
         Purge.ANONYMISED,
         legal_basis=RIGHTS,
-        retention="Kept, with only the opaque reference, as proof that the erasure was done.",
+        retention="A completed request is kept, with only the opaque reference, as proof that the erasure was "
+        "done; a cancelled one is deleted 365 days after the cancel (AUDIT_LOGS).",
         selector="t.user_id = %(user_id)s",
         order_by="t.requested_at, t.id",
     ),
