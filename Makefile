@@ -55,8 +55,12 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# `make synth STAGE=prod` synthesizes production with the complete example context (prod refuses to
+# synthesize without its context); CONTEXT_FILE=<file> uses an operator's own instead.
+STAGE ?= dev
+CONTEXT_FILE ?= $(if $(filter prod,$(STAGE)),cdk/context/prod.example.json)
 synth: setup
-	npx cdk synth --quiet
+	npx cdk synth --quiet -c stage=$(STAGE) $(if $(CONTEXT_FILE),-c contextFile=$(CONTEXT_FILE))
 
 bench: setup
 	$(PY) -m bench

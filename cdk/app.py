@@ -8,13 +8,20 @@ alerts go; logged only without it), ``workspaceImage`` (the FSD workspace's cont
 pinned code-server by default), ``workspaceUrlTemplate`` (how students reach a running workspace;
 its private IP by default), ``supersetUrl``, ``jupyterhubUrl`` and ``prefectUrl`` (the shared tools'
 base URLs, written to SSM; otherwise the operator creates those parameters), ``account`` and
-``region`` (without both the stack is environment-agnostic, so synth needs no credentials).
-docs/operations.md describes each.
+``region`` (without both the stack is environment-agnostic, so synth needs no credentials; with
+both, the CLI looks the region's availability zones up once, unless ``availabilityZones`` lists
+them). docs/operations.md describes each.
+
+``contextFile`` names a JSON file of those values (an operator's per-stage settings, kept out of
+cdk.json): it fills in what ``-c`` did not set. Stage ``prod`` refuses to synthesize without
+``PRODUCTION_CONTEXT`` and says everything missing at once; cdk/context/prod.example.json is a
+complete example (``make synth STAGE=prod`` uses it).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +42,40 @@ from cdk.constructs.workspaces import DEFAULT_IMAGE  # noqa: E402
 from cdk.stacks.apranova_stack import DEFAULT_EMAIL_SENDER, ApraNovaStack  # noqa: E402
 
 DEFAULT_SPA_ORIGIN = "http://localhost:5173"
+PRODUCTION_STAGE = "prod"
+# What production cannot run without, each alternative set satisfied by any one of its keys: where the
+# API and its CORS point, the account and region it is pinned to, who is alerted, who sends the
+# email, and the shared tools DP students are provisioned on (the steps fail without their URLs).
+PRODUCTION_CONTEXT: tuple[tuple[str, ...], ...] = (
+    ("account",),
+    ("region",),
+    ("spaOrigin",),
+    ("opsEmail",),
+    ("emailSender", "sesSenderArn"),
+    *((key,) for key in URL_CONTEXT.values()),
+)
+# The keys a context file may hold: the operator's settings (the stage itself comes from -c).
+OPERATOR_CONTEXT = frozenset(
+    {
+        "account",
+        "region",
+        "spaOrigin",
+        "opsEmail",
+        "emailSender",
+        "sesSenderArn",
+        "workspaceImage",
+        "workspaceUrlTemplate",
+        "availabilityZones",
+        *URL_CONTEXT.values(),
+    }
+)
+# Stage names go into resource names (the instance identifier, the pool, aliases): short, lower case.
+STAGE_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+STAGE_MAX_LENGTH = 20
+
+
+class ContextError(ValueError):
+    """The app's context cannot make a stack: the message names every problem."""
 
 
 def project_context() -> dict[str, Any]:
@@ -42,9 +83,78 @@ def project_context() -> dict[str, Any]:
     return json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
+def _load_context_file(app: App) -> None:
+    """The ``contextFile``'s values, for every key nothing else set."""
+    name = app.node.try_get_context("contextFile")
+    if not name:
+        return
+    path = Path(name) if Path(name).is_absolute() else ROOT / name
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ContextError(f"contextFile {name}: cannot read it as JSON ({exc})") from None
+    if not isinstance(values, dict):
+        raise ContextError(f"contextFile {name}: must hold one JSON object of context keys")
+    unknown = sorted(set(values) - OPERATOR_CONTEXT)
+    if unknown:
+        raise ContextError(
+            f"contextFile {name}: unknown keys {', '.join(unknown)} (allowed: {', '.join(sorted(OPERATOR_CONTEXT))}; "
+            "pass the stage with -c stage=...)"
+        )
+    for key, value in values.items():
+        if app.node.try_get_context(key) in (None, ""):
+            app.node.set_context(key, value)
+
+
+def _pin_availability_zones(app: App) -> None:
+    """A stack pinned to an account and region asks the CLI for the region's zones (an AWS call, with
+    credentials) unless its lookup cache has them: ``availabilityZones`` fills that cache, so such a
+    stack synthesizes offline too. A list, or the zones separated by commas (``-c``)."""
+    zones = app.node.try_get_context("availabilityZones")
+    account, region = app.node.try_get_context("account"), app.node.try_get_context("region")
+    if not zones or not (account and region):
+        return
+    if isinstance(zones, str):
+        zones = [zone.strip() for zone in zones.split(",") if zone.strip()]
+    if not isinstance(zones, list) or len(zones) < 2 or not all(str(z).startswith(str(region)) for z in zones):
+        raise ContextError(f"availabilityZones must list at least two zones of {region}, not {zones!r}")
+    # The key CDK's availability-zones lookup reads (what cdk.context.json would hold).
+    app.node.set_context(f"availability-zones:account={account}:region={region}", list(zones))
+
+
+def check_context(app: App, stage: str) -> None:
+    """Raises ``ContextError`` naming everything wrong with the context for ``stage``."""
+    if len(stage) > STAGE_MAX_LENGTH or not STAGE_NAME.match(stage):
+        raise ContextError(
+            f"stage must be lower-case letters, digits and single hyphens, at most {STAGE_MAX_LENGTH} "
+            f"characters, not {stage!r}"
+        )
+    if stage != PRODUCTION_STAGE:
+        return
+    missing = [
+        " or ".join(keys) for keys in PRODUCTION_CONTEXT if all(not app.node.try_get_context(key) for key in keys)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing context: {', '.join(missing)}")
+    origin = app.node.try_get_context("spaOrigin")
+    if origin and not str(origin).startswith("https://"):
+        problems.append(f"spaOrigin must be an https:// origin in production, not {origin!r}")
+    if problems:
+        raise ContextError(
+            f"ApraNova-{stage} cannot be synthesized: {'; '.join(problems)}. Pass each value with "
+            "-c key=value, or all of them in a JSON file with -c contextFile=<file> "
+            "(cdk/context/prod.example.json shows every key; docs/operations.md explains them)."
+        )
+
+
 def build(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> tuple[App, ApraNovaStack]:
     app = App(context={**project_context(), **(context or {})}, outdir=outdir)
+    _load_context_file(app)
     stage = app.node.try_get_context("stage") or "dev"
+    # Before anything is built: a stage that cannot run never gets a half-made template.
+    check_context(app, stage)
+    _pin_availability_zones(app)
     account = app.node.try_get_context("account")
     region = app.node.try_get_context("region")
     ses_sender_arn = app.node.try_get_context("sesSenderArn") or None
@@ -68,7 +178,12 @@ def build(context: Mapping[str, Any] | None = None, outdir: str | None = None) -
 
 
 def main() -> None:
-    app, _ = build()
+    try:
+        app, _ = build()
+    except ContextError as exc:
+        # One clear line for the operator (the CLI shows the app's stderr), not a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     app.synth()
 
 

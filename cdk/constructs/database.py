@@ -1,10 +1,13 @@
-"""The network and the application database: minimal, but the real shape (issue 8 hardens it).
+"""The network and the application database.
 
-A two-AZ VPC: isolated subnets for the database and the proxy, private subnets with egress for
-the functions (one NAT gateway outside production). PostgreSQL 16, encrypted, TLS forced, the
-master credentials generated into Secrets Manager (rotated) and used only by the migrations.
-The API functions reach the database through RDS Proxy with IAM authentication end to end: no
-application password exists anywhere.
+A two-AZ VPC (cdk/constructs/network.py): isolated subnets for the database and the proxy, isolated
+subnets with interface endpoints for the functions that call only AWS, private subnets with egress
+for the few that call the internet (one NAT gateway outside production). PostgreSQL 16 encrypted
+with a customer-managed key (rotated yearly; Performance Insights encrypted with it too), TLS
+forced, automated backups, Multi-AZ and deletion protection in production, the master credentials
+generated into Secrets Manager (rotated every 30 days) and used only by the migrations and the
+student-database step. The API functions reach the database through RDS Proxy with TLS and IAM
+authentication end to end: no application password exists anywhere.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from cdk.constructs.nag import acknowledge
+from cdk.constructs.network import DATA_SUBNETS, EGRESS_SUBNETS, INTERNAL_SUBNETS, Endpoints
 from cdk.constructs.python_function import PythonFunction
 
 DB_NAME = "apranova"
@@ -26,12 +31,16 @@ PORT = 5432
 # The VPC's address range (CDK's default, spelled out so rules can name it as a literal).
 VPC_CIDR = "10.0.0.0/16"
 LOG_EXPORTS = ("postgresql", "upgrade")
+# RDS's default max_connections for PostgreSQL is LEAST(DBInstanceClassMemory / 9531392, 5000): about
+# 80 on a db.t4g.micro (dev) and 400 on a db.t4g.medium (prod). The connections alarm fires at 80 %.
+MAX_CONNECTIONS = {False: 80, True: 400}
 
 
 class Database(Construct):
     def __init__(self, scope: Construct, id: str, *, stage: str, production: bool) -> None:
         super().__init__(scope, id)
         identifier = f"apranova-{stage}"
+        self.max_connections = MAX_CONNECTIONS[production]
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -40,8 +49,14 @@ class Database(Construct):
             nat_gateways=2 if production else 1,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-                ec2.SubnetConfiguration(name="functions", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22),
-                ec2.SubnetConfiguration(name="data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
+                ec2.SubnetConfiguration(
+                    name=EGRESS_SUBNETS, subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22
+                ),
+                ec2.SubnetConfiguration(name=DATA_SUBNETS, subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
+                # Last, so that adding it left the other groups' address ranges where they were.
+                ec2.SubnetConfiguration(
+                    name=INTERNAL_SUBNETS, subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22
+                ),
             ],
             # S3 traffic (datasets, uploads) stays off the NAT gateway.
             gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
@@ -58,9 +73,20 @@ class Database(Construct):
             ),
             traffic_type=ec2.FlowLogTrafficType.REJECT,
         )
+        self.endpoints = Endpoints(self, "Endpoints", vpc=self.vpc, cidr=VPC_CIDR, production=production)
 
         engine = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16)
-        isolated = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        isolated = ec2.SubnetSelection(subnet_group_name=DATA_SUBNETS)
+        # The storage, its automated backups and snapshots, and Performance Insights' data. Retained
+        # in every stage: the final snapshot of a deleted stack is unreadable without it.
+        self.key = kms.Key(
+            self,
+            "Key",
+            alias=f"alias/apranova-{stage}-database",
+            description=f"ApraNova {stage}: the PostgreSQL instance's storage, snapshots and Performance Insights",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         self.instance = rds.DatabaseInstance(
             self,
             "Instance",
@@ -77,6 +103,10 @@ class Database(Construct):
             parameter_group=rds.ParameterGroup(self, "Parameters", engine=engine, parameters={"rds.force_ssl": "1"}),
             iam_authentication=True,
             storage_encrypted=True,
+            storage_encryption_key=self.key,
+            enable_performance_insights=True,
+            performance_insight_encryption_key=self.key,
+            performance_insight_retention=rds.PerformanceInsightRetention.DEFAULT,  # 7 days, no charge
             allocated_storage=20,
             max_allocated_storage=100,
             multi_az=production,
@@ -101,10 +131,10 @@ class Database(Construct):
             )
             self.instance.node.add_dependency(group)
         self.secret = self.instance.secret
-        # The rotation function needs the Secrets Manager API: it runs where the NAT is.
+        # The rotation function calls Secrets Manager through its interface endpoint (private DNS).
         self.instance.add_rotation_single_user(
             automatically_after=Duration.days(30),
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            vpc_subnets=ec2.SubnetSelection(subnet_group_name=INTERNAL_SUBNETS),
         )
         # With IAM end to end, the proxy itself signs in to PostgreSQL with a token as the app user.
         proxy_role = iam.Role(self, "ProxyRole", assumed_by=iam.ServicePrincipal("rds.amazonaws.com"))

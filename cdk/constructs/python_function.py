@@ -24,6 +24,7 @@ from constructs import Construct
 from apranova import routes
 from cdk.constructs.bundling import ROOT, UNUSED_IMAGE, CopyBundler, tree_hash
 from cdk.constructs.nag import acknowledge
+from cdk.constructs.network import function_subnets
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -71,7 +72,10 @@ class PythonFunction(Construct):
     ``extra_paths`` are repository paths bundled at their repository-relative place: the migrate
     function takes ``migrations`` (a folder beside the package), the tools function
     ``functions/provision`` (another package of ``functions``, importable as in the repository);
-    ``vpc`` puts the function in the VPC's private subnets with egress.
+    ``vpc`` puts the function in the VPC: in the isolated subnets that reach AWS through interface
+    endpoints, or with ``egress`` in the private subnets routed to the NAT gateway (only for a
+    function that calls the internet: cdk/constructs/network.py). ``reserved_concurrency`` caps (and
+    reserves) the concurrent runs, for a function whose downstream must be protected.
     """
 
     def __init__(
@@ -88,13 +92,18 @@ class PythonFunction(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
         vpc: ec2.IVpc | None = None,
+        egress: bool = False,
+        reserved_concurrency: int | None = None,
         extra_paths: Sequence[str] = (),
         description: str | None = None,
         handler_module: str | None = None,
     ) -> None:
         """``handler_module`` overrides the route table's (the workflow steps are not routes)."""
         super().__init__(scope, id)
+        if egress and vpc is None:
+            raise ValueError(f"{name}: egress applies to a function in the VPC (outside it, it has the internet)")
         self.name = name
+        self.reserved_concurrency = reserved_concurrency
         # An explicit log group (not the deprecated log_retention custom resource): retention and
         # removal are plain CloudFormation, and the role may write to this group only.
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
@@ -135,7 +144,8 @@ class PythonFunction(Construct):
                 **(environment or {}),
             },
             vpc=vpc,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS) if vpc else None,
+            vpc_subnets=function_subnets(egress=egress) if vpc else None,
+            reserved_concurrent_executions=reserved_concurrency,
         )
 
         acknowledge(

@@ -1,9 +1,11 @@
 """S3 buckets: the datasets bucket (course data students download), the uploads bucket (students'
-submitted files) and the access-log bucket."""
+submitted files), the exports bucket (GDPR data exports, KMS-encrypted, gone after 7 days) and the
+access-log bucket."""
 
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -17,6 +19,10 @@ ABORT_INCOMPLETE_UPLOADS = Duration.days(1)
 # A deleted or replaced upload stays recoverable this long, then is gone: an account purge deletes
 # the student's objects, and a versioned bucket must not keep them for ever.
 UPLOAD_NONCURRENT_DAYS = Duration.days(30)
+# Data exports (``exports/<user id>/<export id>.zip``): a link is offered for 7 days; the retention
+# sweep deletes the object then, and the lifecycle rule is the backstop if a sweep is missed.
+EXPORTS_PREFIX = "exports/"
+EXPORT_DAYS = Duration.days(7)
 
 
 class Storage(Construct):
@@ -52,8 +58,14 @@ class Storage(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="datasets/",
-            # Old dataset versions are kept a while for a rollback, not forever.
-            lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(90))],
+            # Old dataset versions are kept a while for a rollback, not forever; an upload the
+            # migration never finished (a large dataset goes up in parts) is cleaned up.
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    noncurrent_version_expiration=Duration.days(90),
+                    abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS,
+                )
+            ],
             removal_policy=RemovalPolicy.RETAIN,
         )
         # Students' files: uploaded from the browser with a presigned POST (the form binds the key,
@@ -89,6 +101,40 @@ class Storage(Construct):
                     id="expire-old-versions",
                     noncurrent_version_expiration=UPLOAD_NONCURRENT_DAYS,
                     expired_object_delete_marker=True,
+                ),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # A person's whole record, zipped: encrypted with a key of our own, so reading an export
+        # takes kms:Decrypt on it as well as s3:GetObject, and CloudTrail logs every use. Not
+        # versioned: a deleted export must be gone, not kept as a noncurrent version.
+        self.exports_key = kms.Key(
+            self,
+            "ExportsKey",
+            description="ApraNova: encrypts users' GDPR data exports",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.exports = s3.Bucket(
+            self,
+            "Exports",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.exports_key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            versioned=False,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="exports/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-exports",
+                    prefix=EXPORTS_PREFIX,
+                    # The sweep deletes an export when its link expires; this catches a missed sweep
+                    # (S3 expires objects at the first midnight UTC after the period: never early).
+                    expiration=EXPORT_DAYS,
+                    abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS,
                 ),
             ],
             removal_policy=RemovalPolicy.RETAIN,

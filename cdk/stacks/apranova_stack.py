@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, triggers
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
@@ -16,32 +17,81 @@ from constructs import Construct
 from apranova import routes
 from cdk.constructs.common_layer import CommonLayer
 from cdk.constructs.database import Database
+from cdk.constructs.email import Email
 from cdk.constructs.http_api import HttpApi
 from cdk.constructs.identity import Identity
 from cdk.constructs.nag import acknowledge
+from cdk.constructs.operations import Operations
 from cdk.constructs.python_function import PythonFunction
 from cdk.constructs.schedules import Schedules
-from cdk.constructs.storage import SUBMISSIONS_PREFIX, Storage
+from cdk.constructs.storage import EXPORTS_PREFIX, SUBMISSIONS_PREFIX, Storage
 from cdk.constructs.student_tools import STUDENTS_DB_NAME, StudentTools
 from cdk.constructs.workflows import Workflows
 from cdk.constructs.workspaces import DEFAULT_IMAGE, Workspaces
 from functions.provision.catalog import STEP_FUNCTIONS, TOOL_STEPS
 
-# Functions that query the database: they run in the VPC and reach it through the proxy. They sit
-# in the private subnets with egress, which is also how the payments functions reach Stripe.
-# The submissions function also calls GitHub's API (resolving a commit) through the NAT.
+# Functions that query the database: they run in the VPC and reach it through the proxy, and AWS
+# through the VPC's interface endpoints (cdk/constructs/network.py), with no route to the internet...
 DATABASE_FUNCTIONS = frozenset(
-    {"health", "curriculum", "auth", "admin", "payments", "payments-webhook", "tools", "submissions", "trainer"}
+    {
+        "health",
+        "curriculum",
+        "auth",
+        "admin",
+        "payments",
+        "payments-webhook",
+        "tools",
+        "submissions",
+        "trainer",
+        "compliance",
+    }
 )
+# ... except those that call something on the internet, through the NAT gateway: Stripe (payments;
+# the webhook only verifies signatures), GitHub's API (submissions resolves a commit) and the shared
+# tools' admin APIs (the Superset, Prefect and JupyterHub steps: the tools may run outside the VPC).
+EGRESS_FUNCTIONS = frozenset(
+    {"payments", "submissions", "provision-superset", "provision-prefect", "provision-jupyter"}
+)
+# Reserved concurrency, where a downstream must be protected (a cap; also capacity nobody else takes):
+RESERVED_CONCURRENCY = {
+    # Stripe retries any delivery we refuse for 3 days: capping the webhook costs nothing, keeps a
+    # burst of events from taking the proxy's connections from the API, and keeps 20 runs for
+    # payments however busy the API is.
+    "payments-webhook": 20,
+    # The students' database: this step signs in to the instance itself as the master user (not
+    # through the proxy) to create roles and schemas.
+    "provision-student-database": 5,
+    # The shared tools' admin APIs (one Superset, Prefect and JupyterHub for every student): an
+    # enrollment burst queues here; the state machines retry Lambda.TooManyRequestsException.
+    "provision-superset": 5,
+    "provision-prefect": 5,
+    "provision-jupyter": 5,
+    # One at a time: two runs would only race to stop the same tasks, or migrate the same database.
+    "workspace-idle-stopper": 1,
+    # The daily GDPR sweeps (a retry must not overlap a run that is still going).
+    "compliance-purge": 1,
+    "compliance-retention": 1,
+    "migrate": 1,
+}
 # The functions whose code reads the user pool's settings (apranova.cognito): the others are not
 # given its ids, whatever they could do with them.
-COGNITO_FUNCTIONS = frozenset({"auth", "admin", "payments-webhook"})
+COGNITO_FUNCTIONS = frozenset({"auth", "admin", "payments-webhook", "compliance"})
 # Repository paths a route function's asset carries besides its own folder (bundled at the same
 # path, so they import as packages): the tools API uses the provisioners' code (the workspace).
 FUNCTION_EXTRA_PATHS = {"tools": ("functions/provision",)}
 # Functions run by a schedule (EventBridge Scheduler), by name → handler module.
 SCHEDULED_FUNCTIONS = {"workspace-idle-stopper": "functions.provision.idle"}
 IDLE_STOPPER_RATE = Duration.minutes(10)
+# The GDPR jobs (functions/compliance): the export worker, started asynchronously by the export
+# route, and the two daily sweeps - the purge of accounts past their grace period, then the
+# retention sweep - in the small hours (UTC), when nobody waits on the database.
+EXPORT_WORKER = ("compliance-export", "functions.compliance.export_worker")
+PURGE = ("compliance-purge", "functions.compliance.purge")
+RETENTION_SWEEP = ("compliance-retention", "functions.compliance.retention")
+PURGE_SCHEDULE = "cron(0 3 * * ? *)"
+RETENTION_SCHEDULE = "cron(30 3 * * ? *)"
+# A daily job whose run failed may be retried for an hour; after that the next day's run resumes it.
+DAILY_EVENT_AGE = Duration.hours(1)
 # The workflow steps that send email (the welcome email; operator alerts) and the one that needs no
 # database (it only emails the operators, so it stays out of the VPC).
 EMAIL_STEPS = frozenset({"provision-welcome-email", "provision-alert-ops", "provision-assign-trainer"})
@@ -72,6 +122,9 @@ COGNITO_ACTIONS = {
         "cognito-idp:AdminGetUser",
         "cognito-idp:AdminSetUserPassword",
     ),
+    # A deletion request signs the user out everywhere (the password re-check is InitiateAuth, which
+    # the client id authorizes).
+    "compliance": ("cognito-idp:AdminUserGlobalSignOut",),
 }
 # The payments functions (functions/payments/config.py reads their settings).
 PAYMENT_FUNCTIONS = frozenset({"payments", "payments-webhook"})
@@ -98,11 +151,11 @@ WORKFLOW_STARTERS = {
 # Functions that send email (students' notices, operator alerts) through SES: the payments ones, the
 # submissions function (submission received, to the student and the trainer) and the trainer
 # function (review results, project unlocked, track completed).
-EMAIL_FUNCTIONS = PAYMENT_FUNCTIONS | {"submissions", "trainer"}
+EMAIL_FUNCTIONS = PAYMENT_FUNCTIONS | {"submissions", "trainer", "compliance"}
 # Of those, the ones that also alert the operators (apranova.alerts reads OPS_EMAIL).
 ALERT_FUNCTIONS = PAYMENT_FUNCTIONS
 # Functions whose emails link to the SPA (SPA_ORIGIN); the payments ones get it with their checkout URLs.
-SPA_LINK_FUNCTIONS = frozenset({"submissions", "trainer"})
+SPA_LINK_FUNCTIONS = frozenset({"submissions", "trainer", "compliance"})
 # The sender when the operator configures none: a reserved domain, so a dev stack synthesizes and
 # deploys, and SES refuses to send until a verified sender is configured (docs/operations.md).
 DEFAULT_EMAIL_SENDER = "no-reply@apranova.example"
@@ -141,10 +194,20 @@ class ApraNovaStack(Stack):
             "CHECKOUT_SUCCESS_URL": f"{spa}/payment/success?session_id={{CHECKOUT_SESSION_ID}}",
             "CHECKOUT_CANCEL_URL": f"{spa}/payment/cancelled",
         }
-        email_env = {"EMAIL_SENDER": email_sender}
+        production = stage == "prod"
+        # The SES identity and configuration set every email goes through (bounces and complaints).
+        self.email = Email(
+            self,
+            "Email",
+            stage=stage,
+            sender=email_sender,
+            ses_sender_arn=ses_sender_arn,
+            ops_email=ops_email,
+            production=production,
+        )
+        email_env = {"EMAIL_SENDER": email_sender, "EMAIL_CONFIGURATION_SET": self.email.configuration_set_name}
         alert_env = {"OPS_EMAIL": ops_email} if ops_email else {}
 
-        production = stage == "prod"
         removal = RemovalPolicy.RETAIN if production else RemovalPolicy.DESTROY
         retention = logs.RetentionDays.SIX_MONTHS if production else logs.RetentionDays.ONE_MONTH
 
@@ -167,6 +230,8 @@ class ApraNovaStack(Stack):
                 stage=stage,
                 log_retention=retention,
                 removal_policy=removal,
+                egress=name in EGRESS_FUNCTIONS,
+                reserved_concurrency=RESERVED_CONCURRENCY.get(name),
                 **options,
             )
 
@@ -301,6 +366,15 @@ class ApraNovaStack(Stack):
             scheduler.ScheduleExpression.rate(IDLE_STOPPER_RATE),
             description=f"ApraNova {stage}: stop idle workspaces",
         )
+        self.compliance_jobs = self._compliance(
+            function,
+            stage=stage,
+            database=database,
+            storage=storage,
+            identity=identity,
+            tools=tools,
+            env={**email_env, **alert_env, "SPA_ORIGIN": spa},
+        )
         # Migrations run on every deploy that changes the migrate function (its code carries the
         # SQL files), after the database exists and before new API code is deployed.
         self.migration_trigger = triggers.Trigger(
@@ -312,7 +386,12 @@ class ApraNovaStack(Stack):
             # Every function that reads the database waits for the schema it expects.
             execute_before=[
                 fn.function.node.default_child
-                for fn in [*self.functions.values(), *self.steps.values(), self.idle_stopper]
+                for fn in [
+                    *self.functions.values(),
+                    *self.steps.values(),
+                    self.idle_stopper,
+                    *self.compliance_jobs.values(),
+                ]
             ],
             timeout=Duration.minutes(6),
         )
@@ -362,6 +441,18 @@ class ApraNovaStack(Stack):
                 value=f"{self.api.url}{stripe_routes[0].path.lstrip('/')}",
                 description="The endpoint to register in Stripe (Developers > Webhooks)",
             )
+
+        # Keep this last: it gives every function, state machine and queue built above its alarms.
+        self.operations = Operations(
+            self,
+            "Operations",
+            stage=stage,
+            api=self.api,
+            database=database,
+            email=self.email,
+            ops_email=ops_email,
+            production=production,
+        )
 
     def _tool_step(self, tool: str, step: PythonFunction, tools: StudentTools, workspaces: Workspaces) -> None:
         """A tool step's settings (its provisioner's settings class) and exactly its grants."""
@@ -433,13 +524,9 @@ class ApraNovaStack(Stack):
                 "(kms:EncryptionContext:PARAMETER_ARN).",
             )
 
-        # SES authorizes the send against the identity verified for the From address: the address
-        # itself or its domain, in this account and region.
-        domain = email_sender.split("@")[1]
-        identities = [
-            self.format_arn(service="ses", resource="identity", resource_name=identity)
-            for identity in (email_sender, domain)
-        ]
+        # SES authorizes the send against the identity verified for the From address (the address
+        # itself or its domain, in this account and region) and the configuration set.
+        identities = self.email.sending_arns()
         senders = [self.functions[name] for name in sorted(EMAIL_FUNCTIONS & set(self.functions))]
         senders += [self.steps[name] for name in sorted(EMAIL_STEPS)]
         for function in senders:
@@ -453,6 +540,205 @@ class ApraNovaStack(Stack):
             for variable in variables:
                 if name in self.functions:
                     machines[variable].grant_start_execution(self.functions[name].role)
+
+    def _compliance(
+        self,
+        function,
+        *,
+        stage: str,
+        database: Database,
+        storage: Storage,
+        identity: Identity,
+        tools: StudentTools,
+        env: Mapping[str, str],
+    ) -> dict[str, PythonFunction]:
+        """The GDPR jobs (export worker, daily purge, daily retention sweep) and the compliance API's
+        grants: each role gets exactly the buckets' prefixes, the key, the pool actions and the
+        workflow its code calls."""
+        storage_env = {
+            "UPLOADS_BUCKET": storage.uploads.bucket_name,
+            "EXPORTS_BUCKET": storage.exports.bucket_name,
+            "EXPORTS_KMS_KEY_ID": storage.exports_key.key_arn,
+        }
+        pool_env = {"COGNITO_USER_POOL_ID": identity.user_pool.user_pool_id}
+        (export_name, export_module), (purge_name, purge_module), (sweep_name, sweep_module) = (
+            EXPORT_WORKER,
+            PURGE,
+            RETENTION_SWEEP,
+        )
+        worker = function(
+            export_name,
+            handler_module=export_module,
+            vpc=database.vpc,
+            memory_size=1024,
+            timeout=Duration.minutes(5),
+            environment={**storage_env, **pool_env, **env},
+            description=f"ApraNova data export builder ({stage}); started by the export route",
+        )
+        purge = function(
+            purge_name,
+            handler_module=purge_module,
+            vpc=database.vpc,
+            # It waits for each account's deprovision workflow (PURGE_WORKFLOW_WAIT_SECONDS, 300 s).
+            timeout=Duration.minutes(15),
+            environment={
+                **storage_env,
+                **pool_env,
+                **env,
+                "SSM_PREFIX": tools.prefix,
+                "DEPROVISION_STATE_MACHINE_ARN": self.workflows.deprovision.state_machine_arn,
+            },
+            description=f"ApraNova account purge after the grace period ({stage}); run daily",
+        )
+        sweep = function(
+            sweep_name,
+            handler_module=sweep_module,
+            vpc=database.vpc,
+            timeout=Duration.minutes(15),
+            environment={**storage_env, **env},
+            description=f"ApraNova retention sweep ({stage}); run daily",
+        )
+        jobs = {export_name: worker, purge_name: purge, sweep_name: sweep}
+        for job in jobs.values():
+            database.connect_function(job)
+
+        uploads, exports, key = storage.uploads, storage.exports, storage.exports_key
+        user_uploads = uploads.arn_for_objects(f"{SUBMISSIONS_PREFIX}*")
+        user_exports = exports.arn_for_objects(f"{EXPORTS_PREFIX}*")
+        people_files = ((uploads, SUBMISSIONS_PREFIX, user_uploads), (exports, EXPORTS_PREFIX, user_exports))
+
+        def listing(role: iam.IRole, bucket, prefix: str, *, versions: bool = False) -> None:
+            actions = ["s3:ListBucket", "s3:ListBucketVersions"] if versions else ["s3:ListBucket"]
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=actions,
+                    resources=[bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+                )
+            )
+
+        # The worker reads the person's uploads, writes the archive (SSE-KMS: S3 asks the key for a
+        # data key on the writer's behalf) and reads the person from the pool.
+        listing(worker.role, uploads, SUBMISSIONS_PREFIX)
+        worker.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[user_uploads]))
+        worker.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[user_exports]))
+        key.grant(worker.role, "kms:GenerateDataKey", "kms:Decrypt")
+        worker.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["cognito-idp:AdminGetUser", "cognito-idp:AdminListGroupsForUser"],
+                resources=[identity.user_pool.user_pool_arn],
+            )
+        )
+        # The route starts the worker and signs download links (a presigned GET of an SSE-KMS object
+        # works with the signer's s3:GetObject and kms:Decrypt).
+        api = self.functions.get("compliance")
+        if api is not None:
+            api.function.add_environment("EXPORT_FUNCTION_NAME", worker.function.function_name)
+            for variable, value in storage_env.items():
+                api.function.add_environment(variable, value)
+            # The unqualified function only (grant_invoke would add every version and alias).
+            api.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[worker.function.function_arn])
+            )
+            api.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[user_exports]))
+            key.grant_decrypt(api.role)
+        # A failed build is retried twice by Lambda, then its event lands with the schedules' dead letters.
+        worker.function.configure_async_invoke(
+            retry_attempts=2,
+            max_event_age=Duration.hours(1),
+            on_failure=destinations.SqsDestination(self.schedules.dead_letters),
+        )
+
+        # The purge: the deprovision workflow, the person's objects (every version), their SSM
+        # parameters and their Cognito user.
+        self.workflows.deprovision.grant_start_execution(purge.role)
+        purge.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution"],
+                resources=[
+                    self.format_arn(
+                        service="states",
+                        resource="execution",
+                        resource_name=f"{self.workflows.deprovision.state_machine_name}:*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        for bucket, prefix, objects in people_files:
+            listing(purge.role, bucket, prefix, versions=True)
+            purge.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:DeleteObject", "s3:DeleteObjectVersion"], resources=[objects])
+            )
+        purge.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ssm:GetParametersByPath", "ssm:DeleteParameter", "ssm:DeleteParameters"],
+                resources=[tools.parameter_arn("students"), tools.parameter_arn("students/*")],
+            )
+        )
+        purge.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["cognito-idp:AdminDeleteUser"], resources=[identity.user_pool.user_pool_arn])
+        )
+        acknowledge(
+            purge.role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f"<{self.get_logical_id(self.workflows.deprovision.node.default_child)}.Name>:*]",
+            "The purge polls the deprovision executions it started (named after each deletion request, "
+            "unknown to the template); DescribeExecution only, on this one state machine's executions.",
+        )
+        acknowledge(
+            purge.role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter"
+            f"{tools.prefix}/students/*]",
+            "A purged student's tool passwords live under <prefix>/students/<user id>/, a path per person "
+            "the template cannot know; the purge reads names by path and deletes them for the one person "
+            "being erased, and nothing outside the students' path.",
+        )
+        # The worker emails "your export is ready", the purge alerts the operators.
+        for job in (worker, purge):
+            job.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["ses:SendEmail"], resources=self.email.sending_arns())
+            )
+        # The sweep deletes expired exports and the files of purged users.
+        for bucket, prefix, objects in people_files:
+            listing(sweep.role, bucket, prefix, versions=True)
+            sweep.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:DeleteObject", "s3:DeleteObjectVersion"], resources=[objects])
+            )
+
+        for role in (worker.role, purge.role, sweep.role, *([api.role] if api is not None else [])):
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(exports.node.default_child)}.Arn>/"
+                f"{EXPORTS_PREFIX}*]",
+                "Exports are exports/<user id>/<export id>.zip, one key per request; the code touches only "
+                "the calling or purged person's own keys (checked in the service), so the role needs the "
+                "exports prefix, nothing else in the bucket.",
+            )
+        for role in (worker.role, purge.role, sweep.role):
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(uploads.node.default_child)}.Arn>/"
+                f"{SUBMISSIONS_PREFIX}*]",
+                "Students' files are submissions/<user id>/...; the export reads and the purge and sweep "
+                "delete one person's prefix at a time, so the role needs the submissions prefix only.",
+            )
+
+        self.schedules.add(
+            "Purge",
+            purge.function,
+            scheduler.ScheduleExpression.expression(PURGE_SCHEDULE),
+            description=f"ApraNova {stage}: erase accounts whose grace period has ended",
+            max_event_age=DAILY_EVENT_AGE,
+        )
+        self.schedules.add(
+            "RetentionSweep",
+            sweep.function,
+            scheduler.ScheduleExpression.expression(RETENTION_SCHEDULE),
+            description=f"ApraNova {stage}: delete what has outlived its retention policy",
+            max_event_age=DAILY_EVENT_AGE,
+        )
+        return jobs
 
     def _grant_datasets(self, storage: Storage) -> None:
         """The migration uploads the course datasets: read and write objects, list the bucket.

@@ -6,15 +6,16 @@ import json
 from typing import Any
 
 from apranova import routes
-from cdk.stacks.apranova_stack import SCHEDULED_FUNCTIONS
+from cdk.stacks.apranova_stack import EXPORT_WORKER, PURGE, RETENTION_SWEEP, SCHEDULED_FUNCTIONS
 from functions.provision.catalog import STEP_FUNCTIONS
 
 # Functions the stack deploys besides the route table's, by name → handler module: the migration,
-# the workflow steps (functions/provision/catalog.py) and the scheduled functions.
+# the workflow steps (functions/provision/catalog.py), the scheduled functions and the GDPR jobs.
 EXTRA_FUNCTIONS: dict[str, str] = {
     "migrate": routes.handler_module("migrate"),
     **STEP_FUNCTIONS,
     **SCHEDULED_FUNCTIONS,
+    **dict([EXPORT_WORKER, PURGE, RETENTION_SWEEP]),
 }
 
 

@@ -98,6 +98,9 @@ def test_authorizer_guards_every_token_route_and_no_public_one(template):
     assert by_key["$default"]["AuthorizationType"] == "NONE"
 
 
+POOL_JOBS = {"compliance-export", "compliance-purge"}
+
+
 def test_the_functions_that_call_the_pool_know_it_and_no_other(template):
     """The code that reads the pool's settings (apranova.cognito) runs in these functions only; that
     none misses them is checked against each function's settings (tests/infra/test_tools.py)."""
@@ -111,6 +114,10 @@ def test_the_functions_that_call_the_pool_know_it_and_no_other(template):
         if name in COGNITO_FUNCTIONS:
             assert env["COGNITO_USER_POOL_ID"] == {"Ref": pool_id}, name
             assert env["COGNITO_CLIENT_ID"] == {"Ref": client_id}, name
+        elif name in POOL_JOBS:
+            # The export reads the person's attributes, the purge deletes them: the pool, no client.
+            assert env["COGNITO_USER_POOL_ID"] == {"Ref": pool_id}, name
+            assert "COGNITO_CLIENT_ID" not in env, name
         else:
             assert not [k for k in env if k.startswith("COGNITO_")], name
 
@@ -174,7 +181,10 @@ def test_outputs_name_the_pool_client_and_issuer(template):
 def _production_pool(context: dict) -> dict:
     from cdk.app import build
 
-    _app, stack = build({"aws:cdk:bundling-stacks": [], "stage": "prod", **context})
+    # Production refuses to synthesize without its context: the complete example supplies the rest.
+    _app, stack = build(
+        {"aws:cdk:bundling-stacks": [], "stage": "prod", "contextFile": "cdk/context/prod.example.json", **context}
+    )
     ((_, pool),) = Template.from_stack(stack).find_resources("AWS::Cognito::UserPool").items()
     return pool
 

@@ -31,8 +31,8 @@ HOUSE_VARIABLES = {"STAGE", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMES
 DB_VARIABLES = {"DB_HOST", "DB_PORT", "DB_NAME", "DB_USER"}
 OWN_VARIABLES = {
     "curriculum": {"DATASETS_BUCKET"},
-    "submissions": {"UPLOADS_BUCKET", "EMAIL_SENDER", "SPA_ORIGIN"},
-    "trainer": {"EMAIL_SENDER", "SPA_ORIGIN"},
+    "submissions": {"UPLOADS_BUCKET", "EMAIL_SENDER", "EMAIL_CONFIGURATION_SET", "SPA_ORIGIN"},
+    "trainer": {"EMAIL_SENDER", "EMAIL_CONFIGURATION_SET", "SPA_ORIGIN"},
     # Role changes (the pool), manual enrollment and re-provisioning (the enrollment workflow).
     "admin": {"COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID", "ENROLLMENT_STATE_MACHINE_ARN"},
 }
@@ -54,28 +54,39 @@ def _own(template, name: str) -> list[dict[str, Any]]:
     return sorted(statements, key=json.dumps)
 
 
-def _senders(domain: str, sender: str) -> list[str]:
-    return [_arn("ses", f"identity/{domain}"), _arn("ses", f"identity/{sender}")]
+def _senders(domain: str, sender: str, stage: str = "dev") -> list[str]:
+    """The sender's identities and the stage's SES configuration set (every send names it)."""
+    return sorted(
+        [
+            _arn("ses", f"identity/{domain}"),
+            _arn("ses", f"identity/{sender}"),
+            _arn("ses", f"configuration-set/apranova-{stage}"),
+        ]
+    )
 
 
 # --- the functions -----------------------------------------------------------------------------------
 
 
 def test_the_learning_functions_run_their_handlers_in_the_functions_subnets(template):
-    # The subnets with egress (the proxy for all, GitHub's API through the NAT for submissions).
+    # The subnets with egress (GitHub's API through the NAT for submissions) and the isolated ones the
+    # others use (the proxy, and AWS through the VPC's endpoints).
+    subnets = resources(template, "AWS::EC2::Subnet")
     egress_subnets = {
-        i
-        for i, subnet in resources(template, "AWS::EC2::Subnet").items()
-        if {"Key": "aws-cdk:subnet-type", "Value": "Private"} in subnet["Properties"]["Tags"]
+        i for i, s in subnets.items() if {"Key": "aws-cdk:subnet-name", "Value": "functions"} in s["Properties"]["Tags"]
     }
-    assert egress_subnets and all(i.startswith("DatabaseVpcfunctions") for i in egress_subnets)
+    internal_subnets = {
+        i for i, s in subnets.items() if {"Key": "aws-cdk:subnet-name", "Value": "internal"} in s["Properties"]["Tags"]
+    }
+    assert len(egress_subnets) == len(internal_subnets) == 2
     groups = resources(template, "AWS::EC2::SecurityGroup")
     for name in LEARNING:
         assert name in DATABASE_FUNCTIONS
         props = function_props(template, name)
         assert props["Handler"] == HANDLERS[name]
         vpc = props["VpcConfig"]
-        assert {subnet["Ref"] for subnet in vpc["SubnetIds"]} == egress_subnets, name
+        expected = egress_subnets if name == "submissions" else internal_subnets
+        assert {subnet["Ref"] for subnet in vpc["SubnetIds"]} == expected, name
         ((group_id, _),) = [ref["Fn::GetAtt"] for ref in vpc["SecurityGroupIds"]]
         egress = groups[group_id]["Properties"]["SecurityGroupEgress"]
         assert {"CidrIp": "0.0.0.0/0", "Description": "Allow all outbound traffic by default", "IpProtocol": "-1"} in (
@@ -167,7 +178,12 @@ def test_learning_roles_hold_exactly_their_grants(template):
     assert not [s for s in _own(template, "admin") if any(a.startswith(("s3:", "ses:")) for a in s["Action"])]
 
 
-def test_only_the_submissions_function_touches_the_uploads_bucket(template):
+# Besides the submissions function, the GDPR jobs: the export reads a person's files, the purge and
+# the retention sweep delete them (tests/infra/test_compliance.py checks exactly how).
+UPLOADS_READERS = ("submissions", "compliance-export", "compliance-purge", "compliance-retention")
+
+
+def test_only_the_submissions_function_and_the_gdpr_jobs_touch_the_uploads_bucket(template):
     uploads, _ = _bucket(template, "Uploads")
     datasets, _ = _bucket(template, "Datasets")
 
@@ -177,7 +193,7 @@ def test_only_the_submissions_function_touches_the_uploads_bucket(template):
     for policy_id, policy in resources(template, "AWS::IAM::Policy").items():
         document, roles = json.dumps(policy["Properties"]["PolicyDocument"]), policy["Properties"]["Roles"]
         if uploads in document:
-            assert roles == [role("submissions")], policy_id
+            assert roles in [[role(name)] for name in UPLOADS_READERS], policy_id
         if datasets in document:
             # The migration seeds the datasets; the curriculum function signs links to them.
             assert roles in ([role("migrate")], [role("curriculum")]), policy_id
@@ -209,7 +225,9 @@ def test_the_object_wildcards_are_acknowledged_on_exactly_their_roles(synthesize
             "ApraNova-dev/Fn-curriculum/Role",
             "ApraNova-dev/Fn-migrate/Role",
         },
-        f"AwsSolutions-IAM5[Resource::<{uploads}.Arn>/{SUBMISSIONS_PREFIX}*]": {"ApraNova-dev/Fn-submissions/Role"},
+        f"AwsSolutions-IAM5[Resource::<{uploads}.Arn>/{SUBMISSIONS_PREFIX}*]": {
+            f"ApraNova-dev/Fn-{name}/Role" for name in UPLOADS_READERS
+        },
     }
     for rule, roles in expected.items():
         found = [s for s in nag["suppressedViolations"] if s["ruleName"] == rule]

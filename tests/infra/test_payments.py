@@ -139,7 +139,11 @@ def test_webhook_route_is_open_and_every_other_payments_route_follows_the_table(
 
 def test_payments_roles_hold_exactly_their_grants(template):
     api_key, webhook_secret = _parameter("dev", "api-key"), _parameter("dev", "webhook-secret")
-    sender = [_arn("ses", "identity/apranova.example"), _arn("ses", "identity/no-reply@apranova.example")]
+    sender = [
+        _arn("ses", "configuration-set/apranova-dev"),
+        _arn("ses", "identity/apranova.example"),
+        _arn("ses", "identity/no-reply@apranova.example"),
+    ]
     pool = template.find_resources("AWS::Cognito::UserPool")
     ((pool_id, _),) = pool.items()
 
@@ -215,7 +219,12 @@ def _machines(template) -> tuple[str, str]:
 
 # Who starts which workflow: the webhook both (payment; full refund or lost dispute), the admin
 # function the enrollment (manual enrollment, re-provisioning). Nobody else touches Step Functions.
-STARTERS = {"payments-webhook": ("enrollment", "deprovision"), "admin": ("enrollment",)}
+STARTERS = {
+    "payments-webhook": ("enrollment", "deprovision"),
+    "admin": ("enrollment",),
+    # The purge runs the deprovision workflow for each erased account (and polls the execution).
+    "compliance-purge": ("deprovision",),
+}
 
 
 @pytest.mark.parametrize("stage", ["dev", "staging"])
@@ -231,6 +240,12 @@ def test_only_the_webhook_and_admin_start_executions_of_exactly_their_machines(s
             assert statements == [], name
             assert not set(variables.values()) & set(env), name
             continue
+        if name == "compliance-purge":
+            (polling,) = [s for s in statements if s["Action"] == ["states:DescribeExecution"]]
+            assert polling["Resource"] == [
+                f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{deprovision}.Name>:*"
+            ]
+            statements = [s for s in statements if s is not polling]
         (statement,) = statements
         assert statement["Effect"] == "Allow" and "Condition" not in statement, name
         assert statement["Action"] == ["states:StartExecution"], name
@@ -261,6 +276,7 @@ def test_configured_stage_scopes_parameters_and_sender(configured):
     assert ssm["Resource"] == [_parameter("staging", "webhook-secret")]
     (ses,) = statements_with(role_statements(template, "payments"), "ses:")
     assert ses["Resource"] == [
+        _arn("ses", "configuration-set/apranova-staging"),
         _arn("ses", "identity/mail.apranova.example"),
         _arn("ses", "identity/no-reply@mail.apranova.example"),
     ]

@@ -242,10 +242,17 @@ def test_the_migration_is_told_the_students_database(template):
 
 
 def test_every_email_sender_may_send_as_the_sender_only(template):
-    sender = sorted([_arn("ses", "identity/apranova.example"), _arn("ses", "identity/no-reply@apranova.example")])
+    sender = sorted(
+        [
+            _arn("ses", "identity/apranova.example"),
+            _arn("ses", "identity/no-reply@apranova.example"),
+            _arn("ses", "configuration-set/apranova-dev"),
+        ]
+    )
     for name in function_ids(template):
         statements = statements_with(role_statements(template, name), "ses:")
-        if name in EMAIL_FUNCTIONS | EMAIL_STEPS:
+        # The export worker emails "your export is ready"; the purge alerts the operators.
+        if name in EMAIL_FUNCTIONS | EMAIL_STEPS | {"compliance-export", "compliance-purge"}:
             assert statements == [{"Action": ["ses:SendEmail"], "Effect": "Allow", "Resource": sender}], name
         else:
             assert statements == [], name
@@ -396,7 +403,11 @@ def test_other_steps_hold_no_grant_beyond_the_house_ones_and_email(template):
         ("iam:", {"provision-workspace", "tools"}),
         ("kms:Encrypt", {"provision-student-database", "provision-superset", "provision-workspace"}),
         ("ssm:PutParameter", {"provision-student-database", "provision-superset", "provision-workspace"}),
-        ("ssm:DeleteParameter", {"provision-student-database", "provision-superset", "provision-workspace"}),
+        # The tool steps' deprovisioning, and the purge (whatever a student's path still holds).
+        (
+            "ssm:DeleteParameter",
+            {"provision-student-database", "provision-superset", "provision-workspace", "compliance-purge"},
+        ),
     ],
 )
 def test_sensitive_actions_are_held_only_by_their_callers(template, prefix, holders):
@@ -554,7 +565,7 @@ def test_the_idle_stopper_runs_every_ten_minutes_with_retries_and_a_dead_letter_
     props = template.find_resources("AWS::Lambda::Function")[function]["Properties"]
     assert props["Handler"] == "functions.provision.idle.lambda_handler"
     assert "VpcConfig" in props  # it records what it stops in the database
-    _id, schedule = _only(template, "AWS::Scheduler::Schedule")
+    _id, schedule = _only(template, "AWS::Scheduler::Schedule", "SchedulesIdleWorkspaces")
     schedule = schedule["Properties"]
     assert schedule["ScheduleExpression"] == "rate(10 minutes)" and schedule["State"] == "ENABLED"
     target = schedule["Target"]
