@@ -92,3 +92,16 @@ ROUTES: tuple[BenchRoute, ...] = (
         max_statements=STUDENT_GET_STATEMENTS,
     ),
 )
+
+# The GDPR section (bench/gdpr.py): the admin audit list on a large trail, the retention sweep on
+# it, and one student's export.
+GDPR_AUDIT_ROWS = 1_000_000  # over two years, 10,000 subjects
+GDPR_QUICK_AUDIT_ROWS = 200_000
+GDPR_AUDIT_P95_MS = 20.0  # every filter and any page of GET /api/admin/audit-logs/
+GDPR_AUDIT_STATEMENTS = 1
+GDPR_SWEEP_SHARE = 0.1  # of the audit rows past the AUDIT_LOGS period for the sweep's run
+GDPR_SWEEP_BATCH_MAX_MS = 250.0  # one batch's transaction: how long its rows stay locked
+GDPR_SWEEP_RUN_MAX_S = 120.0  # the Lambda's timeout is 15 minutes
+GDPR_EXPORT_RUNS = 5
+GDPR_QUICK_EXPORT_RUNS = 2
+GDPR_EXPORT_P50_S = 10.0  # the worker's timeout is 5 minutes

@@ -351,6 +351,49 @@ def test_a_person_pays_on_the_emulator_page_and_the_webhook_has_fired(stack: Sta
     assert credentials.status_code == 200 and credentials.json()["password"]
 
 
+def test_scheduled_jobs_run_on_demand(stack: Stack) -> None:
+    """A person asks to be deleted, their grace period ends, and the purge the schedule runs erases
+    them: the same functions EventBridge Scheduler invokes in AWS, through /_local/jobs/."""
+    url = stack.url
+    email, password = f"gone-{uuid.uuid4().hex[:8]}@example.com", "Erase-Me-42!"
+    privacy = requests.get(url("/api/compliance/privacy-policy/"), timeout=10).json()["version"]
+    terms = requests.get(url("/api/compliance/terms/"), timeout=10).json()["version"]
+    body = {"email": email, "password": password, "name": "Gone Soon", "accept_privacy": True}
+    body |= {"privacy_version": privacy, "terms_version": terms}
+    registered = requests.post(url("/api/auth/registration/"), json=body, timeout=10)
+    assert registered.status_code == 201, registered.text
+    user_id = registered.json()["id"]
+    assert requests.post(url("/api/auth/verify-email/"), json={"email": email, "code": "123456"}, timeout=10).ok
+    access = requests.post(url("/api/auth/login/"), json={"email": email, "password": password}, timeout=10).json()
+    auth = {"Authorization": f"Bearer {access['access']}"}
+    asked = requests.post(url("/api/compliance/delete-account/"), json={"password": password}, headers=auth, timeout=10)
+    assert asked.status_code == 202, asked.text
+    with psycopg.connect(stack.info["database_url"], autocommit=True) as conn:
+        conn.execute(
+            "UPDATE deletion_requests SET requested_at = now() - interval '31 days',"
+            " scheduled_for = now() - interval '1 day' WHERE user_id = %s",
+            (user_id,),
+        )
+
+    assert requests.get(url("/_local/jobs/purge"), timeout=10).status_code == 405
+    assert requests.post(url("/_local/jobs/nothing"), timeout=10).status_code == 404
+    ran = requests.post(url("/_local/jobs/purge"), timeout=120)
+    assert ran.status_code == 200, ran.text
+    with psycopg.connect(stack.info["database_url"], autocommit=True) as conn:
+        assert conn.execute("SELECT 1 FROM users WHERE id = %s", (user_id,)).fetchone() is None, ran.json()
+        assert conn.execute("SELECT 1 FROM users WHERE email = %s", (email,)).fetchone() is None
+        done = conn.execute(
+            "SELECT status, user_id, subject_ref FROM deletion_requests WHERE subject_ref IS NOT NULL"
+            " AND completed_at > now() - interval '5 minutes'"
+        ).fetchall()
+    assert done and all(row[0] == "COMPLETED" and row[1] is None for row in done)
+    login = requests.post(url("/api/auth/login/"), json={"email": email, "password": password}, timeout=10)
+    assert login.status_code in (400, 401), login.text
+    for job in ("retention", "idle-workspaces"):
+        assert requests.post(url(f"/_local/jobs/{job}"), timeout=120).status_code == 200, job
+
+
+# Last: it stops the module's stack.
 def test_stop_and_restart_keeps_state(state_dir: Path, stack: Stack, stack_database: str) -> None:
     info = stack.info
     s3 = boto3.client(
@@ -406,45 +449,3 @@ def test_stop_and_restart_keeps_state(state_dir: Path, stack: Stack, stack_datab
         assert requests.get(again.url("/api/curriculum/tracks/"), timeout=10).status_code == 200
     finally:
         assert again.stop() == 0
-
-
-def test_scheduled_jobs_run_on_demand(stack: Stack) -> None:
-    """A person asks to be deleted, their grace period ends, and the purge the schedule runs erases
-    them: the same functions EventBridge Scheduler invokes in AWS, through /_local/jobs/."""
-    url = stack.url
-    email, password = f"gone-{uuid.uuid4().hex[:8]}@example.com", "Erase-Me-42!"
-    privacy = requests.get(url("/api/compliance/privacy-policy/"), timeout=10).json()["version"]
-    terms = requests.get(url("/api/compliance/terms/"), timeout=10).json()["version"]
-    body = {"email": email, "password": password, "name": "Gone Soon", "accept_privacy": True}
-    body |= {"privacy_version": privacy, "terms_version": terms}
-    registered = requests.post(url("/api/auth/registration/"), json=body, timeout=10)
-    assert registered.status_code == 201, registered.text
-    user_id = registered.json()["id"]
-    assert requests.post(url("/api/auth/verify-email/"), json={"email": email, "code": "123456"}, timeout=10).ok
-    access = requests.post(url("/api/auth/login/"), json={"email": email, "password": password}, timeout=10).json()
-    auth = {"Authorization": f"Bearer {access['access']}"}
-    asked = requests.post(url("/api/compliance/delete-account/"), json={"password": password}, headers=auth, timeout=10)
-    assert asked.status_code == 202, asked.text
-    with psycopg.connect(stack.info["database_url"], autocommit=True) as conn:
-        conn.execute(
-            "UPDATE deletion_requests SET requested_at = now() - interval '31 days',"
-            " scheduled_for = now() - interval '1 day' WHERE user_id = %s",
-            (user_id,),
-        )
-
-    assert requests.get(url("/_local/jobs/purge"), timeout=10).status_code == 405
-    assert requests.post(url("/_local/jobs/nothing"), timeout=10).status_code == 404
-    ran = requests.post(url("/_local/jobs/purge"), timeout=120)
-    assert ran.status_code == 200, ran.text
-    with psycopg.connect(stack.info["database_url"], autocommit=True) as conn:
-        assert conn.execute("SELECT 1 FROM users WHERE id = %s", (user_id,)).fetchone() is None, ran.json()
-        assert conn.execute("SELECT 1 FROM users WHERE email = %s", (email,)).fetchone() is None
-        done = conn.execute(
-            "SELECT status, user_id, subject_ref FROM deletion_requests WHERE subject_ref IS NOT NULL"
-            " AND completed_at > now() - interval '5 minutes'"
-        ).fetchall()
-    assert done and all(row[0] == "COMPLETED" and row[1] is None for row in done)
-    login = requests.post(url("/api/auth/login/"), json={"email": email, "password": password}, timeout=10)
-    assert login.status_code in (400, 401), login.text
-    for job in ("retention", "idle-workspaces"):
-        assert requests.post(url(f"/_local/jobs/{job}"), timeout=120).status_code == 200, job
