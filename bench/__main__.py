@@ -31,7 +31,7 @@ for _key, _value in {
 }.items():
     os.environ.setdefault(_key, _value)
 
-from bench import cold, config, enrollment, identity, memory, report, scale, warm, webhook  # noqa: E402
+from bench import cold, config, enrollment, gdpr, identity, memory, report, scale, warm, webhook  # noqa: E402
 from bench.sqlcount import StatementCounter  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def _fmt(value: float | None, digits: int = 1) -> str | None:
     return None if value is None else f"{value:.{digits}f}"
 
 
-SECTIONS = ("cold", "memory", "warm", "webhook", "scale", "enrollment")
+SECTIONS = ("cold", "memory", "warm", "webhook", "scale", "gdpr", "enrollment")
 DATABASE_SECTIONS = ("memory", "warm", "webhook")
 
 
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="3 import runs, 10 warm-up + 100 timed calls (webhook: 5 + 50; enrollment: 2 journeys per track)",
+        help="3 import runs, 10 warm-up + 100 timed calls (webhook: 5 + 50; enrollment: 2 journeys per track; "
+        "gdpr: 200,000 audit rows, 2 exports)",
     )
     parser.add_argument(
         "--only",
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             "webhook_timed_calls": hooks[1],
             "enrollment_journeys_per_track": journeys,
             "scale_students": list(config.SCALE_STUDENTS),
+            "gdpr_audit_rows": config.GDPR_QUICK_AUDIT_ROWS if args.quick else config.GDPR_AUDIT_ROWS,
         },
         "targets": {
             "import_ratio_max": config.IMPORT_RATIO_MAX,
@@ -100,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
             "enrollment_p95_s": config.ENROLLMENT_P95_S,
             "scale_p95_ratio_max": config.SCALE_FLAT_RATIO,
             "unexpected_packages": list(config.HEAVY_PACKAGES),
+            "gdpr_audit_list_p95_ms": config.GDPR_AUDIT_P95_MS,
+            "gdpr_audit_list_max_statements": config.GDPR_AUDIT_STATEMENTS,
+            "gdpr_sweep_longest_batch_ms": config.GDPR_SWEEP_BATCH_MAX_MS,
+            "gdpr_sweep_run_s": config.GDPR_SWEEP_RUN_MAX_S,
+            "gdpr_export_p50_s": config.GDPR_EXPORT_P50_S,
         },
     }
     m, p = results["machine"], results["python"]
@@ -142,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
         results["scale"] = {"skipped": reason} if reason else scale.run(warmup, timed)
         if reason:
             print(f"\nSCALE  skipped: {reason}")
+
+    if "gdpr" in selected:
+        # A database of its own with a large audit trail, and moto for the export (bench/gdpr.py).
+        reason = warm.missing_pieces()
+        results["gdpr"] = {"skipped": reason} if reason else gdpr.run(warmup, timed, quick=args.quick)
+        if reason:
+            print(f"\nGDPR  skipped: {reason}")
 
     if "enrollment" in selected:
         # Its own local stack, process and database: after the in-process sections, so neither

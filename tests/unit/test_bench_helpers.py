@@ -342,3 +342,86 @@ def test_scale_seed_is_a_state_the_app_could_reach_and_the_same_people_whatever_
             assert derive_status(row["status"], row["latest"]) == row["status"]
             assert (row["attempts"] or 0) == scale.attempts_of(i, row["status"])
         assert learner(conn, scale.student_uuid(scale.MEASURED_STUDENT)).track == "DP"  # enrolled, consent current
+
+
+def test_gdpr_kinds_are_drawn_by_their_weights_and_the_period_leaves_the_share_asked_past_it():
+    from bench import gdpr
+
+    assert gdpr.thresholds([1, 1, 2]) == [0.0, 0.25, 0.5]
+    assert gdpr.thresholds([5]) == [0.0]
+    for bad in ([], [0, 0], [1, -1]):
+        with pytest.raises(ValueError, match="weights"):
+            gdpr.thresholds(bad)
+    # 10 % of rows spread evenly over 730 days are older than 657 days; rounded up, never more.
+    assert gdpr.retention_days_for(1_000_000, 730, 100_000) == 657
+    assert gdpr.retention_days_for(1_000, 730, 333) == 487  # 730 * 0.667 = 486.9
+    assert gdpr.retention_days_for(10, 730, 10) == 1 and gdpr.retention_days_for(10, 730, 0) == 730
+    with pytest.raises(ValueError, match="within"):
+        gdpr.retention_days_for(10, 730, 11)
+
+
+def test_gdpr_catalogue_writes_only_what_the_trail_and_the_audit_list_know():
+    import re
+
+    from apranova.audit import AuditAction
+    from bench import gdpr
+
+    actions = [k.action for k in gdpr.CATALOGUE]
+    assert len(actions) == len(set(actions)) and set(actions) <= {a.value for a in AuditAction}
+    assert all(k.actor in ("self", "trainer", "admin", "system") and k.weight > 0 for k in gdpr.CATALOGUE)
+    # The admin list filters resource_type by this pattern: every type written can be asked for.
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", k.resource_type or "") for k in gdpr.CATALOGUE)
+    # Only an action of a person can be "self": a row about no one has no student acting.
+    assert all(k.about_person for k in gdpr.CATALOGUE if k.actor == "self")
+    assert max(gdpr.CATALOGUE, key=lambda k: k.weight).action == "LOGIN"
+
+
+def test_gdpr_seed_is_rows_the_schema_accepts_in_time_order_and_the_export_students_history(make_database):
+    """The bulk audit load and the export's student against a real schema: ids follow time, who
+    acted follows the kind, and the student's files sit under the prefix the export worker lists."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from psycopg.rows import dict_row
+
+    from bench import gdpr, scale
+    from functions.compliance import register
+    from functions.migrate.runner import migrate
+    from functions.migrate.seed import seed_database
+
+    url = make_database()
+    now = datetime.now(UTC).replace(microsecond=0)
+    start, span = now - timedelta(days=gdpr.SPAN_DAYS), timedelta(days=gdpr.SPAN_DAYS)
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        migrate(conn)
+        seed_database(conn)
+        scale.seed_students(conn, 1, 40, now - timedelta(days=200), staff=True)
+        assert gdpr.load_audit_rows(conn, 5_000, start, span) == 5_000
+        rows = conn.execute(
+            "SELECT id, occurred_at, action, actor_id::text AS actor, actor_role, subject_id::text AS subject,"
+            " resource_type, resource_id FROM audit_logs ORDER BY id"
+        ).fetchall()
+        assert [r["occurred_at"] for r in rows] == sorted(r["occurred_at"] for r in rows)
+        assert rows[0]["occurred_at"] == start and rows[-1]["occurred_at"] > now - timedelta(days=1)
+        kinds = {k.action: k for k in gdpr.CATALOGUE}
+        subjects = {scale.student_uuid(i) for i in range(1, gdpr.STUDENTS + 1)}
+        for row in rows:
+            kind = kinds[row["action"]]
+            assert (row["subject"] in subjects) if kind.about_person else row["subject"] is None
+            assert row["resource_type"] == kind.resource_type
+            if kind.actor == "self":
+                assert row["actor"] == row["subject"] and row["actor_role"] == "student"
+            elif kind.actor == "system":
+                assert row["actor"] is None and row["actor_role"] is None
+            if kind.resource_type == "user":
+                assert row["resource_id"] == row["subject"]
+        counts = {a: sum(1 for r in rows if r["action"] == a) for a in kinds}
+        assert max(counts, key=counts.get) == "LOGIN" and 1_200 < counts["LOGIN"] < 1_800
+
+        user_id = str(uuid.uuid4())
+        student = gdpr.seed_export_student(conn, user_id, now - timedelta(days=200))
+        assert (student["projects"], student["submissions"], student["audit_rows"]) == (3, 7, gdpr.EXPORT_AUDIT_ROWS)
+        assert len(student["files"]) == 3
+        assert all(key.startswith(register.uploads_prefix(user_id)) for key, _ in student["files"])
+        user = conn.execute("SELECT email, enrollment_status FROM users WHERE id = %s", (user_id,)).fetchone()
+        assert user == {"email": f"scale.student.{gdpr.EXPORT_STUDENT}@example.com", "enrollment_status": "ENROLLED"}
