@@ -4,6 +4,7 @@ other field the server owns) sent by a client is a 422, never silently dropped o
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -125,6 +126,8 @@ class Profile(BaseModel):
     provisioning_status: str
     privacy_accepted: bool
     consent: Consent
+    # Set while the account is scheduled for deletion (the SPA offers the cancel until then).
+    deletion_scheduled_for: datetime | None = None
 
 
 class LoginResult(BaseModel):

@@ -14,15 +14,18 @@ SELECT privacy_version_in_force() AS privacy_version,
        terms_version_in_force() AS terms_version
 """
 
-# One statement: the user, their track, their latest consent and the versions in force.
+# One statement: the user, their track, their latest consent, the versions in force and a scheduled
+# deletion (at most one is open: deletion_requests_one_open).
 _PROFILE = """
 SELECT u.id::text AS id, u.email::text AS email, u.name, u.role, t.code AS track, u.enrollment_status,
        u.tools_provisioned, u.provisioning_status,
        c.privacy_policy_version AS consent_privacy_version, c.terms_version AS consent_terms_version,
        privacy_version_in_force() AS active_privacy_version,
-       terms_version_in_force() AS active_terms_version
+       terms_version_in_force() AS active_terms_version,
+       d.scheduled_for AS deletion_scheduled_for
 FROM users u
 LEFT JOIN tracks t ON t.id = u.track_id
+LEFT JOIN deletion_requests d ON d.user_id = u.id AND d.status = 'SCHEDULED'
 LEFT JOIN LATERAL (
     SELECT privacy_policy_version, terms_version FROM user_consents
     WHERE user_id = u.id ORDER BY accepted_at DESC, id DESC LIMIT 1

@@ -336,6 +336,7 @@ def to_profile(row: dict[str, Any]) -> Profile:
         provisioning_status=row["provisioning_status"],
         privacy_accepted=current,
         consent=Consent(privacy_version=accepted[0], terms_version=accepted[1], current=current),
+        deletion_scheduled_for=row.get("deletion_scheduled_for"),
     )
 
 

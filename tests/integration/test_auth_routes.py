@@ -318,6 +318,7 @@ def test_profile_has_the_contract_shape(pool, versions):
         "provisioning_status": "NOT_STARTED",
         "privacy_accepted": True,
         "consent": {**versions, "current": True},
+        "deletion_scheduled_for": None,
     }
     assert call(auth, "GET", "/api/auth/user/")[0] == 401
 

@@ -4,7 +4,6 @@ up, verified and logged in through the auth function against moto's Cognito (ser
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,23 +29,18 @@ CANCEL = "/api/compliance/cancel-deletion/"
 def aws(database_url: str) -> Iterator[dict[str, str]]:
     """SES in process (mock_aws resets every moto backend when it starts: before the pool)."""
     env = {"EMAIL_SENDER": SENDER, "SPA_ORIGIN": SPA, "DELETION_GRACE_DAYS": ""}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    with mock_aws():
-        boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=SENDER)
-        mail.reset()
-        erasure_config.reset()
-        try:
-            yield from use_pool()
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    try:
+        with pytest.MonkeyPatch.context() as mp, mock_aws():
+            for key, value in env.items():
+                mp.setenv(key, value)
+            boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=SENDER)
             mail.reset()
             erasure_config.reset()
-            cognito.reset()
+            yield from use_pool()
+    finally:
+        mail.reset()
+        erasure_config.reset()
+        cognito.reset()
 
 
 @pytest.fixture(scope="module")
@@ -247,6 +241,12 @@ def test_only_the_callers_own_account_is_touched(person, versions, conn):
 def test_cancel_during_the_grace_period_restores_the_account(person, conn):
     scheduled = call(compliance, "POST", DELETE, {"password": PASSWORD}, **as_person(person))[1]
     relogin = call(auth, "POST", "/api/auth/login/", {"email": person["email"], "password": PASSWORD})[1]
+    # The profile tells the SPA that a deletion is scheduled, and when (so it can offer the cancel).
+    status, profile = call(auth, "GET", "/api/auth/user/", **bearer(relogin["access"]))
+    assert status == 200
+    assert datetime.fromisoformat(profile["deletion_scheduled_for"]) == datetime.fromisoformat(
+        scheduled["scheduled_for"]
+    )
     status, answer = call(compliance, "POST", CANCEL, **bearer(relogin["access"]))
     assert status == 200, answer
     assert (answer["id"], answer["status"]) == (scheduled["id"], "CANCELLED") and answer["cancelled_at"]
@@ -256,7 +256,7 @@ def test_cancel_during_the_grace_period_restores_the_account(person, conn):
     assert (str(audit["actor_id"]), audit["resource_id"]) == (person["id"], scheduled["id"])
     # Everything is as it was: the profile answers, the account row is live, a new request is possible.
     status, profile = call(auth, "GET", "/api/auth/user/", **bearer(relogin["access"]))
-    assert status == 200 and profile["email"] == person["email"]
+    assert status == 200 and profile["email"] == person["email"] and profile["deletion_scheduled_for"] is None
     user = conn.execute("SELECT deleted_at, is_active FROM users WHERE id = %s", (person["id"],)).fetchone()
     assert (user["deleted_at"], user["is_active"]) == (None, True)
     subjects = [m["subject"] for m in reversed(emails_to(person["email"]))]
