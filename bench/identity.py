@@ -4,7 +4,6 @@ starts it) and in the bench database, so authenticated routes answer 200 rather 
 from __future__ import annotations
 
 import dataclasses
-import os
 import secrets
 import tempfile
 from collections.abc import Iterator
@@ -37,47 +36,45 @@ def bench_student(database_url: str) -> Iterator[Student]:
     import logging
 
     import psycopg
+    import pytest
 
     from local import moto_stack
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
     moto = moto_stack.MotoServer()
     moto.start()
-    saved = {key: os.environ.get(key) for key in ("AWS_ENDPOINT_URL", "COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID")}
     try:
-        with tempfile.TemporaryDirectory() as state:
-            boot = moto_stack.bootstrap(moto.url, Path(state), spa_origin="http://localhost:5173")
-        os.environ.update(
-            AWS_ENDPOINT_URL=moto.url, COGNITO_USER_POOL_ID=boot.user_pool_id, COGNITO_CLIENT_ID=boot.client_id
-        )
-        cognito = moto_stack.client("cognito-idp", moto.url)
-        password = "Bench-" + secrets.token_urlsafe(12) + "1a!"
-        user = cognito.admin_create_user(
-            UserPoolId=boot.user_pool_id,
-            Username=EMAIL,
-            MessageAction="SUPPRESS",
-            UserAttributes=[{"Name": "email", "Value": EMAIL}, {"Name": "email_verified", "Value": "true"}],
-        )["User"]
-        sub = next(a["Value"] for a in user["Attributes"] if a["Name"] == "sub")
-        cognito.admin_set_user_password(UserPoolId=boot.user_pool_id, Username=EMAIL, Password=password, Permanent=True)
-        cognito.admin_add_user_to_group(UserPoolId=boot.user_pool_id, Username=EMAIL, GroupName="students")
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(
-                "INSERT INTO users (id, email, name, role, email_verified) VALUES (%s, %s, %s, 'student', true)",
-                (sub, EMAIL, "Bench Student"),
+        with pytest.MonkeyPatch.context() as mp:
+            with tempfile.TemporaryDirectory() as state:
+                boot = moto_stack.bootstrap(moto.url, Path(state), spa_origin="http://localhost:5173")
+            mp.setenv("AWS_ENDPOINT_URL", moto.url)
+            mp.setenv("COGNITO_USER_POOL_ID", boot.user_pool_id)
+            mp.setenv("COGNITO_CLIENT_ID", boot.client_id)
+            cognito = moto_stack.client("cognito-idp", moto.url)
+            password = "Bench-" + secrets.token_urlsafe(12) + "1a!"
+            user = cognito.admin_create_user(
+                UserPoolId=boot.user_pool_id,
+                Username=EMAIL,
+                MessageAction="SUPPRESS",
+                UserAttributes=[{"Name": "email", "Value": EMAIL}, {"Name": "email_verified", "Value": "true"}],
+            )["User"]
+            sub = next(a["Value"] for a in user["Attributes"] if a["Name"] == "sub")
+            cognito.admin_set_user_password(
+                UserPoolId=boot.user_pool_id, Username=EMAIL, Password=password, Permanent=True
             )
-        tokens = cognito.initiate_auth(
-            ClientId=boot.client_id,
-            AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": EMAIL, "PASSWORD": password},
-        )["AuthenticationResult"]
-        yield Student(sub, EMAIL, password, tokens["RefreshToken"], moto.url)
+            cognito.admin_add_user_to_group(UserPoolId=boot.user_pool_id, Username=EMAIL, GroupName="students")
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute(
+                    "INSERT INTO users (id, email, name, role, email_verified) VALUES (%s, %s, %s, 'student', true)",
+                    (sub, EMAIL, "Bench Student"),
+                )
+            tokens = cognito.initiate_auth(
+                ClientId=boot.client_id,
+                AuthFlow="USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": EMAIL, "PASSWORD": password},
+            )["AuthenticationResult"]
+            yield Student(sub, EMAIL, password, tokens["RefreshToken"], moto.url)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         moto.stop()
 
 

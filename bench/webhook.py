@@ -16,7 +16,6 @@ environment never sees); StartExecution itself is the same call either way.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import secrets
@@ -182,6 +181,7 @@ def webhook_stack(moto_url: str) -> Iterator[str]:
     """The webhook's settings for the run, yielding its signing secret (kept in moto's SSM) with
     an enrollment state machine in moto's Step Functions; environment, caches and moto's
     configuration put back afterwards."""
+    import pytest
     from moto.core.config import default_user_config
 
     from local import moto_stack
@@ -190,44 +190,33 @@ def webhook_stack(moto_url: str) -> Iterator[str]:
     name = f"/apranova/bench-{uuid.uuid4().hex[:6]}/stripe/webhook-secret"
     moto_stack.client("ssm", moto_url).put_parameter(Name=name, Value=secret, Type="SecureString", Overwrite=True)
     moto_stack.client("ses", moto_url).verify_email_identity(EmailAddress=SENDER)
-    # StartExecution against moto's plain backend (executions recorded, not run); the state
-    # machines must be created in the backend the calls will use, so after the switch. The server
-    # runs in this process (bench/identity.py): its configuration is this process's.
-    sfn_config = copy.deepcopy(default_user_config.get("stepfunctions"))
-    default_user_config["stepfunctions"] = {"execute_state_machine": False}
     env = {
         "STRIPE_WEBHOOK_SECRET_PARAM": name,
         "EMAIL_SENDER": SENDER,
         "OPS_EMAIL": OPS,
         **{f"AWS_ENDPOINT_URL_{service}": moto_url for service in SERVICE_ENDPOINTS},
     }
-    saved = {
-        key: os.environ.get(key) for key in (*env, "ENROLLMENT_STATE_MACHINE_ARN", "DEPROVISION_STATE_MACHINE_ARN")
-    }
     try:
-        sfn = moto_stack.client("stepfunctions", moto_url)
-        role = f"arn:aws:iam::{moto_stack.ACCOUNT_ID}:role/apranova-bench-states"
-        definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
-        suffix = uuid.uuid4().hex[:6]
-        for kind in ("ENROLLMENT", "DEPROVISION"):
-            created = sfn.create_state_machine(
-                name=f"bench-{kind.lower()}-{suffix}", definition=definition, roleArn=role
-            )
-            env[f"{kind}_STATE_MACHINE_ARN"] = created["stateMachineArn"]
-        os.environ.update(env)
-        _reset_caches()
-        yield secret
+        with pytest.MonkeyPatch.context() as mp:
+            # StartExecution against moto's plain backend (executions recorded, not run); the state
+            # machines must be created in the backend the calls will use, so after the switch. The
+            # server runs in this process (bench/identity.py): its configuration is this process's.
+            mp.setitem(default_user_config, "stepfunctions", {"execute_state_machine": False})
+            sfn = moto_stack.client("stepfunctions", moto_url)
+            role = f"arn:aws:iam::{moto_stack.ACCOUNT_ID}:role/apranova-bench-states"
+            definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+            suffix = uuid.uuid4().hex[:6]
+            for kind in ("ENROLLMENT", "DEPROVISION"):
+                created = sfn.create_state_machine(
+                    name=f"bench-{kind.lower()}-{suffix}", definition=definition, roleArn=role
+                )
+                env[f"{kind}_STATE_MACHINE_ARN"] = created["stateMachineArn"]
+            for key, value in env.items():
+                mp.setenv(key, value)
+            _reset_caches()
+            yield secret
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         _reset_caches()
-        if sfn_config is None:
-            default_user_config.pop("stepfunctions", None)
-        else:
-            default_user_config["stepfunctions"] = sfn_config
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from apranova import db
 from apranova.audit import AuditAction, RequestInfo
 from apranova.errors import Conflict, NotFound, ValidationFailed
 from apranova.identity import Caller
-from apranova.pagination import Page, build_page, decode_cursor, parse_limit
+from apranova.pagination import Page, build_page, decode_cursor, parse_limit, timestamp_id_keyset
 from functions.admin import repository
 from functions.admin.models import PolicyPublication, RetentionChange, RoleChange, RoleChanged
 
@@ -354,22 +354,8 @@ def audit_logs(filters: dict[str, Any], cursor: str | None, limit: str | None) -
             details=[{"field": "query.from", "code": "empty_range", "message": "from must be before to"}],
         )
     size = parse_limit(limit)
-    rows = repository.audit_logs(filters, _audit_keyset(decode_cursor(cursor, 2)), size)
+    rows = repository.audit_logs(filters, timestamp_id_keyset(cursor), size)
     return build_page(rows, size, lambda r: (r["occurred_at"].isoformat(), r["id"]))
-
-
-def _audit_keyset(key: list[Any] | None) -> list[Any] | None:
-    """The cursor's (occurred_at, id), checked so a forged cursor is a 422, never a database error."""
-    if key is None:
-        return None
-    try:
-        return [datetime.fromisoformat(str(key[0])), int(key[1])]
-    except (TypeError, ValueError):
-        raise ValidationFailed(
-            "The cursor is not valid.",
-            code="invalid_cursor",
-            details=[{"field": "query.cursor", "code": "invalid_cursor", "message": "Use next_cursor as given."}],
-        ) from None
 
 
 # --- retention policies ---------------------------------------------------------------------------

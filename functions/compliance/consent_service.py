@@ -11,14 +11,13 @@ are written in one transaction and returned with 201. The consent history is app
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from apranova import db
 from apranova.audit import AuditAction, RequestInfo
-from apranova.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from apranova.errors import Conflict, Forbidden, NotFound
 from apranova.identity import Caller
-from apranova.pagination import Page, build_page, decode_cursor, parse_limit
+from apranova.pagination import Page, build_page, parse_limit, timestamp_id_keyset
 from functions.compliance import consent_repository as repository
 from functions.compliance.consent_models import ConsentAcceptance
 
@@ -82,19 +81,5 @@ def accept(caller: Caller, request: ConsentAcceptance, info: RequestInfo) -> tup
 
 def my_consents(caller: Caller, cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
     size = parse_limit(limit)
-    rows = repository.consents(caller.user_id, _keyset(decode_cursor(cursor, 2)), size)
+    rows = repository.consents(caller.user_id, timestamp_id_keyset(cursor), size)
     return build_page(rows, size, lambda r: (r["accepted_at"].isoformat(), r["id"]))
-
-
-def _keyset(key: list[Any] | None) -> list[Any] | None:
-    """The cursor's (accepted_at, id), checked so a forged cursor is a 422, never a database error."""
-    if key is None:
-        return None
-    try:
-        return [datetime.fromisoformat(str(key[0])), int(key[1])]
-    except (TypeError, ValueError):
-        raise ValidationFailed(
-            "The cursor is not valid.",
-            code="invalid_cursor",
-            details=[{"field": "query.cursor", "code": "invalid_cursor", "message": "Use next_cursor as given."}],
-        ) from None

@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from psycopg import Cursor
 
 from apranova import db, mail
-from apranova.audit import RequestInfo, record
+from apranova.audit import RequestInfo
 from apranova.errors import NotFound, ServiceUnavailable, TooManyRequests
 from apranova.identity import Caller
 from apranova.observability import logger
@@ -64,6 +65,29 @@ def _answer(row: dict[str, Any], *, status: str | None = None, **extra: Any) -> 
     }
 
 
+def _audit(
+    cur: Cursor[Any],
+    export_id: str,
+    user_id: str,
+    stage: str,
+    *,
+    info: RequestInfo | None = None,
+    actor: Caller | None = None,
+    **details: Any,
+) -> None:
+    """One DATA_EXPORT row per step of an export's life (requested, link_issued, ready, failed); the
+    route's steps carry the caller and where the request came from, the worker's have neither."""
+    (info or RequestInfo()).audit(
+        cur,
+        DATA_EXPORT,
+        actor=actor,
+        subject_id=user_id,
+        resource_type=RESOURCE,
+        resource_id=export_id,
+        details={"export_id": export_id, "stage": stage, **details},
+    )
+
+
 # --- requesting an export --------------------------------------------------------------------------------
 
 
@@ -86,15 +110,7 @@ def request_export(caller: Caller, config: ExportSettings, lambda_client: Any, i
         # A build that never finished (its event lost) must not block the person for good.
         repository.fail_stale(cur, caller.user_id, config.export_interval_hours)
         created = repository.insert_request(cur, caller.user_id)
-        info.audit(
-            cur,
-            DATA_EXPORT,
-            actor=caller,
-            subject_id=caller.user_id,
-            resource_type=RESOURCE,
-            resource_id=created["id"],
-            details={"export_id": created["id"], "stage": "requested"},
-        )
+        _audit(cur, created["id"], caller.user_id, "requested", info=info, actor=caller)
     try:
         lambda_client.invoke(
             FunctionName=config.export_function_name,
@@ -144,15 +160,7 @@ def get_export(caller: Caller, export_id: str, config: ExportSettings, s3: Any, 
         ExpiresIn=lifetime,
     )
     with db.transaction() as cur:
-        info.audit(
-            cur,
-            DATA_EXPORT,
-            actor=caller,
-            subject_id=caller.user_id,
-            resource_type=RESOURCE,
-            resource_id=found["id"],
-            details={"export_id": found["id"], "stage": "link_issued", "link_seconds": lifetime},
-        )
+        _audit(cur, found["id"], caller.user_id, "link_issued", info=info, actor=caller, link_seconds=lifetime)
     return _answer(found, download_url=str(url), download_expires_in=lifetime)
 
 
@@ -231,14 +239,7 @@ def _build(export: dict[str, Any], deps: WorkerDeps) -> dict[str, Any]:
         with db.transaction() as cur:
             ready = repository.mark_ready(cur, export_id, key, size, deps.config.export_valid_days)
             if ready is not None:
-                record(
-                    cur,
-                    DATA_EXPORT,
-                    subject_id=user_id,
-                    resource_type=RESOURCE,
-                    resource_id=export_id,
-                    details={"export_id": export_id, "stage": "ready", "size_bytes": size, "files": len(files)},
-                )
+                _audit(cur, export_id, user_id, "ready", size_bytes=size, files=len(files))
         if ready is None:  # the person (or the request) went away meanwhile: leave no orphan archive
             deps.s3.delete_object(Bucket=deps.config.exports_bucket, Key=key)
             return {"export_id": export_id, "outcome": "gone"}
@@ -289,14 +290,7 @@ def _record_failure(export_id: str, user_id: str, error: str) -> None:
     try:
         with db.transaction() as cur:
             if repository.mark_failed(cur, export_id, error) is not None:
-                record(
-                    cur,
-                    DATA_EXPORT,
-                    subject_id=user_id,
-                    resource_type=RESOURCE,
-                    resource_id=export_id,
-                    details={"export_id": export_id, "stage": "failed"},
-                )
+                _audit(cur, export_id, user_id, "failed")
     except Exception:  # noqa: BLE001 - the failure itself is raised by the caller; the row stays PENDING
         logger.exception("export failure not recorded", extra={"export_id": export_id})
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import pytest
 from moto.server import ThreadedMotoServer
 
 from apranova import cognito
@@ -72,16 +72,14 @@ def use_pool() -> Iterator[dict[str, str]]:
         # Cognito only: other tests' mock_aws must keep intercepting their services.
         "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": moto_url(),
     }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    cognito.reset()
-    yield pool
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    cognito.reset()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            cognito.reset()
+            yield pool
+    finally:
+        cognito.reset()
 
 
 def call(handler: Any, method: str, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:

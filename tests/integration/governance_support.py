@@ -6,7 +6,6 @@ through a real handler with the claims API Gateway's JWT authorizer hands over."
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+import pytest
 
 from apranova import db, settings
 from local.events import LambdaContext, http_api_event
@@ -33,17 +33,13 @@ def fresh_database(make_database: Callable[..., str], prefix: str) -> Iterator[s
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
         seed_database(conn)
-    saved = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = url
-    settings.database_settings.cache_clear()
-    db.reset()
     try:
-        yield url
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("DATABASE_URL", url)
+            settings.database_settings.cache_clear()
+            db.reset()
+            yield url
     finally:
-        if saved is None:
-            os.environ.pop("DATABASE_URL", None)
-        else:
-            os.environ["DATABASE_URL"] = saved
         settings.database_settings.cache_clear()
         db.reset()
 

@@ -5,7 +5,6 @@ moto for Cognito, SSM (the Stripe secrets), SES and Step Functions; the run's Po
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -15,6 +14,7 @@ from typing import Any
 
 import boto3
 import psycopg
+import pytest
 import requests
 import stripe
 from psycopg.rows import dict_row
@@ -231,18 +231,16 @@ def start_stack(database_url: str) -> Iterator[PaymentsStack]:
         "OPS_EMAIL": OPS,
         **{f"AWS_ENDPOINT_URL_{service}": moto for service in SERVICE_ENDPOINTS},
     }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    reset_caches()
     try:
-        yield PaymentsStack(api, stripe_url, emulator, moto, pool, enrollment, deprovision, database_url, env)
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            reset_caches()
+            try:
+                yield PaymentsStack(api, stripe_url, emulator, moto, pool, enrollment, deprovision, database_url, env)
+            finally:
+                emulator.flush()
+                stripe_server.shutdown()
+                api_server.shutdown()
     finally:
-        emulator.flush()
-        stripe_server.shutdown()
-        api_server.shutdown()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         reset_caches()

@@ -9,10 +9,8 @@ Callers carry the claims API Gateway's JWT authorizer hands over.
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,9 +18,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from apranova import db, settings
 from functions.admin.handler import lambda_handler
 from local.events import LambdaContext, http_api_event
+from tests.integration.governance_support import fresh_database
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -30,34 +28,9 @@ T0 = datetime(2030, 1, 1, tzinfo=UTC)
 # --- a database of the module's own ---------------------------------------------------------------
 
 
-@contextmanager
-def fresh_database(make_database: Callable[..., str]) -> Iterator[str]:
-    """A migrated, seeded database the functions use until the block ends (then the previous one)."""
-    from functions.migrate.runner import migrate
-    from functions.migrate.seed import seed_database
-
-    url = make_database("apranova_admin")
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-        seed_database(conn)
-    saved = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = url
-    settings.database_settings.cache_clear()
-    db.reset()
-    try:
-        yield url
-    finally:
-        if saved is None:
-            os.environ.pop("DATABASE_URL", None)
-        else:
-            os.environ["DATABASE_URL"] = saved
-        settings.database_settings.cache_clear()
-        db.reset()
-
-
 @pytest.fixture(scope="module")
 def module_url(database_url: str, make_database) -> Iterator[str]:
-    with fresh_database(make_database) as url:
+    with fresh_database(make_database, "apranova_admin") as url:
         yield url
 
 
@@ -710,7 +683,10 @@ def test_admin_submissions_bad_filters_are_422(admin, query) -> None:
 @pytest.fixture
 def stats_world(module_url, make_database) -> Iterator[World]:
     """Another fresh database: the stats cover everything in it, so only what this test arranges."""
-    with fresh_database(make_database) as url, psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+    with (
+        fresh_database(make_database, "apranova_admin") as url,
+        psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn,
+    ):
         yield World(conn)
 
 

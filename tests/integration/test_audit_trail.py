@@ -17,7 +17,6 @@ fails when an action of the issue's list has none.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -115,19 +114,15 @@ def stack(database_url: str, make_database) -> Iterator[PaymentsStack]:
         "PURGE_POLL_SECONDS": "0.05",
         "PURGE_WORKFLOW_WAIT_SECONDS": "30",
     }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    _reset_settings()
     try:
-        with moto_runs_executions(), fresh_database(make_database, "apranova_trail") as url:
-            moto_stack.register_function(moto, EXPORT_WORKER, "functions.compliance.export_worker.lambda_handler")
-            yield from start_stack(url)
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            _reset_settings()
+            with moto_runs_executions(), fresh_database(make_database, "apranova_trail") as url:
+                moto_stack.register_function(moto, EXPORT_WORKER, "functions.compliance.export_worker.lambda_handler")
+                yield from start_stack(url)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         _reset_settings()
 
 

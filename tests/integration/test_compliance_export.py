@@ -14,11 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -95,17 +95,23 @@ class Aws:
     kms_key_id: str
 
 
-def _set_env(values: dict[str, str | None]) -> dict[str, str | None]:
-    saved = {key: os.environ.get(key) for key in values}
-    for key, value in values.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+def _reset_settings() -> None:
     config.reset()
     mail.reset()
     alerts.reset()
-    return saved
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """``values`` in the environment (and the settings read again) until the block ends."""
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in values.items():
+                mp.setenv(key, value)
+            _reset_settings()
+            yield
+    finally:
+        _reset_settings()
 
 
 @pytest.fixture(scope="module")
@@ -125,23 +131,20 @@ def aws(database_url: str) -> Iterator[Aws]:
     for group in ("students", "trainers", "admins"):
         cognito.create_group(UserPoolId=pool_id, GroupName=group)
     moto_stack.register_function(url, WORKER, "functions.compliance.export_worker.lambda_handler")
-    saved = _set_env(
-        {
-            "AWS_ENDPOINT_URL": url,
-            "UPLOADS_BUCKET": UPLOADS,
-            "EXPORTS_BUCKET": EXPORTS,
-            "EXPORTS_KMS_KEY_ID": kms_key_id,
-            "EXPORT_FUNCTION_NAME": WORKER,
-            "COGNITO_USER_POOL_ID": pool_id,
-            "EMAIL_SENDER": SENDER,
-            "OPS_EMAIL": OPS,
-            "SPA_ORIGIN": SPA,
-        }
-    )
     try:
-        yield Aws(url, s3, cognito, pool_id, kms_key_id)
+        with environment(
+            AWS_ENDPOINT_URL=url,
+            UPLOADS_BUCKET=UPLOADS,
+            EXPORTS_BUCKET=EXPORTS,
+            EXPORTS_KMS_KEY_ID=kms_key_id,
+            EXPORT_FUNCTION_NAME=WORKER,
+            COGNITO_USER_POOL_ID=pool_id,
+            EMAIL_SENDER=SENDER,
+            OPS_EMAIL=OPS,
+            SPA_ORIGIN=SPA,
+        ):
+            yield Aws(url, s3, cognito, pool_id, kms_key_id)
     finally:
-        _set_env(saved)
         server.stop()
 
 
@@ -623,11 +626,8 @@ def test_an_account_without_a_users_row_gets_404_and_nothing_is_written(aws: Aws
 def test_when_the_worker_cannot_be_invoked_the_export_fails_and_does_not_count(aws: Aws, people, conn) -> None:
     ada = people()
     # The Lambda service unreachable (its endpoint refuses connections).
-    saved = _set_env({"AWS_ENDPOINT_URL_LAMBDA": closed_port_url()})
-    try:
+    with environment(AWS_ENDPOINT_URL_LAMBDA=closed_port_url()):
         answer = call("POST", EXPORT, ada)
-    finally:
-        _set_env(saved)
     assert answer.status == 503 and answer.headers["retry-after"] == "60"
     (row,) = conn.execute("SELECT * FROM data_export_requests WHERE user_id = %s", (ada.user_id,)).fetchall()
     assert row["status"] == "FAILED" and ada.email not in row["error"] and ada.name not in row["error"]
@@ -665,12 +665,8 @@ def test_a_failed_build_is_recorded_alerted_raised_and_rebuilt_on_retry(aws: Aws
         "INSERT INTO data_export_requests (user_id) VALUES (%s) RETURNING id::text AS id", (ada.user_id,)
     ).fetchone()["id"]
     ops_before = len([m for m in moto_stack.mailbox() if OPS in m["to"]])
-    saved = _set_env({"EXPORTS_BUCKET": "apranova-export-test-missing"})
-    try:
-        with pytest.raises(ExportFailed) as raised:
-            run_worker(export_id)
-    finally:
-        _set_env(saved)
+    with environment(EXPORTS_BUCKET="apranova-export-test-missing"), pytest.raises(ExportFailed) as raised:
+        run_worker(export_id)
     assert raised.value.stage == "upload"
     row = export_row(conn, export_id)
     assert row["status"] == "FAILED" and row["error"].startswith("export build failed at upload")

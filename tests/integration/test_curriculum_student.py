@@ -63,24 +63,18 @@ def call(method: str, path: str, who: Person | None, body: Any = None) -> tuple[
 
 @pytest.fixture(scope="module")
 def s3(database_url: str) -> Iterator[Any]:
-    import os
-
     import boto3
 
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         client.put_object(Bucket=BUCKET, Key=DATASET_KEY, Body=DATASET_BYTES, ContentType="text/csv")
-        saved = os.environ.get("DATASETS_BUCKET")
-        os.environ["DATASETS_BUCKET"] = BUCKET
-        config.reset()
         try:
-            yield client
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("DATASETS_BUCKET", BUCKET)
+                config.reset()
+                yield client
         finally:
-            if saved is None:
-                os.environ.pop("DATASETS_BUCKET", None)
-            else:
-                os.environ["DATASETS_BUCKET"] = saved
             config.reset()
 
 

@@ -5,7 +5,6 @@ batched, and a second run finds nothing to do."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -28,24 +27,18 @@ class LongContext(LambdaContext):
 
 @pytest.fixture(scope="module", autouse=True)
 def s3(database_url: str) -> Iterator[Any]:
-    env = {"UPLOADS_BUCKET": UPLOADS, "EXPORTS_BUCKET": EXPORTS}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=UPLOADS)
-        client.put_bucket_versioning(Bucket=UPLOADS, VersioningConfiguration={"Status": "Enabled"})
-        client.create_bucket(Bucket=EXPORTS)
-        erasure_config.reset()
-        try:
-            yield client
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    try:
+        with pytest.MonkeyPatch.context() as mp, mock_aws():
+            mp.setenv("UPLOADS_BUCKET", UPLOADS)
+            mp.setenv("EXPORTS_BUCKET", EXPORTS)
+            client = boto3.client("s3", region_name="us-east-1")
+            client.create_bucket(Bucket=UPLOADS)
+            client.put_bucket_versioning(Bucket=UPLOADS, VersioningConfiguration={"Status": "Enabled"})
+            client.create_bucket(Bucket=EXPORTS)
             erasure_config.reset()
+            yield client
+    finally:
+        erasure_config.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -78,18 +77,14 @@ class Aws:
 
 @contextmanager
 def environment(**values: str) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    config.reset()
-    mail.reset()
     try:
-        yield
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in values.items():
+                mp.setenv(key, value)
+            config.reset()
+            mail.reset()
+            yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         config.reset()
         mail.reset()
 

@@ -10,7 +10,6 @@ and SSM parameters; the workspace's AWS pieces are made by the workspace provisi
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -76,17 +75,13 @@ def call(method: str, path: str, who: Person | None) -> tuple[int, dict[str, str
 def aws(database_url: str) -> Iterator[Aws]:
     with moto_workspaces() as made:
         env = {**made.environment(PREFIX), "STUDENTS_DB_HOST": DB_HOST, "STUDENTS_DB_PORT": "6432"}
-        saved = {key: os.environ.get(key) for key in env}
-        os.environ.update(env)
-        config.reset()
         try:
-            yield made
+            with pytest.MonkeyPatch.context() as mp:
+                for key, value in env.items():
+                    mp.setenv(key, value)
+                config.reset()
+                yield made
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
             config.reset()
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import threading
 import time
 import uuid
@@ -82,23 +81,17 @@ def emails_to(person: Person) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module", autouse=True)
 def ses(database_url: str) -> Iterator[None]:
-    env = {"EMAIL_SENDER": SENDER, "SPA_ORIGIN": SPA}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    with mock_aws():
-        boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=SENDER)
-        mail.reset()
-        handler.settings.cache_clear()
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    try:
+        with pytest.MonkeyPatch.context() as mp, mock_aws():
+            mp.setenv("EMAIL_SENDER", SENDER)
+            mp.setenv("SPA_ORIGIN", SPA)
+            boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=SENDER)
             mail.reset()
             handler.settings.cache_clear()
+            yield
+    finally:
+        mail.reset()
+        handler.settings.cache_clear()
 
 
 @pytest.fixture

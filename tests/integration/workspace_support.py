@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from moto import mock_aws
 from moto.moto_api import state_manager
 
@@ -64,17 +64,11 @@ class Aws:
 def moto_workspaces() -> Iterator[Aws]:
     """moto in-process, ECS tasks held RUNNING (moto otherwise moves them on at every describe),
     without EC2's default AMIs (workspaces need none, and they are slow to load)."""
-    saved = os.environ.get("MOTO_EC2_LOAD_DEFAULT_AMIS")
-    os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         with mock_aws():
             state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
             try:
                 yield Aws()
             finally:
                 state_manager.unset_transition(model_name="ecs::task")
-    finally:
-        if saved is None:
-            os.environ.pop("MOTO_EC2_LOAD_DEFAULT_AMIS", None)
-        else:
-            os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = saved

@@ -1,7 +1,9 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from apranova.errors import ValidationFailed
-from apranova.pagination import build_page, decode_cursor, encode_cursor, parse_limit
+from apranova.pagination import build_page, decode_cursor, encode_cursor, parse_limit, timestamp_id_keyset
 
 
 def test_cursor_round_trip():
@@ -14,6 +16,16 @@ def test_bad_cursors_are_a_validation_error(cursor):
     with pytest.raises(ValidationFailed) as caught:
         decode_cursor(cursor, 2)
     assert caught.value.code == "invalid_cursor"
+
+
+def test_timestamp_id_keyset_parses_the_key_and_rejects_a_forged_one():
+    assert timestamp_id_keyset(None) is None
+    key = timestamp_id_keyset(encode_cursor(["2026-11-26T08:00:00+00:00", 7]))
+    assert key == [datetime(2026, 11, 26, 8, tzinfo=UTC), 7]
+    for forged in (["not a time", 1], ["2026-11-26T08:00:00+00:00", "x"], [None, 1], ["2026-11-26", None]):
+        with pytest.raises(ValidationFailed) as caught:
+            timestamp_id_keyset(encode_cursor(forged))
+        assert caught.value.code == "invalid_cursor"
 
 
 def test_limit_bounds():

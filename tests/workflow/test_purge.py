@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
 import uuid
 import zipfile
@@ -143,17 +142,13 @@ def erasure(workflow_stack: WorkflowStack) -> Iterator[Erasure]:
         "PURGE_POLL_SECONDS": "0.05",
         "PURGE_WORKFLOW_WAIT_SECONDS": "120",
     }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    _reset()
     try:
-        yield Erasure(wf, uploads, exports, pool_id, client_id)
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            _reset()
+            yield Erasure(wf, uploads, exports, pool_id, client_id)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         _reset()
 
 

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -41,12 +42,28 @@ def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         key = None
     if not isinstance(key, list) or len(key) != size:
-        raise ValidationFailed(
-            "The cursor is not valid.",
-            code="invalid_cursor",
-            details=[{"field": "query.cursor", "code": "invalid_cursor", "message": "Use next_cursor as given."}],
-        )
+        raise _invalid_cursor()
     return key
+
+
+def timestamp_id_keyset(cursor: str | None) -> list[Any] | None:
+    """The (timestamp, integer id) a page of rows ordered by both continues after, parsed so a
+    forged cursor is a 422, never a database error."""
+    key = decode_cursor(cursor, 2)
+    if key is None:
+        return None
+    try:
+        return [datetime.fromisoformat(str(key[0])), int(key[1])]
+    except (TypeError, ValueError):
+        raise _invalid_cursor() from None
+
+
+def _invalid_cursor() -> ValidationFailed:
+    return ValidationFailed(
+        "The cursor is not valid.",
+        code="invalid_cursor",
+        details=[{"field": "query.cursor", "code": "invalid_cursor", "message": "Use next_cursor as given."}],
+    )
 
 
 def parse_limit(value: str | int | None) -> int:
