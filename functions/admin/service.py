@@ -11,7 +11,7 @@ from apranova import db
 from apranova.audit import AuditAction, RequestInfo
 from apranova.errors import Conflict, NotFound, ValidationFailed
 from apranova.identity import Caller
-from apranova.pagination import Page, build_page, decode_cursor, parse_limit, timestamp_id_keyset
+from apranova.pagination import Page, build_page, parse_limit, timestamp_id_keyset, timestamp_uuid_keyset
 from functions.admin import repository
 from functions.admin.models import PolicyPublication, RetentionChange, RoleChange, RoleChanged
 
@@ -152,7 +152,7 @@ def users(
     limit: str | None,
 ) -> Page[dict[str, Any]]:
     size = parse_limit(limit)
-    rows = repository.users(role, track, status, q, decode_cursor(cursor, 2), size)
+    rows = repository.users(role, track, status, q, timestamp_uuid_keyset(cursor), size)
     return build_page(rows, size, lambda r: (r["created_at"].isoformat(), r["id"]))
 
 
@@ -244,7 +244,7 @@ def submissions(
     status: str | None, track: str | None, trainer_id: str | None, cursor: str | None, limit: str | None
 ) -> Page[dict[str, Any]]:
     size = parse_limit(limit)
-    rows = repository.submissions(status, track, trainer_id, decode_cursor(cursor, 2), size)
+    rows = repository.submissions(status, track, trainer_id, timestamp_uuid_keyset(cursor), size)
     return build_page(rows, size, lambda r: (r["submitted_at"].isoformat(), r["id"]))
 
 

@@ -27,7 +27,7 @@ from apranova.errors import (
 )
 from apranova.identity import Caller
 from apranova.observability import logger
-from apranova.pagination import Page, build_page, decode_cursor, parse_limit
+from apranova.pagination import Page, build_page, parse_limit, timestamp_uuid_keyset
 from functions.payments import emails, repository
 from functions.payments.config import PaymentSettings
 from functions.payments.models import AnonymousCheckout
@@ -314,13 +314,13 @@ def payment_status(caller: Caller, payment_id: str) -> dict[str, Any]:
 
 def my_payments(caller: Caller, cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
     size = parse_limit(limit)
-    rows = repository.payments_of(caller.user_id, decode_cursor(cursor, 2), size)
+    rows = repository.payments_of(caller.user_id, timestamp_uuid_keyset(cursor), size)
     return build_page(rows, size, lambda r: (r["created_at"].isoformat(), r["id"]))
 
 
 def admin_payments(status: str | None, cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
     size = parse_limit(limit)
-    rows = repository.all_payments(status, decode_cursor(cursor, 2), size)
+    rows = repository.all_payments(status, timestamp_uuid_keyset(cursor), size)
     return build_page(rows, size, lambda r: (r["created_at"].isoformat(), r["id"]))
 
 
@@ -470,5 +470,5 @@ def _notify_decision(send: Send, request: dict[str, Any]) -> None:
 
 def refund_requests(status: str | None, cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
     size = parse_limit(limit)
-    rows = repository.refund_requests(status, decode_cursor(cursor, 2), size)
+    rows = repository.refund_requests(status, timestamp_uuid_keyset(cursor), size)
     return build_page(rows, size, lambda r: (r["created_at"].isoformat(), r["id"]))

@@ -26,7 +26,6 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,7 +37,7 @@ from apranova.errors import BadGateway, Conflict, Forbidden, NotFound, Validatio
 from apranova.identity import Caller
 from apranova.learning import Learner, learner, recompute
 from apranova.observability import logger
-from apranova.pagination import Page, build_page, decode_cursor, parse_limit
+from apranova.pagination import Page, build_page, parse_limit, timestamp_uuid_keyset
 from functions.submissions import github, repository
 from functions.submissions.config import MAX_UPLOAD_BYTES, SubmissionSettings
 from functions.submissions.models import SubmissionCreate, UploadUrlRequest
@@ -445,30 +444,12 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def _cursor(cursor: str | None) -> list[Any] | None:
-    after = decode_cursor(cursor, 2)
-    if after is None:
-        return None
-    try:
-        datetime.fromisoformat(str(after[0]))
-        valid = _is_uuid(str(after[1]))
-    except ValueError:
-        valid = False
-    if not valid:
-        raise ValidationFailed(
-            "The cursor is not valid.",
-            code="invalid_cursor",
-            details=[{"field": "query.cursor", "code": "invalid_cursor", "message": "Use next_cursor as given."}],
-        )
-    return after
-
-
 def my_submissions(
     caller: Caller, deliverable_id: int | None, status: str | None, cursor: str | None, limit: str | None
 ) -> Page[dict[str, Any]]:
     student = learner(db.connection(), caller.user_id)
     size = parse_limit(limit)
-    after = _cursor(cursor)
+    after = timestamp_uuid_keyset(cursor)
     rows = repository.submissions_of(
         student.user_id, deliverable_id=deliverable_id, status=status, after=after, limit=size
     )

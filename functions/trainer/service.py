@@ -11,16 +11,15 @@ Dependencies are passed in: ``send`` sends an email.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from apranova import db, learning, mail
 from apranova.audit import AuditAction, RequestInfo
-from apranova.errors import Conflict, NotFound, ValidationFailed
+from apranova.errors import Conflict, NotFound
 from apranova.identity import Caller
 from apranova.observability import logger
-from apranova.pagination import Page, build_page, decode_cursor, parse_limit
+from apranova.pagination import Page, build_page, parse_limit, timestamp_uuid_keyset
 from functions.trainer import emails, repository
 from functions.trainer.models import ReviewRequest
 
@@ -32,21 +31,6 @@ DECISIONS = {"approve": "APPROVED", "request_changes": "CHANGES_REQUESTED"}
 def _scope(caller: Caller) -> str | None:
     """The trainer whose students the caller sees, or None for all of them (admins)."""
     return None if caller.is_admin else caller.user_id
-
-
-def _keyset(cursor: str | None) -> list[Any] | None:
-    """The (timestamp, uuid) a page continues after; a cursor not made by us is a 422, never a 500."""
-    after = decode_cursor(cursor, 2)
-    if after is None:
-        return None
-    try:
-        return [datetime.fromisoformat(str(after[0])), str(UUID(str(after[1])))]
-    except ValueError:
-        raise ValidationFailed(
-            "The cursor is not valid.",
-            code="invalid_cursor",
-            details=[{"field": "query.cursor", "code": "invalid_cursor", "message": "Use next_cursor as given."}],
-        ) from None
 
 
 def _percent(part: int, whole: int) -> int:
@@ -93,7 +77,7 @@ def students(caller: Caller, track: str | None, cursor: str | None, limit: str |
     """The caller's assigned students (admins: every student with a track), oldest assignment (or
     account) first, with their progress. One SQL statement."""
     size = parse_limit(limit)
-    rows = repository.students(_scope(caller), track, _keyset(cursor), size + 1)
+    rows = repository.students(_scope(caller), track, timestamp_uuid_keyset(cursor), size + 1)
     return build_page([_student(row) for row in rows], size, lambda s: (s["sort_at"].isoformat(), s["id"]))
 
 
@@ -104,7 +88,7 @@ def queue(caller: Caller, status: str | None, cursor: str | None, limit: str | N
     """Submissions of the caller's students (admins: all) in one status, PENDING unless asked,
     oldest first, with how long each waited. One SQL statement."""
     size = parse_limit(limit)
-    rows = repository.queue(_scope(caller), status or "PENDING", _keyset(cursor), size + 1)
+    rows = repository.queue(_scope(caller), status or "PENDING", timestamp_uuid_keyset(cursor), size + 1)
     return build_page(rows, size, lambda r: (r["submitted_at"].isoformat(), r["id"]))
 
 

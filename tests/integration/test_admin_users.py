@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from apranova.pagination import encode_cursor
 from functions.admin.handler import lambda_handler
 from local.events import LambdaContext, http_api_event
 from tests.integration.governance_support import fresh_database
@@ -352,6 +353,10 @@ def test_users_pagination_round_trip_with_limit_2(population, admin) -> None:
         {"limit": "101"},
         {"limit": "ten"},
         {"cursor": "not-a-cursor"},
+        # Well-formed cursors we never made: a 422, not a database error.
+        {"cursor": encode_cursor(["yesterday", str(uuid.uuid4())])},
+        {"cursor": encode_cursor([datetime.now(UTC).isoformat(), "not-a-uuid"])},
+        {"cursor": encode_cursor([None, 7])},
     ],
 )
 def test_users_bad_filters_are_422(admin, query) -> None:
@@ -670,6 +675,8 @@ def test_admin_submissions_filters_and_pages(submitted, admin, query, names) -> 
         {"trainer_id": "not-a-uuid"},
         {"limit": "0"},
         {"cursor": "@@@"},
+        {"cursor": encode_cursor(["yesterday", str(uuid.uuid4())])},
+        {"cursor": encode_cursor([datetime.now(UTC).isoformat(), "not-a-uuid"])},
     ],
 )
 def test_admin_submissions_bad_filters_are_422(admin, query) -> None:

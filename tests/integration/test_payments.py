@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from apranova.pagination import encode_cursor
 from tests.integration.auth_support import active_consent_versions
 from tests.integration.payments_support import OPS, PaymentsStack, start_stack
 
@@ -289,6 +290,15 @@ def test_payment_routes_check_the_caller(stack: PaymentsStack) -> None:
     listed = stack.call("GET", "/api/admin/payments/?status=PENDING&limit=100", admin)
     assert listed.status_code == 200 and created["payment_id"] in [p["id"] for p in listed.json()["items"]]
     assert stack.call("GET", "/api/admin/payments/?status=BOGUS", admin).status_code == 422
+    # A well-formed cursor we never made is a 422 on every list, not a database error.
+    forged = encode_cursor(["yesterday", "not-a-uuid"])
+    for path, who in (
+        ("/api/payments/my-payments/", student),
+        ("/api/admin/payments/", admin),
+        ("/api/admin/refund-requests/", admin),
+    ):
+        answer = stack.call("GET", f"{path}?cursor={forged}", who)
+        assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_cursor", path
     assert stack.call("GET", "/api/payments/verify-session/?session_id=cs_test_unknown").status_code == 404
     assert stack.call("GET", "/api/payments/verify-session/?session_id=../etc").status_code == 422
     assert stack.call("GET", "/api/payments/verify-session/").status_code == 422

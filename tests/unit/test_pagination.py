@@ -1,9 +1,17 @@
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 
 from apranova.errors import ValidationFailed
-from apranova.pagination import build_page, decode_cursor, encode_cursor, parse_limit, timestamp_id_keyset
+from apranova.pagination import (
+    build_page,
+    decode_cursor,
+    encode_cursor,
+    parse_limit,
+    timestamp_id_keyset,
+    timestamp_uuid_keyset,
+)
 
 
 def test_cursor_round_trip():
@@ -42,3 +50,13 @@ def test_page_reads_one_extra_row_to_know_there_is_more():
     assert [r["id"] for r in page.items] == [0, 1, 2, 3, 4]
     assert decode_cursor(page.next_cursor, 1) == [4]
     assert build_page(rows[:5], 5, key_of=lambda r: [r["id"]]).next_cursor is None
+
+
+def test_a_timestamp_uuid_keyset_parses_its_cursor_or_is_a_422():
+    when, row_id = datetime(2026, 11, 26, 12, 0, tzinfo=UTC), uuid.uuid4()
+    assert timestamp_uuid_keyset(None) is None
+    assert timestamp_uuid_keyset(encode_cursor([when.isoformat(), str(row_id)])) == [when, str(row_id)]
+    for forged in (["yesterday", str(row_id)], [when.isoformat(), "7"], [None, None], [when.isoformat()]):
+        with pytest.raises(ValidationFailed) as raised:
+            timestamp_uuid_keyset(encode_cursor(forged))
+        assert raised.value.code == "invalid_cursor"

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel
 
@@ -49,11 +50,20 @@ def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
 def timestamp_id_keyset(cursor: str | None) -> list[Any] | None:
     """The (timestamp, integer id) a page of rows ordered by both continues after, parsed so a
     forged cursor is a 422, never a database error."""
+    return _keyset(cursor, int)
+
+
+def timestamp_uuid_keyset(cursor: str | None) -> list[Any] | None:
+    """The same for rows whose id is a uuid (users, payments, submissions, refund requests)."""
+    return _keyset(cursor, lambda value: str(UUID(value)))
+
+
+def _keyset(cursor: str | None, parse_id: Callable[[str], Any]) -> list[Any] | None:
     key = decode_cursor(cursor, 2)
     if key is None:
         return None
     try:
-        return [datetime.fromisoformat(str(key[0])), int(key[1])]
+        return [datetime.fromisoformat(str(key[0])), parse_id(str(key[1]))]
     except (TypeError, ValueError):
         raise _invalid_cursor() from None
 
