@@ -46,6 +46,14 @@ HEAVY_ALLOWED: dict[str, frozenset[str]] = {
     # Every auth route calls Cognito: its error classes at import, boto3 itself on first call.
     "auth": frozenset({"boto3", "botocore", "s3transfer"}),
     "admin": frozenset({"boto3", "botocore", "s3transfer"}),  # the role route moves Cognito groups
+    # The Stripe integration: every webhook delivery verifies its signature with the SDK, reads the
+    # signing secret from SSM and starts a workflow; the payments API's checkout, payment, verify
+    # and refund routes call Stripe and read its key from SSM.
+    "payments": frozenset({"stripe", "boto3", "botocore", "s3transfer"}),
+    "payments-webhook": frozenset({"stripe", "boto3", "botocore", "s3transfer"}),
+    # Five of its seven routes read a password from SSM or start/stop a task in ECS; it shares the
+    # workspace provisioner, whose error handling names botocore's exception classes.
+    "tools": frozenset({"botocore"}),
 }
 
 # A signed-in student, as the API Gateway JWT authorizer passes the claims (for student routes).

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from apranova import db
 from apranova.audit import AuditAction, RequestInfo
 from apranova.cognito import error_code
@@ -53,6 +51,9 @@ def _check_password(pool: Pool, email: str, password: str) -> None:
 
     The tokens Cognito answers with are not kept: the global sign-out that follows revokes them.
     """
+    # Imported here: botocore is loaded by the client this call uses, not at cold start for every route.
+    from botocore.exceptions import ClientError
+
     try:
         pool.client.initiate_auth(
             ClientId=pool.client_id,

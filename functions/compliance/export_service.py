@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import Cursor
 
 from apranova import db, mail
@@ -111,6 +110,9 @@ def request_export(caller: Caller, config: ExportSettings, lambda_client: Any, i
         repository.fail_stale(cur, caller.user_id, config.export_interval_hours)
         created = repository.insert_request(cur, caller.user_id)
         _audit(cur, created["id"], caller.user_id, "requested", info=info, actor=caller)
+    # Imported here: botocore is loaded by the client this call uses, not at cold start for every route.
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         lambda_client.invoke(
             FunctionName=config.export_function_name,
@@ -298,6 +300,9 @@ def _record_failure(export_id: str, user_id: str, error: str) -> None:
 def cognito_record(cognito: Any, pool_id: str, email: str, user_id: str) -> dict[str, Any]:
     """The person's Cognito user: attributes, state and groups. Looked up by email (the pool's sign-in
     alias) and only kept when its ``sub`` is the person's id."""
+    # Imported here: botocore is loaded by the client this call uses, not at cold start for every route.
+    from botocore.exceptions import ClientError
+
     user = None
     for username in (email, user_id):
         try:

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from botocore.exceptions import ClientError
-
 from apranova import db, mail
 from apranova.audit import RequestInfo
 from apranova.errors import BadGateway, Conflict, Forbidden, NotFound, ValidationFailed
@@ -265,6 +263,9 @@ def _text(request: SubmissionCreate) -> dict[str, Any]:
 def _file(student: Learner, target: dict[str, Any], key: str, config: SubmissionSettings, s3: Any) -> dict[str, Any]:
     if not key.startswith(key_prefix(student.user_id, target["deliverable_id"])):
         raise invalid("file_key", "file_not_yours", "This is not a file you uploaded for this deliverable.")
+    # Imported here: botocore is loaded by the client this call uses, not at cold start for every route.
+    from botocore.exceptions import ClientError
+
     try:
         head = s3.head_object(Bucket=config.uploads_bucket, Key=key)
     except ClientError as error:

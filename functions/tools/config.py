@@ -9,7 +9,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import Field
 
 from apranova.errors import ServiceUnavailable
@@ -41,6 +40,9 @@ def _ssm() -> Any:
 
 def secret(name: str) -> str | None:
     """The decrypted SecureString ``name``; None when it does not exist."""
+    # Imported here: botocore is loaded by the client this call uses, not at cold start for every route.
+    from botocore.exceptions import ClientError
+
     try:
         return str(_ssm().get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
     except ClientError as error:
