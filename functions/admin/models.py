@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -231,6 +231,18 @@ class PolicyPublication(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
+        if "\x00" in value:  # PostgreSQL text cannot hold it
+            raise ValueError("must not contain NUL characters")
+        return value
+
+    @field_validator("effective_at")
+    @classmethod
+    def _representable(cls, value: datetime) -> datetime:
+        # A database time outside Python's years (in UTC) cannot be read back: 422, not 500.
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("must be a time within the years 1 to 9999 (UTC)") from None
         return value
 
 

@@ -348,6 +348,11 @@ def publish_policy(actor: Caller, request: PolicyPublication, info: RequestInfo)
 
 
 def audit_logs(filters: dict[str, Any], cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
+    if "\x00" in (filters.get("resource_id") or ""):  # PostgreSQL text cannot hold it: no row has it
+        raise ValidationFailed(
+            "resource_id must not contain NUL characters.",
+            details=[{"field": "query.resource_id", "code": "invalid_character", "message": "NUL"}],
+        )
     if filters.get("from") is not None and filters.get("to") is not None and filters["from"] >= filters["to"]:
         raise ValidationFailed(
             "from must be before to.",
@@ -392,7 +397,8 @@ def change_retention(actor: Caller, changes: list[RetentionChange], info: Reques
                         "message": f"no retention policy for {change.resource_type}",
                     }
                 )
-            elif row["legal_requirement"] and change.retention_days < row["legal_minimum_days"]:
+            # Any row's minimum (the table's CHECK holds them all), a legal requirement's above all.
+            elif row["legal_minimum_days"] is not None and change.retention_days < row["legal_minimum_days"]:
                 problems.append(
                     {
                         "field": f"body.{index}.retention_days",

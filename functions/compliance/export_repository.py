@@ -99,9 +99,13 @@ def export_by_id(export_id: str) -> dict[str, Any] | None:
 
 
 def person(user_id: str) -> dict[str, Any] | None:
+    """The person, unless the purge has claimed the account (deleted_at): nothing is built for it."""
     return (
         db.connection()
-        .execute("SELECT id::text AS id, email::text AS email, name FROM users WHERE id = %s", (user_id,))
+        .execute(
+            "SELECT id::text AS id, email::text AS email, name FROM users WHERE id = %s AND deleted_at IS NULL",
+            (user_id,),
+        )
         .fetchone()
     )
 
@@ -152,6 +156,8 @@ def mark_ready(
         SET status = 'READY', s3_key = %s, size_bytes = %s, error = NULL, completed_at = now(),
             expires_at = now() + make_interval(days => %s)
         WHERE id = %s AND status = 'PENDING'
+          -- A purge that claimed the account during the build may have deleted its files already.
+          AND EXISTS (SELECT 1 FROM users u WHERE u.id = data_export_requests.user_id AND u.deleted_at IS NULL)
         RETURNING id::text AS id, user_id::text AS user_id, completed_at, expires_at
         """,
         (s3_key, size_bytes, valid_days, export_id),

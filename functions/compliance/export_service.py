@@ -133,11 +133,12 @@ def request_export(caller: Caller, config: ExportSettings, lambda_client: Any, i
 
 
 def _is_uuid(value: str) -> bool:
+    """The canonical 8-4-4-4-12 form only: ``uuid.UUID`` also takes hyphens anywhere, which
+    PostgreSQL's uuid input refuses (a database error, not a 404)."""
     try:
-        uuid.UUID(value)
+        return str(uuid.UUID(value)) == value.lower()
     except ValueError:
         return False
-    return len(value) == 36
 
 
 def get_export(caller: Caller, export_id: str, config: ExportSettings, s3: Any, info: RequestInfo) -> dict[str, Any]:
@@ -242,7 +243,7 @@ def _build(export: dict[str, Any], deps: WorkerDeps) -> dict[str, Any]:
             ready = repository.mark_ready(cur, export_id, key, size, deps.config.export_valid_days)
             if ready is not None:
                 _audit(cur, export_id, user_id, "ready", size_bytes=size, files=len(files))
-        if ready is None:  # the person (or the request) went away meanwhile: leave no orphan archive
+        if ready is None:  # the person (or the request) went away, or the purge began: leave no archive
             deps.s3.delete_object(Bucket=deps.config.exports_bucket, Key=key)
             return {"export_id": export_id, "outcome": "gone"}
     except Exception as error:

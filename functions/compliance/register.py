@@ -94,7 +94,7 @@ class Table:
 class Store:
     """Personal data outside the application database."""
 
-    kind: str  # S3 | SSM | Cognito | EFS | PostgreSQL | Tool | Logs
+    kind: str  # S3 | SSM | Cognito | EFS | PostgreSQL | Tool | Stripe | Step Functions | Logs
     location: str
     holds: str
     purpose: str
@@ -823,6 +823,29 @@ STORES: tuple[Store, ...] = (
         "Included as references: data.json `tool_provisioning` (ids and names in each tool); what the student "
         "made in a tool is theirs to download there.",
         "Deleted by the deprovision workflow.",
+    ),
+    Store(
+        "Stripe",
+        "Stripe customer (`stripe_customers.stripe_customer_id`), Checkout Session and PaymentIntent metadata",
+        "The customer's email and name with our user id in its metadata (a pay-first checkout: the email typed "
+        "there); the user id in each payment's metadata. Card details are Stripe's alone.",
+        "Taking payments and refunds: Stripe is our payment processor.",
+        CONTRACT,
+        "Kept by Stripe under its own obligations as a payment institution; we do not delete it.",
+        "Excluded: held by Stripe; data.json `payments` and `stripe_customers` give its references.",
+        "Not erased by the purge (docs/decisions.md, Issue 7: erasure): Stripe keeps its own financial records; "
+        "our payments keep only the opaque reference and Stripe's ids.",
+    ),
+    Store(
+        "Step Functions",
+        "execution input and history of the `enrollment` and `deprovision` state machines",
+        "The user id, track and payment id each execution started with, and the errors of failed steps.",
+        "Enrolling the student and provisioning or taking back their tools.",
+        CONTRACT,
+        "90 days after the execution ends (the service's retention of a Standard workflow's history).",
+        "Excluded: operational records of each run; data.json `payments` (`enrollment_execution`) and "
+        "`audit_logs` record the runs.",
+        "Not erased by the purge: the history expires with the service's retention (90 days).",
     ),
     Store(
         "Logs",

@@ -126,19 +126,41 @@ def delete_cancelled_deletion_requests(days: int, limit: int) -> int:
 
 
 def old_decided_submissions(days: int, limit: int) -> list[dict[str, Any]]:
-    """Decided attempts (a pending one still awaits its review) submitted longer ago than the period."""
+    """Decided attempts (a pending one still awaits its review) submitted longer ago than the period.
+    ``file_key`` is null when a newer attempt the sweep keeps submits the same upload (the same
+    student and deliverable: the key is under their prefix): that file goes with the last of them."""
     return (
         db.connection()
         .execute(
             """
-            SELECT id::text AS id, file_key FROM submissions
-            WHERE status <> 'PENDING' AND submitted_at <= now() - make_interval(days => %s)
-            ORDER BY submitted_at, id LIMIT %s
+            SELECT s.id::text AS id,
+                   CASE WHEN NOT EXISTS (
+                       SELECT 1 FROM submissions o
+                       WHERE o.student_id = s.student_id AND o.deliverable_id = s.deliverable_id
+                         AND o.file_key = s.file_key AND o.id <> s.id
+                         AND (o.status = 'PENDING' OR o.submitted_at > now() - make_interval(days => %(days)s))
+                   ) THEN s.file_key END AS file_key
+            FROM submissions s
+            WHERE s.status <> 'PENDING' AND s.submitted_at <= now() - make_interval(days => %(days)s)
+            ORDER BY s.submitted_at, s.id LIMIT %(limit)s
             """,
-            (days, limit),
+            {"days": days, "limit": limit},
         )
         .fetchall()
     )
+
+
+def submitted_file_keys(student_ids: list[str], keys: list[str]) -> set[str]:
+    """Which of ``keys`` (objects of these students) a submission names (by student: its index)."""
+    rows = (
+        db.connection()
+        .execute(
+            "SELECT DISTINCT file_key FROM submissions WHERE student_id = ANY (%s::uuid[]) AND file_key = ANY (%s)",
+            (student_ids, keys),
+        )
+        .fetchall()
+    )
+    return {r["file_key"] for r in rows}
 
 
 def delete_submissions(ids: list[str]) -> int:

@@ -10,7 +10,9 @@ keeps. Each ``data_retention_policies`` row governs (an inactive row: its sweep 
   is longer; cancelled deletion requests a period after the cancel (completed ones hold only the
   opaque reference and are kept as the proof of the erasure).
 - SUBMISSIONS: decided submissions (approved, changes requested, superseded) submitted longer ago
-  than the period, with their uploaded files (every version). A pending one awaits its review.
+  than the period, with their uploaded files (every version; a file a newer attempt still submits
+  stays with that one). A pending one awaits its review. Uploads no submission names (never
+  submitted) go once they are older than the period.
 - USER_DATA: the grace period before an account's purge (the delete-account route reads it; the
   purge erases). Here: files left under the upload and export prefixes of accounts that no longer
   exist (an upload finished, or an export built, after the purge's files step), whatever their age:
@@ -25,6 +27,7 @@ its period, so a run can stop anywhere and the next one continues; a second run 
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Callable
@@ -94,6 +97,7 @@ def sweep(deps: RetentionDeps) -> dict[str, Any]:
     days = _active_days(policies, "SUBMISSIONS")
     if days is not None:
         report["submissions_deleted"] = _batches(deps, lambda limit: _delete_submissions(deps, days, limit))
+        report["unsubmitted_uploads_deleted"] = _delete_unsubmitted_uploads(deps, days)
 
     if _active_days(policies, "USER_DATA") is not None:
         report["orphaned_files_deleted"] = _delete_orphaned_files(deps)
@@ -136,6 +140,37 @@ def _delete_submissions(deps: RetentionDeps, days: int, limit: int) -> int:
             delete_prefix(deps.s3, deps.settings.uploads_bucket, submission["file_key"], exact=True)
     repository.delete_submissions([s["id"] for s in due])
     return len(due)
+
+
+def _delete_unsubmitted_uploads(deps: RetentionDeps, days: int) -> int:
+    """Objects in a person's upload folder older than the period that no submission names: uploads
+    never submitted (a submitted one goes with its submission, above)."""
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    bucket, deleted = deps.settings.uploads_bucket, 0
+    for page in deps.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=UPLOADS_PREFIX):
+        if deps.time_left() <= 0:
+            break
+        old = {
+            item["Key"]: owner
+            for item in page.get("Contents", [])
+            if item["LastModified"] <= cutoff and (owner := _owner(item["Key"]))
+        }
+        if not old:
+            continue
+        submitted = repository.submitted_file_keys(sorted(set(old.values())), sorted(old))
+        for key in old:
+            if key not in submitted:
+                deleted += delete_prefix(deps.s3, bucket, key, exact=True)
+    return deleted
+
+
+def _owner(key: str) -> str | None:
+    """The user id of ``submissions/<user id>/...`` (None for anything that is not a person's file)."""
+    name = key[len(UPLOADS_PREFIX) :].split("/", 1)[0]
+    try:
+        return name if str(uuid.UUID(name)) == name else None
+    except ValueError:
+        return None
 
 
 def _user_ids_under(s3: Any, bucket: str, prefix: str) -> list[list[str]]:

@@ -173,6 +173,9 @@ def test_versions_compare_as_numbers(pg, people) -> None:
     {"effective_at": "2099-01-01T00:00:00"},  # no time zone
     {"effective_at": "tomorrow"},
     {"effective_at": "2020-01-01T00:00:00Z"},  # in the past
+    {"effective_at": "9999-12-31T23:00:00-12:00"},  # after the year 9999 in UTC: no database time
+    {"content": "The text\u0000with a NUL"},  # PostgreSQL text cannot hold NUL
+    {"summary": "What\u0000changed"},
     {"published_by": "00000000-0000-4000-8000-000000000000"},
     {"is_active": True},
 ])  # fmt: skip
@@ -307,6 +310,7 @@ def test_filters(pg, people, trail) -> None:
     {"limit": "101"},
     {"cursor": "garbage"},
     {"cursor": "WyJub3QgYSB0aW1lIiwgMV0"},  # ["not a time", 1]
+    {"resource_id": "user\u0000id"},  # PostgreSQL text cannot hold NUL
 ])  # fmt: skip
 def test_bad_filters_are_422(people, query) -> None:
     status, _, answer = call(admin, "GET", AUDIT, people["admin"], query=query)
@@ -401,3 +405,20 @@ def test_a_malformed_change_is_422(pg, people, body) -> None:
     status, _, answer = call(admin, "PUT", RETENTION, people["admin"], body)
     assert status == 422 and error_code(answer) == "validation_error", (body, answer)
     assert retention(pg) == before
+
+
+def test_a_minimum_on_a_policy_without_a_legal_requirement_is_422_too(pg, people) -> None:
+    """The table's CHECK holds every row to its legal_minimum_days: the route must say 422, not 500."""
+    pg.execute("UPDATE data_retention_policies SET legal_minimum_days = 30 WHERE resource_type = 'LOGS'")
+    try:
+        before = retention(pg)
+        audited = audit_count(pg, "RETENTION_POLICY_CHANGED")
+        change = [{"resource_type": "LOGS", "retention_days": 10}]
+        status, _, answer = call(admin, "PUT", RETENTION, people["admin"], change)
+        assert status == 422 and error_code(answer) == "validation_error", answer
+        assert [(d["field"], d["code"]) for d in answer["error"]["details"]] == [
+            ("body.0.retention_days", "below_legal_minimum")
+        ]
+        assert retention(pg) == before and audit_count(pg, "RETENTION_POLICY_CHANGED") == audited
+    finally:
+        pg.execute("UPDATE data_retention_policies SET legal_minimum_days = NULL WHERE resource_type = 'LOGS'")

@@ -180,6 +180,7 @@ def test_without_an_active_user_data_policy_the_setting_decides(person, conn, mo
         ({}, "body.password"),
         ({"password": ""}, "body.password"),
         ({"password": PASSWORD, "reason": "x" * 1001}, "body.reason"),
+        ({"password": PASSWORD, "reason": "moving\u0000on"}, "body.reason"),  # PostgreSQL text cannot hold NUL
         ({"password": PASSWORD, "user_id": str(uuid.uuid4())}, "body.user_id"),
         ({"password": PASSWORD, "grace_days": 0}, "body.grace_days"),
     ],

@@ -30,7 +30,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from apranova import alerts, db, mail
-from functions.compliance import config, export_worker, register
+from functions.compliance import config, export_service, export_worker, register
 from functions.compliance.export_archive import json_value
 from functions.compliance.export_service import ExportFailed
 from functions.compliance.handler import lambda_handler
@@ -597,6 +597,8 @@ def test_someone_elses_or_a_malformed_id_is_404_and_anonymous_is_401(aws: Aws, p
         (ada, started["id"].replace("-", "")),
         (ada, "' OR '1'='1"),
         (ada, started["id"].upper() + "0"),
+        # 32 hex digits and 4 hyphens, but not where PostgreSQL's uuid input allows them.
+        (ada, started["id"].replace("-", "")[:7] + "-" + started["id"].replace("-", "")[7:8] + started["id"][9:]),
     ):
         answer = call("GET", exports_path(export_id), who)
         assert (answer.status, answer.body["error"]["code"]) == (404, "not_found"), (export_id, answer.body)
@@ -688,3 +690,55 @@ def test_a_failed_build_is_recorded_alerted_raised_and_rebuilt_on_retry(aws: Aws
     ).fetchone()["id"]
     assert run_worker(older)["outcome"] == "superseded"
     assert export_row(conn, older)["status"] == "FAILED"
+
+
+def test_no_export_is_built_for_an_account_the_purge_is_erasing(aws: Aws, people, conn) -> None:
+    """Once the purge has claimed the account (users.deleted_at), a build still queued (or retried by
+    Lambda) must not write the person's data to S3 again, nor email them: the purge's files step may
+    already have run, and the archive would outlive the erasure."""
+    ada = people()
+    queued = conn.execute(
+        "INSERT INTO data_export_requests (user_id) VALUES (%s) RETURNING id::text AS id", (ada.user_id,)
+    ).fetchone()["id"]
+    conn.execute("UPDATE users SET deleted_at = now() WHERE id = %s", (ada.user_id,))
+    assert run_worker(queued)["outcome"] == "gone"
+    assert export_row(conn, queued)["status"] != "READY"
+    assert aws.s3.list_objects_v2(Bucket=EXPORTS, Prefix=register.exports_prefix(ada.user_id)).get("KeyCount") == 0
+    assert emails_to(ada) == [] and audits(conn, ada, "ready") == []
+
+
+class _ClaimedDuringUpload:
+    """The exports S3 client, with the purge claiming the account while the archive uploads."""
+
+    def __init__(self, s3: Any, database_url: str, user_id: str) -> None:
+        self._s3, self._url, self._user_id = s3, database_url, user_id
+
+    def upload_fileobj(self, *args: Any, **kwargs: Any) -> Any:
+        with psycopg.connect(self._url, autocommit=True) as other:
+            other.execute("UPDATE users SET deleted_at = now() WHERE id = %s", (self._user_id,))
+        return self._s3.upload_fileobj(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+
+def test_an_archive_finished_after_the_purge_claimed_the_account_is_deleted_not_offered(
+    aws: Aws, people, conn, database_url: str
+) -> None:
+    ada = people()
+    queued = conn.execute(
+        "INSERT INTO data_export_requests (user_id) VALUES (%s) RETURNING id::text AS id", (ada.user_id,)
+    ).fetchone()["id"]
+    sent: list[mail.Email] = []
+    deps = export_service.WorkerDeps(
+        config=config.export_worker_settings(),
+        s3=_ClaimedDuringUpload(config.s3(), database_url, ada.user_id),
+        cognito=config.cognito(),
+        send=sent.append,
+        alert=lambda subject, details: None,
+    )
+    with db.function_slot(WORKER):
+        assert export_service.build_export(queued, deps)["outcome"] == "gone"
+    assert export_row(conn, queued)["status"] != "READY"
+    assert aws.s3.list_objects_v2(Bucket=EXPORTS, Prefix=register.exports_prefix(ada.user_id)).get("KeyCount") == 0
+    assert sent == [] and audits(conn, ada, "ready") == []

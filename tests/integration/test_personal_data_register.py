@@ -72,6 +72,25 @@ def test_personal_tables_say_why_how_long_and_what_happens() -> None:
         assert store.export and store.purge, store
 
 
+# Services outside our database and buckets that our code hands personal data to, with what it hands
+# over: the register must say where that data lives and what export and purge do with it.
+PROCESSORS = {
+    # functions/payments/stripe_gateway.py: the customer (email, name, user id in its metadata), and
+    # the user id in each Checkout Session's and PaymentIntent's metadata.
+    "Stripe": ("email", "name", "user id"),
+    # The enrollment and deprovision executions' input and history name the user id.
+    "Step Functions": ("user id",),
+}
+
+
+@pytest.mark.parametrize(("kind", "holds"), PROCESSORS.items())
+def test_every_processor_we_hand_personal_data_to_is_registered(kind: str, holds: tuple[str, ...]) -> None:
+    stores = [store for store in register.STORES if store.kind == kind]
+    assert stores, f"the register has no store of kind {kind!r}"
+    described = " ".join(f"{store.location} {store.holds}" for store in stores).lower()
+    assert all(word in described for word in holds), (kind, described)
+
+
 def test_retention_policies_named_exist(conn) -> None:
     seeded = {row["resource_type"] for row in conn.execute("SELECT resource_type FROM data_retention_policies")}
     named = {table.retention_policy for table in register.TABLES if table.retention_policy}

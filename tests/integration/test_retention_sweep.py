@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -303,6 +304,64 @@ def test_decided_submissions_and_their_files_are_deleted_after_the_period(conn, 
     assert {r["id"] for r in rows} == {pending, recent}
     assert keys(s3, UPLOADS, old_key) == []  # every version
     assert len(keys(s3, UPLOADS, pending_key)) == 2 and len(keys(s3, UPLOADS, recent_key)) == 2
+
+
+def test_a_file_a_newer_attempt_still_submits_is_kept_until_that_one_is_past_the_period_too(conn, s3, student):
+    """The same upload can be submitted again (the submit route only checks it is the student's): the
+    old attempt goes, the file it shares with a newer attempt within the period stays."""
+    old, key = _submission(conn, s3, student, "CHANGES_REQUESTED", "731 days", 1)
+    newer = conn.execute(
+        """
+        INSERT INTO submissions (student_id, project_id, deliverable_id, attempt, file_key, file_size,
+                                 file_content_type, status, submitted_at)
+        SELECT student_id, project_id, deliverable_id, 2, file_key, file_size, file_content_type, 'PENDING',
+               now() - interval '1 day'
+        FROM submissions WHERE id = %s
+        RETURNING id::text
+        """,
+        (old,),
+    ).fetchone()["id"]
+    sweep()
+    rows = conn.execute("SELECT id::text FROM submissions WHERE id = ANY (%s::uuid[])", ([old, newer],)).fetchall()
+    assert {r["id"] for r in rows} == {newer}
+    assert len(keys(s3, UPLOADS, key)) == 2  # the pending attempt's file, every version
+    # Once the newer attempt is decided and past the period as well, the file goes with it.
+    conn.execute(
+        "UPDATE submissions SET status = 'APPROVED', reviewed_at = now() - interval '731 days',"
+        " submitted_at = now() - interval '732 days' WHERE id = %s",
+        (newer,),
+    )
+    sweep()
+    assert conn.execute("SELECT 1 FROM submissions WHERE id = %s", (newer,)).fetchone() is None
+    assert keys(s3, UPLOADS, key) == []
+
+
+def _age_object(bucket: str, key: str, days: int) -> None:
+    """Moves the object's (every version's) LastModified back ``days``: moto stamps now on a put."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    for version in s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[bucket].keys.getlist(key):
+        version.last_modified = version.last_modified - timedelta(days=days)
+
+
+def test_uploads_never_submitted_are_deleted_after_the_submissions_period(conn, s3, student):
+    """The register promises uploads are kept at most the SUBMISSIONS period, also those never submitted."""
+    stale = f"submissions/{student}/3/{uuid.uuid4()}/draft.pdf"
+    s3.put_object(Bucket=UPLOADS, Key=stale, Body=b"draft v1")
+    s3.put_object(Bucket=UPLOADS, Key=stale, Body=b"draft v2")
+    _age_object(UPLOADS, stale, 731)
+    fresh = f"submissions/{student}/3/{uuid.uuid4()}/today.pdf"
+    s3.put_object(Bucket=UPLOADS, Key=fresh, Body=b"uploaded today")
+    # Uploaded long ago but submitted recently: the submission's period decides.
+    pending, submitted = _submission(conn, s3, student, "PENDING", "1 day", 1)
+    _age_object(UPLOADS, submitted, 800)
+    report = sweep()
+    assert report["unsubmitted_uploads_deleted"] >= 2  # both versions
+    assert keys(s3, UPLOADS, stale) == []
+    assert keys(s3, UPLOADS, fresh) == [fresh]
+    assert len(keys(s3, UPLOADS, submitted)) == 2
+    assert conn.execute("SELECT 1 FROM submissions WHERE id = %s", (pending,)).fetchone() is not None
 
 
 # --- USER_DATA -----------------------------------------------------------------------------------------
