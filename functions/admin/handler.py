@@ -12,10 +12,10 @@ from pydantic import AwareDatetime
 
 from apranova import cognito, workflows
 from apranova.api import caller, create_app, lambda_entry, request_info
+from apranova.fields import UUID_PATTERN
 from apranova.settings import BaseSettings, load
 from functions.admin import service
 from functions.admin.models import (
-    UUID_PATTERN,
     AdminStats,
     AdminSubmissionPage,
     AdminTrainerAssigned,
@@ -46,7 +46,7 @@ SubmissionFilter = Annotated[str | None, Query(pattern="^(PENDING|APPROVED|CHANG
 TrainerFilter = Annotated[
     str | None,
     Query(
-        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        pattern=UUID_PATTERN,
         description="Submissions of the students assigned to this trainer",
     ),
 ]

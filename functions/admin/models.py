@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from apranova.fields import UUID_PATTERN
+
 Role = Literal["student", "trainer", "admin"]
 
 
@@ -140,7 +142,7 @@ class AdminUserDetail(BaseModel):
 class AdminTrainerAssignment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    trainer_id: str = Field(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+    trainer_id: str = Field(pattern=UUID_PATTERN)
 
 
 class AdminTrainerAssigned(BaseModel):
@@ -212,7 +214,6 @@ class AdminStats(BaseModel):
 PolicyKind = Literal["privacy", "terms"]
 # Dotted numbers (the policy tables' CHECK); versions are compared as numbers.
 POLICY_VERSION = r"^[0-9]{1,6}(\.[0-9]{1,6}){0,4}$"
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
 class PolicyPublication(BaseModel):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
-from apranova import db
+from apranova import db, retention_bounds
 from apranova.audit import AuditAction, RequestInfo
 from apranova.errors import Conflict, NotFound, ValidationFailed
+from apranova.fields import canonical_uuid
 from apranova.identity import Caller
 from apranova.pagination import Page, build_page, parse_limit, timestamp_id_keyset, timestamp_uuid_keyset
 from functions.admin import repository
@@ -30,10 +30,7 @@ def change_role(
 
     The groups move last, inside the transaction: if Cognito refuses, the row is not changed.
     """
-    try:
-        UUID(user_id)
-    except ValueError:
-        raise NotFound("No such user.") from None
+    user_id = _user_id(user_id)  # one spelling: the last-admin check compares ids as text
     with db.transaction() as cur:
         user = repository.lock_user(cur, user_id)
         if user is None:
@@ -68,7 +65,7 @@ def enroll(
 ) -> dict[str, Any]:
     """Enrolls a student without payment by running the same enrollment workflow (audited ADMIN_ENROLL;
     the workflow's Enroll step writes the ENROLLMENT row when the student is enrolled)."""
-    _check_uuid(user_id)
+    user_id = _user_id(user_id)
     with db.transaction() as cur:
         user = repository.lock_enrollment(cur, user_id)
         if user is None:
@@ -103,7 +100,7 @@ def enroll(
 
 def reprovision(actor: Caller, user_id: str, start: StartWorkflow, info: RequestInfo) -> dict[str, Any]:
     """Runs the enrollment workflow again for an enrolled student (after a failure; safe to repeat)."""
-    _check_uuid(user_id)
+    user_id = _user_id(user_id)
     with db.transaction() as cur:
         user = repository.lock_enrollment(cur, user_id)
         if user is None:
@@ -133,11 +130,12 @@ def reprovision(actor: Caller, user_id: str, start: StartWorkflow, info: Request
     }
 
 
-def _check_uuid(user_id: str) -> None:
-    try:
-        UUID(user_id)
-    except ValueError:
-        raise NotFound("No such user.") from None
+def _user_id(user_id: str) -> str:
+    """The path's user id as we spell ids; any other spelling names no user (404)."""
+    found = canonical_uuid(user_id)
+    if found is None:
+        raise NotFound("No such user.")
+    return found
 
 
 # --- users, trainer assignment, submissions and stats --------------------------------------------
@@ -158,7 +156,7 @@ def users(
 
 def user_detail(user_id: str) -> dict[str, Any]:
     """Profile, payments summary, progress per project, assigned trainer and tools, from one snapshot."""
-    _check_uuid(user_id)
+    user_id = _user_id(user_id)
     with db.transaction() as cur:
         repository.read_only_snapshot(cur)
         profile = repository.profile(cur, user_id)
@@ -181,8 +179,8 @@ def assign_trainer(actor: Caller, student_id: str, trainer_id: str, info: Reques
     An admin's choice overrides the trainer's capacity and "accepting students" switch, which only
     steer the automatic assignment of the enrollment workflow.
     """
-    _check_uuid(student_id)
-    trainer_id = str(UUID(trainer_id))  # the request model checked the form; one spelling for comparisons
+    student_id = _user_id(student_id)
+    trainer_id = trainer_id.lower()  # the request model checked the form; one spelling for comparisons
     with db.transaction() as cur:
         student = repository.lock_student(cur, student_id)
         if student is None:
@@ -264,6 +262,9 @@ def stats() -> dict[str, Any]:
 
 # A publication "effective now" may carry the admin's clock, a little behind the database's.
 PAST_TOLERANCE = timedelta(minutes=5)
+# How far ahead a version may be scheduled: versions go forward only, so one scheduled too far (a typo
+# in the year) would block every later publication of its kind for as long.
+MAX_SCHEDULE_AHEAD_DAYS = 366
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -282,7 +283,7 @@ def publish_policy(actor: Caller, request: PolicyPublication, info: RequestInfo)
     (409 ``effective_before_latest``), so the version in force (latest effective_at passed) is always
     the highest one that has taken effect. ``effective_at`` may not be in the past: up to 5 minutes
     behind the database's clock (the admin's clock skew) it means "now" and is stored as now; more
-    is 422.
+    is 422. Nor more than ``MAX_SCHEDULE_AHEAD_DAYS`` ahead (422 ``too_far_ahead``).
     """
     kind = request.kind
     with db.transaction() as cur:
@@ -292,6 +293,20 @@ def publish_policy(actor: Caller, request: PolicyPublication, info: RequestInfo)
             raise ValidationFailed(
                 "effective_at is in the past: a version takes effect now or later.",
                 details=[{"field": "body.effective_at", "code": "in_the_past", "message": f"now is {now.isoformat()}"}],
+            )
+        latest_allowed = now + timedelta(days=MAX_SCHEDULE_AHEAD_DAYS)
+        if request.effective_at > latest_allowed:
+            raise ValidationFailed(
+                f"effective_at is too far ahead: a version may be scheduled at most {MAX_SCHEDULE_AHEAD_DAYS} days "
+                "after now.",
+                details=[
+                    {
+                        "field": "body.effective_at",
+                        "code": "too_far_ahead",
+                        "message": f"at most {MAX_SCHEDULE_AHEAD_DAYS} days after now ({latest_allowed.isoformat()})",
+                        "max_days_ahead": MAX_SCHEDULE_AHEAD_DAYS,
+                    }
+                ],
             )
         effective_at = max(request.effective_at, now)
         existing = repository.policy_versions(cur, kind)
@@ -366,6 +381,19 @@ def audit_logs(filters: dict[str, Any], cursor: str | None, limit: str | None) -
 # --- retention policies ---------------------------------------------------------------------------
 
 
+def _outside_bounds(change: RetentionChange, index: int) -> dict[str, Any] | None:
+    """The problem with a period outside the bounds the system needs (apranova.retention_bounds)."""
+    low, high = retention_bounds.PERIOD_BOUNDS.get(change.resource_type, (None, None))
+    field = f"body.{index}.retention_days"
+    if low is not None and change.retention_days < low:
+        message = f"{change.resource_type} must be kept at least {low} days"
+        return {"field": field, "code": "below_minimum", "message": message, "minimum_days": low}
+    if high is not None and change.retention_days > high:
+        message = f"{change.resource_type} may be at most {high} days"
+        return {"field": field, "code": "above_maximum", "message": message, "maximum_days": high}
+    return None
+
+
 def retention_policies() -> list[dict[str, Any]]:
     return repository.retention_policies()
 
@@ -407,6 +435,8 @@ def change_retention(actor: Caller, changes: list[RetentionChange], info: Reques
                         "legal_minimum_days": row["legal_minimum_days"],
                     }
                 )
+            elif problem := _outside_bounds(change, index):
+                problems.append(problem)
         if problems:
             raise ValidationFailed("; ".join(p["message"] for p in problems).capitalize() + ".", details=problems)
         for change in changes:

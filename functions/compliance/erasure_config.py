@@ -11,6 +11,7 @@ from functools import cache
 
 from pydantic import Field
 
+from apranova.retention_bounds import MAX_DELETION_GRACE_DAYS
 from apranova.settings import BaseSettings, load
 from functions.compliance.config import StorageSettings
 
@@ -19,7 +20,7 @@ class ErasureSettings(BaseSettings):
     """The delete-account and cancel-deletion routes."""
 
     # The grace period when no active USER_DATA retention policy says otherwise (docs/decisions.md).
-    deletion_grace_days: int = Field(30, ge=1, le=365)
+    deletion_grace_days: int = Field(30, ge=1, le=MAX_DELETION_GRACE_DAYS)
     # Links in the emails point at the SPA.
     spa_origin: str = "http://localhost:5173"
 

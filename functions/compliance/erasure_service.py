@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from apranova import db
+from apranova import db, retention_bounds
 from apranova.audit import AuditAction, RequestInfo
 from apranova.cognito import error_code
-from apranova.errors import Conflict, Forbidden, NotFound, TooManyRequests
+from apranova.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, TooManyRequests
 from apranova.identity import Caller
 from apranova.mail import Email
 from apranova.observability import logger
@@ -27,6 +27,11 @@ from functions.compliance.erasure_config import ErasureSettings
 from functions.compliance.erasure_models import DeleteAccountRequest
 
 UNIQUE_VIOLATION = "23505"
+# Cognito answers that say nothing about the request (its quota is spent, or it failed inside): the
+# same request may succeed a moment later. TooManyFailedAttemptsException is about the person's own
+# attempts, a 429 like the login's.
+TRANSIENT_COGNITO_CODES = frozenset({"TooManyRequestsException", "LimitExceededException", "InternalErrorException"})
+RETRY_AFTER_SECONDS = "30"
 
 
 @dataclass(frozen=True)
@@ -46,13 +51,26 @@ def _already_requested(existing: dict[str, Any] | None) -> Conflict:
     )
 
 
+def _unavailable(operation: str, error: Exception) -> ServiceUnavailable:
+    """503: Cognito is busy or out of reach. Nothing was written (see request_deletion), so the same
+    request can simply be sent again."""
+    logger.warning(
+        "cognito unavailable", extra={"operation": operation, "error": error_code(error) or type(error).__name__}
+    )
+    return ServiceUnavailable(
+        "The sign-in service is busy; nothing was changed. Try again in a moment.",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
 def _check_password(pool: Pool, email: str, password: str) -> None:
     """The password, proven the way the login proves it (the app client's USER_PASSWORD_AUTH flow).
 
     The tokens Cognito answers with are not kept: the global sign-out that follows revokes them.
     """
     # Imported here: botocore is loaded by the client this call uses, not at cold start for every route.
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as AwsConnectionError
 
     try:
         pool.client.initiate_auth(
@@ -62,17 +80,41 @@ def _check_password(pool: Pool, email: str, password: str) -> None:
         )
     except ClientError as error:
         code = error_code(error)
-        if code in ("TooManyRequestsException", "LimitExceededException", "TooManyFailedAttemptsException"):
+        if code == "TooManyFailedAttemptsException":
             raise TooManyRequests("Too many attempts; try again later.", headers={"Retry-After": "60"}) from None
+        if code in TRANSIENT_COGNITO_CODES:
+            raise _unavailable("InitiateAuth", error) from None
         if code == "UserNotConfirmedException":  # Cognito says so only once the password was right
             return
         if code in ("NotAuthorizedException", "UserNotFoundException", "PasswordResetRequiredException"):
             raise Forbidden("The password is not correct.", code="wrong_password") from None
         raise
+    except (AwsConnectionError, HTTPClientError) as error:
+        raise _unavailable("InitiateAuth", error) from None
+
+
+def _sign_out_everywhere(pool: Pool, email: str) -> None:
+    """Revokes every refresh token of the account. By email, the name they sign in with: AWS
+    resolves the alias, and moto revokes only the tokens issued under the name given."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as AwsConnectionError
+
+    try:
+        pool.client.admin_user_global_sign_out(UserPoolId=pool.user_pool_id, Username=email)
+    except ClientError as error:
+        if error_code(error) in TRANSIENT_COGNITO_CODES:
+            raise _unavailable("AdminUserGlobalSignOut", error) from None
+        raise
+    except (AwsConnectionError, HTTPClientError) as error:
+        raise _unavailable("AdminUserGlobalSignOut", error) from None
 
 
 def grace_days(settings: ErasureSettings) -> int:
-    return repository.grace_days_from_policy() or settings.deletion_grace_days
+    """The active USER_DATA policy's period, else the setting; never more than
+    ``MAX_DELETION_GRACE_DAYS`` whatever the row says (the admin route refuses more; a row set
+    before that bound, or by hand, is capped here): erasure cannot be postponed indefinitely."""
+    days = repository.grace_days_from_policy() or settings.deletion_grace_days
+    return retention_bounds.clamp("USER_DATA", days)
 
 
 def request_deletion(
@@ -103,10 +145,10 @@ def request_deletion(
                 resource_id=created["id"],
                 details={"scheduled_for": created["scheduled_for"].isoformat(), "grace_days": days},
             )
-            # Inside the transaction: if Cognito refuses, nothing is scheduled; if the commit fails
-            # after it, the person was only signed out. By email, the name they sign in with: AWS
-            # resolves the alias, and moto revokes only the tokens issued under the name given.
-            pool.client.admin_user_global_sign_out(UserPoolId=pool.user_pool_id, Username=account["email"])
+            # Inside the transaction: if Cognito refuses or is unavailable (503), nothing is
+            # scheduled and the person may retry; if the commit fails after it, they were only
+            # signed out. Never a scheduled deletion whose sign-out did not happen.
+            _sign_out_everywhere(pool, account["email"])
     except Exception as error:
         if getattr(error, "sqlstate", None) == UNIQUE_VIOLATION:  # a concurrent second request
             raise _already_requested(repository.open_request(caller.user_id)) from None

@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +36,7 @@ from psycopg import Cursor
 from apranova import db, mail
 from apranova.audit import RequestInfo
 from apranova.errors import NotFound, ServiceUnavailable, TooManyRequests
+from apranova.fields import is_uuid
 from apranova.identity import Caller
 from apranova.observability import logger
 from functions.compliance import export_repository as repository
@@ -132,17 +132,8 @@ def request_export(caller: Caller, config: ExportSettings, lambda_client: Any, i
 # --- reading one export ----------------------------------------------------------------------------------
 
 
-def _is_uuid(value: str) -> bool:
-    """The canonical 8-4-4-4-12 form only: ``uuid.UUID`` also takes hyphens anywhere, which
-    PostgreSQL's uuid input refuses (a database error, not a 404)."""
-    try:
-        return str(uuid.UUID(value)) == value.lower()
-    except ValueError:
-        return False
-
-
 def get_export(caller: Caller, export_id: str, config: ExportSettings, s3: Any, info: RequestInfo) -> dict[str, Any]:
-    found = repository.export_of(caller.user_id, export_id) if _is_uuid(export_id) else None
+    found = repository.export_of(caller.user_id, export_id) if is_uuid(export_id) else None
     if found is None:
         raise NotFound("No export with this id.")
     if found["expired"]:
@@ -189,7 +180,7 @@ class ExportFailed(RuntimeError):
 
 def build_export(export_id: str, deps: WorkerDeps) -> dict[str, Any]:
     """Builds the export ``export_id``; returns what happened (for the logs)."""
-    if not _is_uuid(export_id):
+    if not is_uuid(export_id):
         logger.warning("export event without a valid id")
         return {"export_id": export_id, "outcome": "invalid_id"}
     found = repository.export_by_id(export_id)

@@ -117,8 +117,16 @@ RIGHTS = "Legal obligation, Art. 6(1)(c): answering the person's data-protection
 
 # --- retention -----------------------------------------------------------------------------------------
 
-WHILE_ACCOUNT = "While the account exists; erased by the purge once a deletion request's grace period ends."
+WHILE_ACCOUNT = (
+    "While the account exists; erased by the purge once a deletion request's grace period (USER_DATA, at most "
+    "90 days) ends."
+)
 PAYMENT_YEARS = "7 years (PAYMENT_DATA, a legal requirement); anonymised by the purge, never deleted early."
+# A pay-first checkout never paid (pending, failed, expired) and never linked to an account.
+ABANDONED = (
+    "a pay-first checkout never paid and never linked to an account, 30 days after its last change "
+    "(ABANDONED_CHECKOUTS, not less: a delayed payment can still complete)"
+)
 
 
 def _c(name: str, category: Category = Category.ABOUT, note: str = "", **rest: str) -> Column:
@@ -187,7 +195,7 @@ TABLES: tuple[Table, ...] = (
         ),
         Purge.DELETED,
         legal_basis=CONSENT_PROOF,
-        retention=WHILE_ACCOUNT,
+        retention=f"{WHILE_ACCOUNT} The consent given in {ABANDONED}: deleted by the retention sweep.",
         retention_policy="USER_DATA",
         selector=f"t.user_id = %(user_id)s OR t.payment_id IN ({_THEIR_PAYMENT_IDS})",
         order_by="t.accepted_at, t.id",
@@ -199,8 +207,18 @@ TABLES: tuple[Table, ...] = (
             _c("id", Category.NONE),
             _c("user_id", ID, purge="replaced by subject_ref (set to null)"),
             _c("subject_ref", ID, "The opaque reference that replaces the person after the purge."),
-            _c("customer_email", ID, "Pay-first checkout: the email given to Stripe.", purge="cleared"),
-            _c("customer_name", ID, "Pay-first checkout: the name given to Stripe.", purge="cleared"),
+            _c(
+                "customer_email",
+                ID,
+                "Pay-first checkout: the email given to Stripe (cleared by the retention sweep once abandoned).",
+                purge="cleared",
+            ),
+            _c(
+                "customer_name",
+                ID,
+                "Pay-first checkout: the name given to Stripe (cleared by the retention sweep once abandoned).",
+                purge="cleared",
+            ),
             _c("track"),
             _c("amount_cents"),
             _c("currency"),
@@ -224,7 +242,9 @@ TABLES: tuple[Table, ...] = (
         ),
         Purge.KEPT_OPAQUE,
         legal_basis=TAX,
-        retention=PAYMENT_YEARS,
+        retention=f"{PAYMENT_YEARS} The buyer's email and name on {ABANDONED}: cleared by the retention sweep "
+        "(the row stays; a payment that succeeded, was refunded or disputed keeps them until it is linked or the "
+        "person purged).",
         retention_policy="PAYMENT_DATA",
         selector=_PAYMENTS_OF,
         purge_note="Rows are never deleted (a trigger forbids it): user_id becomes null and subject_ref an opaque "
@@ -352,7 +372,8 @@ TABLES: tuple[Table, ...] = (
         Purge.ANONYMISED,
         legal_basis=SECURITY,
         retention="365 days (AUDIT_LOGS), then deleted by the retention sweep; rows about payments and refunds "
-        "are kept as long as the payment records (PAYMENT_DATA, a legal requirement).",
+        "are kept as long as the payment records (PAYMENT_DATA, a legal requirement). The IP address and user "
+        f"agent on the rows of {ABANDONED}: cleared by the retention sweep.",
         retention_policy="AUDIT_LOGS",
         selector="t.actor_id = %(user_id)s OR t.subject_id = %(user_id)s",
         purge_note="Kept for the rest of their period with every personal reference cleared (the trigger lets only "

@@ -176,6 +176,56 @@ def existing_users(ids: list[str]) -> set[str]:
     return {r["id"] for r in rows}
 
 
+# --- ABANDONED_CHECKOUTS -------------------------------------------------------------------------------
+
+# A pay-first checkout nobody paid for and no account was linked to, untouched for the period, that
+# still holds the buyer's email or name or an unlinked consent. Never money (succeeded, refunded,
+# disputed: a financial record kept with the person until it is linked or the person purged), never
+# an account's payment. Evaluated again on the locked row, so a webhook that pays it meanwhile wins.
+_ABANDONED = """
+    p.user_id IS NULL AND p.succeeded_at IS NULL AND p.status IN ('PENDING', 'FAILED', 'EXPIRED')
+    AND p.refunded_amount_cents = 0 AND NOT p.disputed AND p.enrollment_execution IS NULL
+    AND p.updated_at <= now() - make_interval(days => %(days)s)
+"""
+
+
+def anonymise_abandoned_checkouts(days: int, limit: int) -> int:
+    """One batch: the payment rows keep everything the payments trigger protects (amounts, track,
+    Stripe ids) and lose the buyer's email and name, as the purge anonymises a person's payments;
+    the checkout's consent record (time, IP, user agent) is deleted; the checkout's own audit rows
+    lose the IP address and user agent of the request that created it. Returns the payments done."""
+    with db.transaction() as cur:
+        cur.execute("SET LOCAL apranova.retention_sweep = 'on'")
+        rows = cur.execute(
+            f"""
+            UPDATE payments p SET customer_email = NULL, customer_name = NULL
+            WHERE p.id IN (
+                SELECT p.id FROM payments p
+                WHERE {_ABANDONED}
+                  AND (p.customer_email IS NOT NULL OR p.customer_name IS NOT NULL
+                       OR EXISTS (SELECT 1 FROM user_consents c WHERE c.payment_id = p.id AND c.user_id IS NULL))
+                ORDER BY p.updated_at, p.id LIMIT %(limit)s
+                FOR UPDATE SKIP LOCKED)
+              AND {_ABANDONED}
+            RETURNING p.id::text AS id
+            """,  # noqa: S608 - constant conditions
+            {"days": days, "limit": limit},
+        ).fetchall()
+        ids = [r["id"] for r in rows]
+        if ids:
+            cur.execute("DELETE FROM user_consents WHERE payment_id = ANY (%s::uuid[]) AND user_id IS NULL", (ids,))
+            cur.execute(
+                """
+                UPDATE audit_logs SET ip_address = NULL, user_agent = NULL
+                WHERE resource_type = 'payment' AND resource_id = ANY (%s)
+                  AND actor_id IS NULL AND subject_id IS NULL
+                  AND (ip_address IS NOT NULL OR user_agent IS NOT NULL)
+                """,
+                (ids,),
+            )
+        return len(ids)
+
+
 # --- PAYMENT_DATA --------------------------------------------------------------------------------------
 
 

@@ -13,10 +13,16 @@ keeps. Each ``data_retention_policies`` row governs (an inactive row: its sweep 
   than the period, with their uploaded files (every version; a file a newer attempt still submits
   stays with that one). A pending one awaits its review. Uploads no submission names (never
   submitted) go once they are older than the period.
-- USER_DATA: the grace period before an account's purge (the delete-account route reads it; the
-  purge erases). Here: files left under the upload and export prefixes of accounts that no longer
+- USER_DATA: the grace period before an account's purge, at most 90 days (the delete-account
+  route reads it; the purge erases). Here: files left under the upload and export prefixes of accounts that no longer
   exist (an upload finished, or an export built, after the purge's files step), whatever their age:
   nobody is left to keep them for.
+- ABANDONED_CHECKOUTS: pay-first checkouts never paid (pending, failed or expired; never
+  succeeded, refunded or disputed) and never linked to an account, unchanged for the period (at
+  least 30 days, ``apranova.retention_bounds``: a delayed payment can still complete): the
+  payment row loses the buyer's email and name (the row stays: the payments trigger forbids
+  DELETE), their consent record is deleted, and the checkout's audit rows lose the request's IP
+  address and user agent.
 - PAYMENT_DATA (a legal requirement): payments and refund requests are never deleted; the
   payments trigger forbids it. Rows past the period are counted in the report. See
   docs/decisions.md ("Issue 7: erasure") for what happens after 7 years.
@@ -34,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from apranova import retention_bounds
 from apranova.observability import logger
 from functions.compliance import retention_repository as repository
 from functions.compliance.erasure_config import RetentionSettings
@@ -101,6 +108,13 @@ def sweep(deps: RetentionDeps) -> dict[str, Any]:
 
     if _active_days(policies, "USER_DATA") is not None:
         report["orphaned_files_deleted"] = _delete_orphaned_files(deps)
+
+    days = _active_days(policies, "ABANDONED_CHECKOUTS")
+    if days is not None:
+        days = retention_bounds.clamp("ABANDONED_CHECKOUTS", days)
+        report["abandoned_checkouts_anonymised"] = _batches(
+            deps, lambda limit: repository.anonymise_abandoned_checkouts(days, limit)
+        )
 
     payment_days = _legal_days(policies, "PAYMENT_DATA")
     if payment_days:

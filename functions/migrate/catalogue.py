@@ -594,7 +594,8 @@ RETENTION_POLICIES: list[dict[str, Any]] = [
         "retention_days": 30,
         "legal_minimum_days": None,
         "legal_requirement": False,
-        "description": "Grace period between an account deletion request and the purge of the account's data.",
+        "description": "Grace period between an account deletion request and the purge of the account's data "
+        "(at most 90 days).",
     },
     {
         "resource_type": "PAYMENT_DATA",
@@ -616,5 +617,14 @@ RETENTION_POLICIES: list[dict[str, Any]] = [
         "legal_minimum_days": None,
         "legal_requirement": False,
         "description": "Personal data export archives.",
+    },
+    {
+        "resource_type": "ABANDONED_CHECKOUTS",
+        "retention_days": 30,
+        "legal_minimum_days": None,
+        "legal_requirement": False,
+        "description": "Pay-first checkouts never paid and never linked to an account: the buyer's email and name "
+        "and their consent record, kept this long after the last change (at least 30 days: a delayed payment "
+        "can still complete).",
     },
 ]

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from apranova.fields import check_email
+from apranova.fields import UUID_PATTERN, check_email
 
 TrackCode = Field(pattern=r"^[A-Z][A-Z0-9_]{0,15}$", examples=["DP"], description="A track code, e.g. DP or FSD.")
 
@@ -44,7 +44,7 @@ class AnonymousCheckout(Strict):
 
 
 class RefundRequestCreate(Strict):
-    payment_id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$", description="The payment's id.")
+    payment_id: str = Field(pattern=UUID_PATTERN, description="The payment's id.")
     reason: str = Field(min_length=1, max_length=2000)
 
 

@@ -25,6 +25,7 @@ from apranova.errors import (
     NotFound,
     ValidationFailed,
 )
+from apranova.fields import canonical_uuid, is_uuid
 from apranova.identity import Caller
 from apranova.observability import logger
 from apranova.pagination import Page, build_page, parse_limit, timestamp_uuid_keyset
@@ -306,7 +307,7 @@ def verify_session(session_id: str) -> dict[str, Any]:
 
 def payment_status(caller: Caller, payment_id: str) -> dict[str, Any]:
     # Someone else's payment and no payment look the same: 404.
-    row = repository.payment_of(caller.user_id, payment_id) if _is_uuid(payment_id) else None
+    row = repository.payment_of(caller.user_id, payment_id) if is_uuid(payment_id) else None
     if row is None:
         raise NotFound("No payment with this id.")
     return row
@@ -324,21 +325,14 @@ def admin_payments(status: str | None, cursor: str | None, limit: str | None) ->
     return build_page(rows, size, lambda r: (r["created_at"].isoformat(), r["id"]))
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 # --- refunds -------------------------------------------------------------------------------------
 
 
 def request_refund(
     caller: Caller, payment_id: str, reason: str, config: PaymentSettings, info: RequestInfo, send: Send
 ) -> dict[str, Any]:
-    if not _is_uuid(payment_id):
+    payment_id = canonical_uuid(payment_id) or ""  # the model checked the form; one spelling in the rows
+    if not payment_id:
         raise NotFound("No payment with this id.")
     try:
         with db.transaction() as cur:
@@ -398,7 +392,8 @@ def request_refund(
 def approve_refund(
     gateway: Any, admin: Caller, request_id: str, note: str | None, info: RequestInfo, send: Send
 ) -> dict[str, Any]:
-    if not _is_uuid(request_id):
+    request_id = canonical_uuid(request_id) or ""  # one spelling: it is the refund's idempotency key
+    if not request_id:
         raise NotFound("No refund request with this id.")
     try:
         with db.transaction() as cur:
@@ -433,7 +428,8 @@ def approve_refund(
 
 
 def reject_refund(admin: Caller, request_id: str, reason: str, info: RequestInfo, send: Send) -> dict[str, Any]:
-    if not _is_uuid(request_id):
+    request_id = canonical_uuid(request_id) or ""  # one spelling: it is the refund's idempotency key
+    if not request_id:
         raise NotFound("No refund request with this id.")
     with db.transaction() as cur:
         request = _pending_request(cur, request_id)

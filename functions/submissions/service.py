@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from apranova import db, mail
 from apranova.audit import RequestInfo
 from apranova.errors import BadGateway, Conflict, Forbidden, NotFound, ValidationFailed
+from apranova.fields import is_uuid
 from apranova.identity import Caller
 from apranova.learning import Learner, learner, recompute
 from apranova.observability import logger
@@ -437,14 +438,6 @@ def with_file_name(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "file_name": key.rsplit("/", 1)[-1] if key else None}
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 def my_submissions(
     caller: Caller, deliverable_id: int | None, status: str | None, cursor: str | None, limit: str | None
 ) -> Page[dict[str, Any]]:
@@ -461,7 +454,7 @@ def my_submissions(
 def submission(caller: Caller, submission_id: str, config: SubmissionSettings, s3: Any) -> dict[str, Any]:
     student = learner(db.connection(), caller.user_id)
     # Someone else's submission and no submission look the same: 404.
-    row = repository.submission_of(student.user_id, submission_id) if _is_uuid(submission_id) else None
+    row = repository.submission_of(student.user_id, submission_id) if is_uuid(submission_id) else None
     if row is None:
         raise NotFound("No submission with this id.")
     found = with_file_name(row)

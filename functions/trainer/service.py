@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID
 
 from apranova import db, learning, mail
 from apranova.audit import AuditAction, RequestInfo
 from apranova.errors import Conflict, NotFound
+from apranova.fields import canonical_uuid
 from apranova.identity import Caller
 from apranova.observability import logger
 from apranova.pagination import Page, build_page, parse_limit, timestamp_uuid_keyset
@@ -100,14 +100,6 @@ def _not_found() -> NotFound:
     return NotFound("No submission with this id among your students.")
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 def review(
     reviewer: Caller,
     submission_id: str,
@@ -118,7 +110,8 @@ def review(
 ) -> dict[str, Any]:
     """Decides a PENDING submission: 404 unless it is one of the reviewer's students' (admins: any),
     409 ``not_reviewable`` when it was superseded or already decided."""
-    if not _is_uuid(submission_id):
+    submission_id = canonical_uuid(submission_id) or ""  # one spelling in the audit row and the email
+    if not submission_id:
         raise _not_found()
     status = DECISIONS[request.decision]
     with db.transaction() as cur:

@@ -174,6 +174,7 @@ def test_versions_compare_as_numbers(pg, people) -> None:
     {"effective_at": "tomorrow"},
     {"effective_at": "2020-01-01T00:00:00Z"},  # in the past
     {"effective_at": "9999-12-31T23:00:00-12:00"},  # after the year 9999 in UTC: no database time
+    {"effective_at": "2205-01-01T00:00:00Z"},  # a typo in the year: it would block every later version
     {"content": "The text\u0000with a NUL"},  # PostgreSQL text cannot hold NUL
     {"summary": "What\u0000changed"},
     {"published_by": "00000000-0000-4000-8000-000000000000"},
@@ -193,6 +194,22 @@ def test_a_few_minutes_of_clock_skew_count_as_now(pg, people) -> None:
     assert status == 201 and published["in_force"] is True, published
     # Stored as now: a version published "now" never takes effect before the one it replaces.
     assert datetime.fromisoformat(published["effective_at"]) > datetime.fromisoformat(body["effective_at"])
+
+
+def test_a_version_may_be_scheduled_at_most_366_days_ahead(pg, people) -> None:
+    before = table_dump(pg, "privacy_policies")
+    published = audit_count(pg, "POLICY_PUBLISHED")
+    too_far = publication("privacy", "8.0", datetime.now(UTC) + timedelta(days=366, hours=1))
+    status, _, answer = call(admin, "POST", POLICIES, people["admin"], too_far)
+    assert status == 422 and error_code(answer) == "validation_error", answer
+    (detail,) = answer["error"]["details"]
+    assert (detail["field"], detail["code"], detail["max_days_ahead"]) == ("body.effective_at", "too_far_ahead", 366)
+    assert "366 days" in answer["error"]["message"]
+    assert table_dump(pg, "privacy_policies") == before and audit_count(pg, "POLICY_PUBLISHED") == published
+    # Within the bound it is a scheduled version like any other.
+    within = publication("privacy", "7.0", datetime.now(UTC) + timedelta(days=365))
+    status, _, answer = call(admin, "POST", POLICIES, people["admin"], within)
+    assert status == 201 and answer["in_force"] is False, answer
 
 
 # --- the audit trail --------------------------------------------------------------------------------------------
@@ -405,6 +422,42 @@ def test_a_malformed_change_is_422(pg, people, body) -> None:
     status, _, answer = call(admin, "PUT", RETENTION, people["admin"], body)
     assert status == 422 and error_code(answer) == "validation_error", (body, answer)
     assert retention(pg) == before
+
+
+@pytest.mark.parametrize(("change", "code", "bound"), [
+    ({"resource_type": "USER_DATA", "retention_days": 91}, "above_maximum", ("maximum_days", 90)),
+    ({"resource_type": "USER_DATA", "retention_days": 36_500}, "above_maximum", ("maximum_days", 90)),
+    ({"resource_type": "ABANDONED_CHECKOUTS", "retention_days": 29}, "below_minimum", ("minimum_days", 30)),
+])  # fmt: skip
+def test_a_period_outside_what_the_system_needs_is_422_and_nothing_changes(pg, people, change, code, bound) -> None:
+    """USER_DATA is the deletion grace period: capped, so erasure cannot be postponed indefinitely.
+    An abandoned checkout's email is needed as long as a delayed payment can still complete."""
+    before = retention(pg)
+    audited = audit_count(pg, "RETENTION_POLICY_CHANGED")
+    status, _, answer = call(admin, "PUT", RETENTION, people["admin"], [{"resource_type": "LOGS", "retention_days": 45},
+                                                                          change])  # fmt: skip
+    assert status == 422 and error_code(answer) == "validation_error", answer
+    (detail,) = answer["error"]["details"]
+    assert (detail["field"], detail["code"], detail[bound[0]]) == ("body.1.retention_days", code, bound[1])
+    assert str(bound[1]) in answer["error"]["message"]
+    assert retention(pg) == before and audit_count(pg, "RETENTION_POLICY_CHANGED") == audited
+
+
+def test_periods_within_the_bounds_are_accepted(pg, people) -> None:
+    before = retention(pg)
+    changes = [
+        {"resource_type": "USER_DATA", "retention_days": 90},
+        {"resource_type": "ABANDONED_CHECKOUTS", "retention_days": 30, "is_active": False},
+    ]
+    try:
+        status, _, body = call(admin, "PUT", RETENTION, people["admin"], changes)
+        assert status == 200, body
+        after = retention(pg)
+        assert after["USER_DATA"]["retention_days"] == 90 and after["ABANDONED_CHECKOUTS"]["is_active"] is False
+    finally:
+        restore = [{k: before[c["resource_type"]][k] for k in ("resource_type", "retention_days", "is_active")}
+                   for c in changes]  # fmt: skip
+        assert call(admin, "PUT", RETENTION, people["admin"], restore)[0] == 200
 
 
 def test_a_minimum_on_a_policy_without_a_legal_requirement_is_422_too(pg, people) -> None:

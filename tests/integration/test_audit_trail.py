@@ -309,13 +309,14 @@ def test_consent_accepted(stack) -> None:
 @flow("POLICY_PUBLISHED")
 def test_policy_published(stack) -> None:
     admin = staff(stack, "admin")
-    # For a date far ahead: the versions the other flows accept stay in force.
+    # For a date far ahead (within the 366 days a version may be scheduled): the versions the other
+    # flows accept stay in force.
     body = {
         "kind": "terms",
         "version": "90.0",
         "content": "Terms, far in the future.",
         "summary": "A scheduled change.",
-        "effective_at": "2099-01-01T00:00:00Z",
+        "effective_at": (datetime.now(UTC) + timedelta(days=300)).isoformat(),
     }
     published = api(stack, "POST", "/api/admin/policies/", admin, json=body)
     assert published.status_code == 201, published.text

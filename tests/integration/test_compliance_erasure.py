@@ -4,18 +4,25 @@ up, verified and logged in through the auth function against moto's Cognito (ser
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from moto import mock_aws
 
 from apranova import cognito, mail
+from apranova.errors import ConfigurationError
 from functions.auth.handler import lambda_handler as auth
 from functions.compliance import erasure_config, purge_repository
 from functions.compliance.handler import lambda_handler as compliance
+from local.events import LambdaContext, http_api_event
 from local.moto_stack import mailbox
 from tests.integration.auth_support import PASSWORD, active_consent_versions, bearer, call, use_pool
 
@@ -172,6 +179,114 @@ def test_without_an_active_user_data_policy_the_setting_decides(person, conn, mo
     assert status == 202, answer
     days = (datetime.fromisoformat(answer["scheduled_for"]) - datetime.now(UTC)).total_seconds() / 86400
     assert 8.9 < days <= 9
+
+
+def test_the_grace_period_is_capped_at_90_days_whatever_the_policy_says(person, conn):
+    """A USER_DATA row above the cap (set before the cap existed, or by hand: the admin route refuses
+    it) must not postpone the erasure: the grace period is at most 90 days."""
+    policy = conn.execute("SELECT * FROM data_retention_policies WHERE resource_type = 'USER_DATA'").fetchone()
+    conn.execute("UPDATE data_retention_policies SET retention_days = 36500 WHERE resource_type = 'USER_DATA'")
+    try:
+        status, answer = call(compliance, "POST", DELETE, {"password": PASSWORD}, **as_person(person))
+    finally:
+        conn.execute(
+            "UPDATE data_retention_policies SET retention_days = %s WHERE resource_type = 'USER_DATA'",
+            (policy["retention_days"],),
+        )
+    assert status == 202, answer
+    days = (datetime.fromisoformat(answer["scheduled_for"]) - datetime.now(UTC)).total_seconds() / 86400
+    assert 89.9 < days <= 90
+    (audit,) = audit_rows(conn, person["id"], "DELETION_REQUESTED")
+    assert audit["details"]["grace_days"] == 90
+
+
+def test_a_grace_period_setting_above_the_cap_is_a_configuration_error(monkeypatch):
+    monkeypatch.setenv("DELETION_GRACE_DAYS", "91")
+    erasure_config.reset()
+    try:
+        with pytest.raises(ConfigurationError, match="DELETION_GRACE_DAYS .*less than or equal to 90"):
+            erasure_config.erasure_settings()
+    finally:
+        monkeypatch.delenv("DELETION_GRACE_DAYS")
+        erasure_config.reset()
+
+
+# --- Cognito unavailable ------------------------------------------------------------------------------
+
+
+def _error_answer(code: str, status: int) -> Any:
+    """What Cognito's endpoint would have answered, parsed by the client (botocore raises the
+    modelled exception class from it, as from a real answer)."""
+
+    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        http = AWSResponse("https://cognito-idp.us-east-1.amazonaws.com/", status, {}, None)
+        return http, {"Error": {"Code": code, "Message": "injected by the test"}, "ResponseMetadata": {}}
+
+    return answer
+
+
+def _connection_failure(error: Exception) -> Any:
+    def answer(**_: Any) -> None:
+        raise error
+
+    return answer
+
+
+FAILURES = {
+    "TooManyRequestsException": _error_answer("TooManyRequestsException", 400),
+    "LimitExceededException": _error_answer("LimitExceededException", 400),
+    "InternalErrorException": _error_answer("InternalErrorException", 500),
+    "EndpointConnectionError": _connection_failure(
+        EndpointConnectionError(endpoint_url="https://cognito-idp.us-east-1.amazonaws.com/")
+    ),
+    "ReadTimeoutError": _connection_failure(
+        ReadTimeoutError(endpoint_url="https://cognito-idp.us-east-1.amazonaws.com/")
+    ),
+}
+
+
+@contextmanager
+def cognito_failing(operation: str, failure: Any) -> Iterator[None]:
+    """The functions' own (moto) Cognito client, answering ``operation`` with ``failure`` before the
+    request leaves it; every other call goes to moto as usual."""
+    events = cognito.client().meta.events
+    event = f"before-call.cognito-identity-provider.{operation}"
+    events.register(event, failure, unique_id="erasure-test-failure")
+    try:
+        yield
+    finally:
+        events.unregister(event, unique_id="erasure-test-failure")
+
+
+def call_with_headers(person: dict, body: Any) -> tuple[int, dict[str, str], Any]:
+    event = http_api_event("POST", DELETE, body=json.dumps(body), **as_person(person))
+    response = compliance(event, LambdaContext("test"))
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    return response["statusCode"], headers, json.loads(response["body"])
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+@pytest.mark.parametrize("operation", ["InitiateAuth", "AdminUserGlobalSignOut"])
+def test_cognito_unavailable_is_503_with_retry_after_and_writes_nothing(person, conn, operation, failure):
+    with cognito_failing(operation, FAILURES[failure]):
+        status, headers, answer = call_with_headers(person, {"password": PASSWORD})
+    assert status == 503 and answer["error"]["code"] == "service_unavailable", answer
+    assert headers["retry-after"] == "30"
+    assert PASSWORD not in str(answer)
+    assert requests_of(conn, person["id"]) == []
+    assert audit_rows(conn, person["id"], "DELETION_REQUESTED") == []
+    assert emails_to(person["email"]) == []
+    # Once Cognito answers again, the same request goes through.
+    status, answer = call(compliance, "POST", DELETE, {"password": PASSWORD}, **as_person(person))
+    assert status == 202, answer
+    assert [r["status"] for r in requests_of(conn, person["id"])] == ["SCHEDULED"]
+
+
+def test_the_persons_own_failed_attempts_are_429(person, conn):
+    with cognito_failing("InitiateAuth", _error_answer("TooManyFailedAttemptsException", 400)):
+        status, headers, answer = call_with_headers(person, {"password": PASSWORD})
+    assert status == 429 and headers["retry-after"] == "60", answer
+    assert requests_of(conn, person["id"]) == []
 
 
 @pytest.mark.parametrize(

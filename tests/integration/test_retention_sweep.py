@@ -381,6 +381,132 @@ def test_files_of_accounts_that_no_longer_exist_are_deleted(conn, s3, student):
     assert keys(s3, UPLOADS, other) == [other]
 
 
+# --- ABANDONED_CHECKOUTS -------------------------------------------------------------------------------
+
+
+def _checkout(
+    conn,
+    status: str = "EXPIRED",
+    age: str = "31 days",
+    *,
+    user_id: str | None = None,
+    created: str | None = None,
+    succeeded: bool = False,
+    refunded: int = 0,
+    disputed: bool = False,
+) -> str:
+    """What POST /api/payments/create-anonymous-checkout/ writes (the payment with the buyer's email
+    and name, the ANONYMOUS_CHECKOUT consent with IP and user agent, the PAYMENT audit row with the
+    request's origin), last changed ``age`` ago; then whatever the webhook made of it."""
+    payment = conn.execute(
+        """
+        INSERT INTO payments (user_id, customer_email, customer_name, track, amount_cents, currency, status, kind,
+                              idempotency_key, stripe_checkout_session_id, refunded_amount_cents, disputed,
+                              dispute_status, succeeded_at, created_at, updated_at)
+        VALUES (%(user)s, %(email)s, 'Abe Andoned', 'DP', 49900, 'USD', %(status)s, 'CHECKOUT',
+                'anonymous-' || gen_random_uuid(), 'cs_test_' || md5(random()::text), %(refunded)s, %(disputed)s,
+                CASE WHEN %(disputed)s THEN 'OPEN' END,
+                CASE WHEN %(succeeded)s THEN now() - %(age)s::interval END,
+                now() - coalesce(%(created)s, %(age)s)::interval, now() - %(age)s::interval)
+        RETURNING id::text
+        """,
+        {"user": user_id, "email": f"abandoned-{uuid.uuid4().hex[:8]}@example.com", "status": status, "age": age,
+         "created": created, "succeeded": succeeded, "refunded": refunded, "disputed": disputed},
+    ).fetchone()["id"]  # fmt: skip
+    conn.execute(
+        """
+        INSERT INTO user_consents (user_id, payment_id, privacy_policy_version, terms_version, accepted_at,
+                                   ip_address, user_agent, source)
+        VALUES (%s, %s, privacy_version_in_force(), terms_version_in_force(), now() - %s::interval,
+                '203.0.113.9', 'Mozilla/5.0 (buyer)', 'ANONYMOUS_CHECKOUT')
+        """,
+        (user_id, payment, age),
+    )
+    conn.execute(
+        """
+        INSERT INTO audit_logs (action, resource_type, resource_id, details, ip_address, user_agent, occurred_at)
+        VALUES ('PAYMENT', 'payment', %s, '{"step": "anonymous_checkout_created", "track": "DP"}',
+                '203.0.113.9', 'Mozilla/5.0 (buyer)', now() - %s::interval)
+        """,
+        (payment, age),
+    )
+    return payment
+
+
+def _buyer_data(conn, payment: str) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT customer_email::text AS email, customer_name AS name, amount_cents, status, track,"
+        " stripe_checkout_session_id IS NOT NULL AS has_session FROM payments WHERE id = %s",
+        (payment,),
+    ).fetchone()
+    consents = conn.execute("SELECT count(*) AS n FROM user_consents WHERE payment_id = %s", (payment,)).fetchone()
+    origins = conn.execute(
+        "SELECT count(*) AS n FROM audit_logs WHERE resource_type = 'payment' AND resource_id = %s"
+        " AND (ip_address IS NOT NULL OR user_agent IS NOT NULL)",
+        (payment,),
+    ).fetchone()
+    return {**row, "consents": consents["n"], "origins": origins["n"]}
+
+
+def _untouched(data: dict[str, Any]) -> bool:
+    return data["email"] is not None and data["name"] == "Abe Andoned" and (data["consents"], data["origins"]) == (1, 1)
+
+
+def test_abandoned_checkouts_lose_the_buyer_and_the_consent_after_the_period(conn):
+    abandoned = {status: _checkout(conn, status) for status in ("EXPIRED", "FAILED", "PENDING")}
+    recent = _checkout(conn, "EXPIRED", "29 days")
+    # Created long ago, but a webhook changed it recently (a delayed payment still settling).
+    recently_changed = _checkout(conn, "PENDING", "3 days", created="60 days")
+    report = sweep()
+    assert report["abandoned_checkouts_anonymised"] >= 3
+    for status, payment in abandoned.items():
+        data = _buyer_data(conn, payment)
+        assert (data["email"], data["name"], data["consents"], data["origins"]) == (None, None, 0, 0), status
+        # The row stays, with what the payments trigger protects.
+        assert (data["amount_cents"], data["status"], data["track"], data["has_session"]) == (49900, status, "DP", True)
+    assert _untouched(_buyer_data(conn, recent)) and _untouched(_buyer_data(conn, recently_changed))
+    # The checkout's audit row is kept: only the request's origin is gone.
+    row = conn.execute(
+        "SELECT details FROM audit_logs WHERE resource_type = 'payment' AND resource_id = %s", (abandoned["EXPIRED"],)
+    ).fetchone()
+    assert row["details"]["step"] == "anonymous_checkout_created"
+    assert sweep()["abandoned_checkouts_anonymised"] == 0
+
+
+def test_money_and_linked_checkouts_are_never_touched(conn, student):
+    kept = [
+        _checkout(conn, "SUCCEEDED", "400 days", succeeded=True),  # paid, the account link still to come
+        _checkout(conn, "REFUNDED", "400 days", succeeded=True, refunded=49900),
+        _checkout(conn, "PARTIALLY_REFUNDED", "400 days", succeeded=True, refunded=100),
+        _checkout(conn, "DISPUTED", "400 days", succeeded=True, disputed=True),
+        _checkout(conn, "PENDING", "400 days", disputed=True),  # a dispute is money, whatever the status says
+    ]
+    linked = _checkout(conn, "EXPIRED", "400 days", user_id=student)
+    try:
+        sweep()
+        assert all(_untouched(_buyer_data(conn, payment)) for payment in kept)
+        assert _untouched(_buyer_data(conn, linked))
+    finally:  # detached as the purge would, so the student can be deleted
+        conn.execute("UPDATE payments SET user_id = NULL, subject_ref = 'erased-test' WHERE id = %s", (linked,))
+
+
+def test_abandoned_checkouts_follow_their_policy_never_below_its_floor(conn, policy):
+    day_40 = _checkout(conn, "EXPIRED", "40 days")
+    day_20 = _checkout(conn, "EXPIRED", "20 days")
+    policy("ABANDONED_CHECKOUTS", is_active=False)
+    assert "abandoned_checkouts_anonymised" not in sweep()
+    assert _untouched(_buyer_data(conn, day_40))
+    # A period shorter than the floor (a row set by hand; the admin route refuses it) applies the floor.
+    policy("ABANDONED_CHECKOUTS", is_active=True, retention_days=10)
+    sweep()
+    assert _buyer_data(conn, day_40)["email"] is None
+    assert _untouched(_buyer_data(conn, day_20))
+    policy("ABANDONED_CHECKOUTS", retention_days=60)
+    day_50 = _checkout(conn, "FAILED", "50 days")
+    sweep()
+    assert _untouched(_buyer_data(conn, day_50))
+
+
 # --- PAYMENT_DATA --------------------------------------------------------------------------------------
 
 

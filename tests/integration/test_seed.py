@@ -82,7 +82,7 @@ def test_seeding_twice_changes_nothing(fresh):
     assert first["tracks_inserted"] == 2 and first["projects_inserted"] == 6
     assert first["project_steps_inserted"] == 34 and first["deliverables_inserted"] == 19
     assert first["privacy_policies_inserted"] == first["terms_of_service_inserted"] == 1
-    assert first["data_retention_policies_inserted"] == 6
+    assert first["data_retention_policies_inserted"] == 7
     before = _dump(fresh, TABLES)
     second = seed_database(fresh)
     assert set(second.values()) == {0}, second
@@ -173,6 +173,7 @@ def test_policies_and_retention_defaults(conn):
         "PAYMENT_DATA": (2555, True),
         "SUBMISSIONS": (730, False),
         "EXPORTS": (7, False),
+        "ABANDONED_CHECKOUTS": (30, False),
     }
 
 

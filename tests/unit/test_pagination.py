@@ -56,7 +56,21 @@ def test_a_timestamp_uuid_keyset_parses_its_cursor_or_is_a_422():
     when, row_id = datetime(2026, 11, 26, 12, 0, tzinfo=UTC), uuid.uuid4()
     assert timestamp_uuid_keyset(None) is None
     assert timestamp_uuid_keyset(encode_cursor([when.isoformat(), str(row_id)])) == [when, str(row_id)]
-    for forged in (["yesterday", str(row_id)], [when.isoformat(), "7"], [None, None], [when.isoformat()]):
+    # Upper case is the same id; any other spelling uuid.UUID takes is not a cursor we made.
+    assert timestamp_uuid_keyset(encode_cursor([when.isoformat(), str(row_id).upper()])) == [when, str(row_id)]
+    other_spellings = [
+        f"urn:uuid:{row_id}",
+        f"{{{row_id}}}",
+        row_id.hex,
+        f"{row_id.hex[:7]}-{row_id.hex[7:12]}-{row_id.hex[12:16]}-{row_id.hex[16:20]}-{row_id.hex[20:]}",
+    ]
+    for forged in (
+        ["yesterday", str(row_id)],
+        [when.isoformat(), "7"],
+        [None, None],
+        [when.isoformat()],
+        *([when.isoformat(), spelling] for spelling in other_spellings),
+    ):
         with pytest.raises(ValidationFailed) as raised:
             timestamp_uuid_keyset(encode_cursor(forged))
         assert raised.value.code == "invalid_cursor"

@@ -1,16 +1,21 @@
 """The one place HTTP meets the domain: a Powertools resolver every API function builds on.
 
 ``create_app`` returns an ``APIGatewayHttpResolver`` with request validation and OpenAPI on, plus:
-- a guard run before every route: body size (413), well-formed JSON (400), and the caller's access
-  checked against the route table (401/403), so no route can forget it;
+- a guard run before every route: body size (413), the caller's access checked against the route
+  table (401/403), so no route can forget it, well-formed JSON (400), and no character PostgreSQL
+  text cannot hold in the body, the query or the path (422);
 - the single mapping of errors to the JSON error body (domain errors, validation, 404/405, 500).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 import psycopg
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -37,6 +42,10 @@ from apranova.identity import Caller, caller_from_event
 from apranova.observability import logger
 
 MAX_BODY_BYTES = 1024 * 1024
+# PostgreSQL text and jsonb cannot hold U+0000, and UTF-8 cannot encode a lone surrogate (JSON's
+# "\ud800"): a value holding either fails in the database, whatever the route does with it.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+MAX_REPORTED_FIELDS = 10
 
 
 def error_response(error: AppError) -> Response:
@@ -80,15 +89,83 @@ def _guard_for(table: dict[str, routes.Route]) -> Callable[[APIGatewayHttpResolv
             http = app.current_event.request_context.http
             raise not_found_or_not_allowed(http.method, app.current_event.path)
         check_access(route, caller_from_event(event))
-        body = event.get("body")
-        if body and not event.get("isBase64Encoded") and route.access is not routes.Access.STRIPE:
-            try:
-                json.loads(body)
-            except ValueError:
-                raise InvalidJson("The request body is not valid JSON.") from None
+        # The webhook's body is Stripe's, checked by its signature.
+        body = _NOT_PARSED if route.access is routes.Access.STRIPE else _parsed_body(event, app.current_event.headers)
+        fields = _unstorable_fields("path", event.get("pathParameters"))
+        fields += _unstorable_fields("query", event.get("queryStringParameters"))
+        fields += _unstorable_fields("body", body)
+        if fields:
+            # Before the route runs: nothing is written, and the value is not echoed.
+            raise ValidationFailed(
+                "The request contains a character that cannot be stored (NUL or an unpaired surrogate).",
+                details=[
+                    {"field": f, "code": "invalid_character", "message": "NUL and unpaired surrogates cannot be stored"}
+                    for f in fields[:MAX_REPORTED_FIELDS]
+                ],
+            )
         return next_middleware(app)
 
     return guard
+
+
+_NOT_PARSED = object()
+
+
+def _parsed_body(event: dict[str, Any], headers: Any) -> Any:
+    """The body as the validation will read it (JSON, or a form's fields), or ``_NOT_PARSED``.
+
+    A plain-text body must be JSON (400 otherwise). A base64-encoded one (API Gateway encodes
+    what it does not take for text) is decoded as Powertools decodes it, only to be scanned: what
+    it is otherwise is the validation's to answer.
+    """
+    body = event.get("body")
+    if not body:
+        return _NOT_PARSED
+    encoded = bool(event.get("isBase64Encoded"))
+    if encoded:
+        try:
+            body = base64.b64decode(body).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return _NOT_PARSED
+    content_type = (headers.get("content-type") or "").strip().lower()
+    if encoded and content_type.startswith("application/x-www-form-urlencoded"):
+        return {name: values[0] if len(values) == 1 else values for name, values in parse_qs(body, True).items()}
+    if encoded and content_type and not content_type.startswith("application/json"):
+        return body  # scanned whole (a multipart form's fields are in it as they are)
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise InvalidJson("The request body is nested too deeply.") from None
+    except ValueError:
+        if encoded:
+            return _NOT_PARSED
+        raise InvalidJson("The request body is not valid JSON.") from None
+
+
+def _unstorable_fields(place: str, value: Any) -> list[str]:
+    """Where in ``value`` (any depth, keys included) a string holds a character PostgreSQL cannot
+    store, as ``place.key.0.key`` (iterative: a deep document cannot exhaust the stack)."""
+    found: list[str] = []
+    pending: list[tuple[str, Any]] = [] if value is _NOT_PARSED else [(place, value)]
+    while pending and len(found) < MAX_REPORTED_FIELDS:
+        path, item = pending.pop()
+        if isinstance(item, str):
+            if UNSTORABLE.search(item):
+                found.append(path)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                name = f"{path}.{_shown(str(key))}"
+                if UNSTORABLE.search(str(key)):
+                    found.append(name)
+                pending.append((name, child))
+        elif isinstance(item, list):
+            pending.extend((f"{path}.{index}", child) for index, child in enumerate(item))
+    return sorted(found)
+
+
+def _shown(key: str) -> str:
+    """A key as a field name: the offending characters escaped, never more than 64 characters."""
+    return UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", key[:64])
 
 
 def not_found_or_not_allowed(method: str, path: str) -> AppError:
@@ -164,7 +241,8 @@ def request_info(app: APIGatewayHttpResolver) -> RequestInfo:
     context = app.current_event.request_context
     return RequestInfo(
         ip_address=context.http.source_ip,
-        user_agent=app.current_event.headers.get("user-agent"),
+        # Stored in the audit rows: a header cannot carry NUL in HTTP, but text never holds it.
+        user_agent=UNSTORABLE.sub("", app.current_event.headers.get("user-agent") or "") or None,
         request_id=context.request_id,
     )
 

@@ -12,11 +12,11 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
-from uuid import UUID
 
 from pydantic import BaseModel
 
 from apranova.errors import ValidationFailed
+from apranova.fields import canonical_uuid
 
 T = TypeVar("T")
 
@@ -55,7 +55,15 @@ def timestamp_id_keyset(cursor: str | None) -> list[Any] | None:
 
 def timestamp_uuid_keyset(cursor: str | None) -> list[Any] | None:
     """The same for rows whose id is a uuid (users, payments, submissions, refund requests)."""
-    return _keyset(cursor, lambda value: str(UUID(value)))
+    return _keyset(cursor, _uuid)
+
+
+def _uuid(value: str) -> str:
+    # Only as we spell ids: a cursor holding another spelling is not one we made.
+    found = canonical_uuid(value)
+    if found is None:
+        raise ValueError("not a canonical uuid")
+    return found
 
 
 def _keyset(cursor: str | None, parse_id: Callable[[str], Any]) -> list[Any] | None:
