@@ -48,16 +48,10 @@ class Storage(Construct):
             "AwsSolutions-S1",
             "This is the access-log bucket itself; logging it into itself would loop.",
         )
-        self.datasets = s3.Bucket(
-            self,
+        self.datasets = self._private_bucket(
             "Datasets",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
             versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="datasets/",
             # Old dataset versions are kept a while for a rollback, not forever; an upload the
             # migration never finished (a large dataset goes up in parts) is cleaned up.
             lifecycle_rules=[
@@ -66,22 +60,15 @@ class Storage(Construct):
                     abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS,
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         # Students' files: uploaded from the browser with a presigned POST (the form binds the key,
         # the content type and the size), read back through short presigned GETs. S3-managed keys:
         # SSE-KMS would make every presigned upload and download a KMS call too, with key grants on
         # the function's role, for no reader the bucket's IAM scoping does not already exclude.
-        self.uploads = s3.Bucket(
-            self,
+        self.uploads = self._private_bucket(
             "Uploads",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
             versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="uploads/",
             cors=[
                 s3.CorsRule(
                     allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.GET],
@@ -103,7 +90,6 @@ class Storage(Construct):
                     expired_object_delete_marker=True,
                 ),
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         # A person's whole record, zipped: encrypted with a key of our own, so reading an export
         # takes kms:Decrypt on it as well as s3:GetObject, and CloudTrail logs every use. Not
@@ -115,18 +101,12 @@ class Storage(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.exports = s3.Bucket(
-            self,
+        self.exports = self._private_bucket(
             "Exports",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             encryption=s3.BucketEncryption.KMS,
             encryption_key=self.exports_key,
             bucket_key_enabled=True,
-            enforce_ssl=True,
             versioned=False,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="exports/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-exports",
@@ -137,5 +117,19 @@ class Storage(Construct):
                     abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS,
                 ),
             ],
+        )
+
+    def _private_bucket(self, id: str, **props) -> s3.Bucket:
+        """A bucket of ours: no public access, TLS only, no ACLs, access-logged under ``<id>/``, kept
+        when the stack is deleted (it holds people's data or the course's)."""
+        return s3.Bucket(
+            self,
+            id,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix=f"{id.lower()}/",
             removal_policy=RemovalPolicy.RETAIN,
+            **props,
         )
