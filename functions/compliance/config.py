@@ -7,6 +7,7 @@ secret: bucket names, a KMS key id, a function name, link lifetimes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -88,14 +89,19 @@ def lambda_client() -> Any:
     return boto3.client("lambda", config=config)
 
 
-@cache
-def cognito() -> Any:
-    import boto3
-
-    return boto3.client("cognito-idp")
-
-
 def reset() -> None:
     """Forget settings and clients (tests that change the environment)."""
-    for cached in (export_settings, export_worker_settings, s3, lambda_client, cognito):
+    for cached in (export_settings, export_worker_settings, s3, lambda_client):
         cached.cache_clear()
+
+
+def time_left(context: Any, margin_seconds: float) -> Callable[[], float]:
+    """Seconds a scheduled job may still start work in: the invocation's remaining time less the
+    margin its own bookkeeping needs (unbounded without a Lambda context)."""
+
+    def left() -> float:
+        if context is None or not hasattr(context, "get_remaining_time_in_millis"):
+            return float("inf")
+        return context.get_remaining_time_in_millis() / 1000 - margin_seconds
+
+    return left

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apranova import alerts, mail
+from apranova import alerts, cognito, mail
 from apranova.observability import logger
 from functions.compliance import config, export_service
 
@@ -16,7 +16,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = export_service.WorkerDeps(
         config=config.export_worker_settings(),
         s3=config.s3(),
-        cognito=config.cognito(),
+        cognito=cognito.client(),
         send=mail.send,
         alert=alerts.alert,
     )

@@ -7,9 +7,9 @@ from typing import Any
 
 import boto3
 
-from apranova import workflows
+from apranova import cognito, workflows
 from apranova.observability import logger
-from functions.compliance import purge_service
+from functions.compliance import config, purge_service
 from functions.compliance.erasure_config import purge_settings
 
 # Left for the run's own bookkeeping after the last step it starts (seconds).
@@ -18,19 +18,13 @@ MARGIN_SECONDS = 60.0
 
 def deps(context: Any) -> purge_service.PurgeDeps:
     settings = purge_settings()
-
-    def time_left() -> float:
-        if context is None or not hasattr(context, "get_remaining_time_in_millis"):
-            return float("inf")
-        return context.get_remaining_time_in_millis() / 1000 - MARGIN_SECONDS
-
     return purge_service.PurgeDeps(
         settings=settings,
-        s3=boto3.client("s3", region_name=settings.aws_region),
+        s3=config.s3(),
         ssm=boto3.client("ssm", region_name=settings.aws_region),
-        cognito=boto3.client("cognito-idp", region_name=settings.aws_region),
+        cognito=cognito.client(),
         sfn=workflows.client(),
-        time_left=time_left,
+        time_left=config.time_left(context, MARGIN_SECONDS),
     )
 
 

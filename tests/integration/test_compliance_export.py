@@ -29,7 +29,7 @@ import requests
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from apranova import alerts, db, mail
+from apranova import alerts, cognito, db, mail
 from functions.compliance import config, export_service, export_worker, register
 from functions.compliance.export_archive import json_value
 from functions.compliance.export_service import ExportFailed
@@ -733,7 +733,7 @@ def test_an_archive_finished_after_the_purge_claimed_the_account_is_deleted_not_
     deps = export_service.WorkerDeps(
         config=config.export_worker_settings(),
         s3=_ClaimedDuringUpload(config.s3(), database_url, ada.user_id),
-        cognito=config.cognito(),
+        cognito=cognito.client(),
         send=sent.append,
         alert=lambda subject, details: None,
     )

@@ -1,4 +1,4 @@
-"""The Cognito user pool, as the auth and admin functions reach it.
+"""The Cognito user pool, as the auth, admin and compliance functions reach it.
 
 Cognito owns identities and passwords; its groups are the roles (``users.role`` mirrors them).
 boto3 is imported on first use: functions that only read claims never pay for it. boto3 honours
@@ -29,10 +29,11 @@ def settings() -> CognitoSettings:
 
 @cache
 def client() -> Any:
-    """One client per warm environment (creating one costs tens of milliseconds)."""
+    """One client per warm environment (creating one costs tens of milliseconds). Only the region is
+    read, so a job that knows the pool but no app client (the export worker, the purge) uses it too."""
     import boto3
 
-    return boto3.client("cognito-idp", region_name=settings().aws_region)
+    return boto3.client("cognito-idp", region_name=load(BaseSettings).aws_region)
 
 
 def reset() -> None:
