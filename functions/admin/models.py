@@ -232,8 +232,6 @@ class PolicyPublication(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
-        if "\x00" in value:  # PostgreSQL text cannot hold it
-            raise ValueError("must not contain NUL characters")
         return value
 
     @field_validator("effective_at")

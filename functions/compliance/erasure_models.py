@@ -21,8 +21,6 @@ class DeleteAccountRequest(BaseModel):
     def _reason(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if "\x00" in value:  # PostgreSQL text cannot hold it
-            raise ValueError("must not contain NUL characters")
         return value.strip() or None
 
 
