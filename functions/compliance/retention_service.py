@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from apranova import retention_bounds
+from apranova.fields import canonical_uuid
 from apranova.observability import logger
 from functions.compliance import retention_repository as repository
 from functions.compliance.erasure_config import RetentionSettings
@@ -181,10 +181,7 @@ def _delete_unsubmitted_uploads(deps: RetentionDeps, days: int) -> int:
 def _owner(key: str) -> str | None:
     """The user id of ``submissions/<user id>/...`` (None for anything that is not a person's file)."""
     name = key[len(UPLOADS_PREFIX) :].split("/", 1)[0]
-    try:
-        return name if str(uuid.UUID(name)) == name else None
-    except ValueError:
-        return None
+    return name if canonical_uuid(name) == name else None
 
 
 def _user_ids_under(s3: Any, bucket: str, prefix: str) -> list[list[str]]:
@@ -195,11 +192,8 @@ def _user_ids_under(s3: Any, bucket: str, prefix: str) -> list[list[str]]:
         ids = []
         for common in page.get("CommonPrefixes", []):
             name = common["Prefix"][len(prefix) :].rstrip("/")
-            try:
-                if str(uuid.UUID(name)) == name:
-                    ids.append(name)
-            except ValueError:
-                continue
+            if canonical_uuid(name) == name:
+                ids.append(name)
         pages.append(ids)
     return pages
 
