@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 from apranova.observability import logger
+from apranova.workflow_inputs import WorkflowInput
 
 
 @cache
@@ -31,11 +32,21 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
 
 
-def start(state_machine_arn: str, name: str, payload: dict[str, Any]) -> tuple[str, bool]:
-    """Starts the execution ``name``; returns its ARN and whether this call started it."""
+def start(state_machine_arn: str, name: str, workflow_input: WorkflowInput | dict[str, Any]) -> tuple[str, bool]:
+    """Starts the execution ``name`` with the machine's input contract
+    (:mod:`apranova.workflow_inputs`); returns its ARN and whether this call started it.
+
+    A plain dict is still taken while start sites move to the contract; it is logged, because a
+    hand-written payload is how an execution came to fail on a missing field before any step ran.
+    """
+    if isinstance(workflow_input, dict):
+        logger.warning("workflow started without its input contract", extra={"execution": name})
+        body = json.dumps(workflow_input)
+    else:
+        body = workflow_input.execution_input()
     sfn = client()
     try:
-        started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))
+        started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=body)
     except sfn.exceptions.ExecutionAlreadyExists:
         logger.info("execution already exists", extra={"execution": name})
         return execution_arn(state_machine_arn, name), False
