@@ -446,6 +446,7 @@ class PaymentsBootstrap:
     api_key_param: str
     webhook_secret_param: str
     webhook_secret: str
+    api_key: str  # the emulator accepts this key only, as Stripe accepts the account's key only
 
 
 STRIPE_PARAMS = {"api_key": "/apranova/local/stripe/api-key", "webhook_secret": "/apranova/local/stripe/webhook-secret"}
@@ -487,7 +488,9 @@ def bootstrap_payments(moto_url: str, state_dir: Path) -> PaymentsBootstrap:
     ssm = client("ssm", moto_url)
     for key, name in STRIPE_PARAMS.items():
         ssm.put_parameter(Name=name, Value=values[key], Type="SecureString", Overwrite=True)
-    return PaymentsBootstrap(STRIPE_PARAMS["api_key"], STRIPE_PARAMS["webhook_secret"], values["webhook_secret"])
+    return PaymentsBootstrap(
+        STRIPE_PARAMS["api_key"], STRIPE_PARAMS["webhook_secret"], values["webhook_secret"], values["api_key"]
+    )
 
 
 def bootstrap(moto_url: str, state_dir: Path, *, spa_origin: str) -> Bootstrap:

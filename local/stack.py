@@ -204,7 +204,9 @@ def _start_stripe(state: Path, api_url: str, moto_url: str) -> tuple[Any, str]:
     from local.stripe_emulator import StripeEmulator
 
     payments = moto_stack.bootstrap_payments(moto_url, state)
-    emulator = StripeEmulator(webhook_url=f"{api_url}/api/payments/webhook/", webhook_secret=payments.webhook_secret)
+    emulator = StripeEmulator(
+        webhook_url=f"{api_url}/api/payments/webhook/", webhook_secret=payments.webhook_secret, api_key=payments.api_key
+    )
     emulator.load(state / STRIPE_STATE)
     port = int(os.environ.get("STRIPE_PORT") or 0)
     server = make_server("127.0.0.1", port, emulator, threaded=True, request_handler=_RequestLog)

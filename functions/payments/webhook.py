@@ -19,11 +19,14 @@ from apranova import alerts, cognito, mail, workflows
 from apranova.api import create_app, lambda_entry
 from apranova.errors import AppError, InvalidJson, InvalidRequest, ServiceUnavailable
 from apranova.observability import logger
-from functions.payments import webhook_service
+from apranova.secrets import use_with_rotation
+from functions.payments import stripe_gateway, webhook_service
 from functions.payments.config import settings
 from functions.payments.secrets import secret
 
 TOLERANCE_SECONDS = 300
+# Anyone can send a bad signature: such failures re-read the secret at most this often.
+WEBHOOK_SECRET_REREAD_SECONDS = 5.0
 
 app = create_app()
 
@@ -40,13 +43,13 @@ def _raw_body() -> bytes:
     return body.encode("utf-8")
 
 
-def _webhook_secret() -> str:
+def _webhook_secret(force: bool = False) -> str:
     name = settings().stripe_webhook_secret_param
     if not name:
         logger.error("STRIPE_WEBHOOK_SECRET_PARAM is not configured: refusing every webhook")
         raise ServiceUnavailable("The webhook is not configured.", code="webhook_not_configured")
     try:
-        return secret(name)
+        return secret(name, force=force)
     except Exception:  # noqa: BLE001 - missing parameter, no permission, SSM down: refuse, Stripe retries
         logger.exception("webhook secret unavailable")
         raise ServiceUnavailable("The webhook is not configured.", code="webhook_not_configured") from None
@@ -87,18 +90,35 @@ def _deps() -> webhook_service.Deps:
         send=mail.send,
         alert=alerts.alert,
         spa_origin=config.spa_origin,
+        gateway=stripe_gateway,
     )
 
 
 @app.post("/api/payments/webhook/", summary="Stripe events (signed by Stripe; no token)", include_in_schema=True)
 def stripe_webhook() -> Response[dict]:
     payload = _raw_body()
-    event = verified_event(payload, app.current_event.headers.get("stripe-signature"), _webhook_secret())
+    signature = app.current_event.headers.get("stripe-signature")
+    # A signature that fails with the cached secret is checked once more with a fresh read: the
+    # secret may have been rotated (apranova.secrets spaces such re-reads out).
+    event = use_with_rotation(
+        "stripe-webhook-secret",
+        _webhook_secret,
+        lambda webhook_secret: verified_event(payload, signature, webhook_secret),
+        rejected=lambda error: isinstance(error, InvalidSignature) and bool(signature),
+        reread_interval=WEBHOOK_SECRET_REREAD_SECONDS,
+    )
     try:
         outcome = webhook_service.process(event, _deps())
     except webhook_service.WorkflowNotConfigured as error:
         logger.error("webhook cannot start a workflow", extra={"problem": str(error)})
         raise ServiceUnavailable("The webhook is not configured.", code="webhook_not_configured") from None
+    except webhook_service.OutboxPending as error:
+        # Recorded; what it calls for is left in the outbox. Stripe's redelivery (and the reconcile
+        # job) carry it out.
+        logger.warning("webhook follow-up pending", extra={"event_id": event["id"], "problem": str(error)})
+        raise ServiceUnavailable(
+            "The event is recorded; its follow-up will be retried.", code="follow_up_pending"
+        ) from None
     logger.info("stripe event", extra={"event_id": event["id"], "type": event["type"], "outcome": outcome})
     return Response(
         status_code=200, content_type=content_types.APPLICATION_JSON, body={"received": True, "outcome": outcome}

@@ -161,9 +161,13 @@ class StripeEmulator:
         webhook_secret: str | None = None,
         retry_delays: tuple[float, ...] = (0.05, 0.1, 0.2),
         delivery_timeout: float = 10.0,
+        api_key: str | None = None,
     ):
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
+        # The account's secret key: when set, any other key is refused as Stripe refuses a rolled
+        # (rotated) or unknown key; when None, any well-formed test key is accepted.
+        self.api_key = api_key
         self.retry_delays = retry_delays
         self.delivery_timeout = delivery_timeout
         self._lock = threading.RLock()
@@ -259,8 +263,11 @@ class StripeEmulator:
         self._deliver_async(events)
         return self._json(status, body, {"Request-Id": _new_id("req_")})
 
-    @staticmethod
-    def _authenticate(request: Request) -> str:
+    def roll_api_key(self, new_key: str) -> None:
+        """Stripe's "roll key" with immediate expiry: from now on only ``new_key`` is accepted."""
+        self.api_key = new_key
+
+    def _authenticate(self, request: Request) -> str:
         header = request.headers.get("Authorization", "")
         if not header:
             raise StripeError(
@@ -273,7 +280,7 @@ class StripeEmulator:
             key = request.authorization.username or ""
         elif scheme.lower() != "bearer":
             key = ""
-        if not re.fullmatch(r"sk_test_\w+", key.strip()):
+        if not re.fullmatch(r"sk_test_\w+", key.strip()) or (self.api_key is not None and key.strip() != self.api_key):
             shown = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else key
             raise StripeError(401, f"Invalid API Key provided: {shown}", code="api_key_invalid")
         return key.strip()

@@ -213,7 +213,10 @@ def start_stack(database_url: str) -> Iterator[PaymentsStack]:
     )
     api_server, api = _serve(api_app)
     emulator = StripeEmulator(
-        webhook_url=f"{api}/api/payments/webhook/", webhook_secret=WEBHOOK_SECRET, retry_delays=(0.05, 0.1)
+        webhook_url=f"{api}/api/payments/webhook/",
+        webhook_secret=WEBHOOK_SECRET,
+        retry_delays=(0.05, 0.1),
+        api_key=API_KEY,
     )
     stripe_server, stripe_url = _serve(emulator)
     env = {
