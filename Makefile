@@ -15,7 +15,7 @@ export JSII_NODE := $(CURDIR)/node_modules/.bin/node
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup tools dev dev-reset test lint synth bench openapi clean
+.PHONY: setup tools pgbouncer dev dev-reset test lint synth bench openapi clean
 
 setup: $(VENV_STAMP) $(NODE_STAMP)
 
@@ -42,13 +42,25 @@ $(TOOLS)/%/.installed: local/tools/requirements-%.txt
 $(TOOLS)/prefect/template.db: $(TOOLS)/prefect/.installed
 	$(PYTHON) -m local.tools.prefect template $@
 
-dev: setup tools
+# PgBouncer stands between the functions and PostgreSQL in `make dev` and the tests, as RDS Proxy
+# does in AWS (local/pooler.py starts a private one): Debian's package, installed when missing.
+PGBOUNCER_FOUND = $(or $(shell command -v pgbouncer 2>/dev/null),$(wildcard /usr/sbin/pgbouncer))
+SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
+pgbouncer:
+	@if [ -z "$(PGBOUNCER_FOUND)" ]; then \
+	  echo "PgBouncer is not installed: installing it"; \
+	  command -v apt-get >/dev/null || { echo "install PgBouncer with your package manager" >&2; exit 1; }; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
+	fi
+
+dev: setup tools pgbouncer
 	$(PY) -m local.stack
 
 dev-reset:
 	rm -rf .local
 
-test: setup tools
+test: setup tools pgbouncer
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -5,22 +5,22 @@ which echoes the payload. ``install()`` replaces its ``invoke`` so that a functi
 runs its real handler in this process: the Step Functions that moto executes (their ``lambda:invoke``
 tasks call moto's Lambda API) and any boto3 ``invoke`` reach our code. A handler that raises
 answers like Lambda does: the function-error header and ``{"errorType", "errorMessage"}``, so
-``Retry``/``Catch`` on the exception's class name behave as in AWS.
+``Retry``/``Catch`` on the exception's class name behave as in AWS. Invocations run at once, each
+in an environment of the function that serves nothing else meanwhile (local/environments.py), so
+concurrent executions' steps overlap as they do in AWS.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 import traceback
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from apranova import db
+from local.environments import Environments
 from local.events import LambdaContext
 
 # Lambda function name → "module:attribute" of its handler.
@@ -36,21 +36,10 @@ def register(function_name: str, handler: str) -> None:
     HANDLERS[function_name] = handler if ":" in handler else ":".join(handler.rsplit(".", 1))
 
 
-def resolve(handler: str) -> Callable[[Any, Any], Any]:
-    module, _, attribute = handler.partition(":")
-    return getattr(importlib.import_module(module), attribute)
-
-
 # Faults the workflow tests inject: function name → error type names to raise, one per invocation,
 # before the handler runs (a Lambda-style error payload, as if the handler had raised it).
 FAULTS: dict[str, list[str]] = {}
-_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
-
-
-def _lock_for(function_name: str) -> threading.Lock:
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(function_name, threading.Lock())
+ENVIRONMENTS = Environments()
 
 
 def inject(function_name: str, error_type: str, times: int = 1) -> None:
@@ -60,16 +49,14 @@ def inject(function_name: str, error_type: str, times: int = 1) -> None:
 
 def run(function_name: str, event: Any) -> tuple[Any, str | None]:
     """Run a registered function's handler: (result, None) or (Lambda error payload, "Unhandled")."""
-    handler = resolve(HANDLERS[function_name])
+    handler = HANDLERS[function_name]
     faults = FAULTS.get(function_name)
     if faults:
         error_type = faults.pop(0)
         return {"errorType": error_type, "errorMessage": f"injected {error_type}", "stackTrace": []}, "Unhandled"
     try:
-        # One invocation at a time per function, each with its own database connection, as one
-        # Lambda environment serves one request at a time.
-        with _lock_for(function_name), db.function_slot(function_name):
-            return handler(event, LambdaContext(function_name, uuid.uuid4().hex)), None
+        with ENVIRONMENTS.borrow(function_name, handler) as environment:
+            return environment.handler(event, LambdaContext(function_name, uuid.uuid4().hex)), None
     except Exception as error:  # noqa: BLE001 - every failure becomes Lambda's error payload
         return {
             "errorType": type(error).__name__,

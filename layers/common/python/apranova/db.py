@@ -1,12 +1,16 @@
 """One lazily opened PostgreSQL connection per warm Lambda environment.
 
 No pool: a Lambda environment serves one request at a time, and RDS Proxy does the pooling.
-``prepare_threshold=None`` keeps psycopg from server-side prepared statements, which would pin
-the proxy's connection. The connection runs in autocommit mode: single reads need no transaction,
-and every use case that writes opens one explicitly with ``transaction()``.
+Nothing here may pin the proxy's connection to this client or be refused by it: no startup
+``options`` (RDS Proxy refuses the parameter; the statement timeout is the login role's default,
+set by migration 0014), ``prepare_threshold=None`` keeps psycopg from server-side prepared
+statements, and no session state is set (only ``SET LOCAL`` and transaction-scoped locks, inside a
+transaction). The connection runs in autocommit mode: single reads need no transaction, and every
+use case that writes opens one explicitly with ``transaction()``.
 
-The local stack runs every function in one process, several at once: it gives each function its
-own connection with ``function_slot(name)``, as each Lambda environment has its own.
+The local stack runs every function in one process, several requests at once: each of its
+environments (local/environments.py) has its own connection with ``function_slot(name)``, as each
+Lambda environment has its own, and connects through PgBouncer, which refuses what the proxy does.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from apranova import tls
 from apranova.settings import DatabaseSettings, database_settings
 
 _connections: dict[str, psycopg.Connection[dict[str, Any]]] = {}
@@ -26,9 +31,8 @@ _slot: ContextVar[str] = ContextVar("apranova_db_slot", default="")
 
 
 def _conninfo(settings: DatabaseSettings) -> dict[str, Any]:
-    options = f"-c statement_timeout={settings.db_statement_timeout_ms}"
     if settings.database_url:
-        return {"conninfo": settings.database_url, "options": options}
+        return {"conninfo": settings.database_url}
     import boto3  # only in AWS, where the proxy wants an IAM token instead of a password
 
     token = boto3.client("rds", region_name=settings.aws_region).generate_db_auth_token(
@@ -40,8 +44,7 @@ def _conninfo(settings: DatabaseSettings) -> dict[str, Any]:
         "dbname": settings.db_name,
         "user": settings.db_user,
         "password": token,
-        "sslmode": "require",
-        "options": options,
+        **tls.verified(),  # verify-full against the RDS CA bundle the layer ships
     }
 
 
@@ -66,6 +69,13 @@ def connection() -> psycopg.Connection[dict[str, Any]]:
             current.close()
         current = _connections[key] = connect()
     return current
+
+
+def release(slot: str) -> None:
+    """Close one environment's connection (a local environment that is retired)."""
+    current = _connections.pop(slot, None)
+    if current is not None:
+        current.close()
 
 
 def reset() -> None:

@@ -36,7 +36,8 @@ class DatabaseSettings(BaseSettings):
     db_name: str = "apranova"
     db_user: str = "apranova_app"
     db_connect_timeout: int = 5
-    db_statement_timeout_ms: int = 10_000
+    # No statement timeout here: RDS Proxy refuses it as a startup option; it is the login role's
+    # default (migration 0014).
 
 
 S = TypeVar("S", bound=BaseModel)
