@@ -97,14 +97,12 @@ def _as_url(conninfo: str) -> str:
 
 
 def _migrate_and_seed(url: str) -> None:
-    from functions.migrate.maintenance import close_maintenance_databases
     from functions.migrate.runner import migrate
     from functions.migrate.seed import seed_database
 
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
         seed_database(conn)
-        close_maintenance_databases(conn)  # students sign in to this server too (as in AWS)
 
 
 def _user_rows(url: str, dev_users: dict[str, dict[str, str]]) -> None:
@@ -236,7 +234,7 @@ def _start_stripe(state: Path, api_url: str, moto_url: str) -> tuple[Any, str]:
 
 # How often the local stack runs the scheduled jobs (AWS: the purge and the sweep daily, the idle
 # stopper every 10 minutes); POST /_local/jobs/<name> runs one at once.
-SCHEDULE_SECONDS = {"idle-workspaces": 600, "purge": 3600, "retention": 3600, "reconcile": 300}
+SCHEDULE_SECONDS = {"idle-workspaces": 600, "purge": 3600, "retention": 3600}
 
 
 def _run_schedules(app: Any, stop: threading.Event) -> None:
