@@ -44,6 +44,7 @@ SCHEDULED_JOBS = {
     "retention": ("compliance-retention", "functions.compliance.retention"),
     "idle-workspaces": ("workspace-idle-stopper", "functions.provision.idle"),
     # No paid student left behind: lost webhooks, paid payments that started nothing, the outbox.
+    "reconcile": ("payments-reconcile", "functions.payments.reconcile"),
 }
 
 _TEXT_TYPES = ("application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded")

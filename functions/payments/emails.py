@@ -1,11 +1,13 @@
 """The emails the payment flows promise, rendered here. No secrets and no codes: links go to the
-SPA, and the set-password code is sent by Cognito itself."""
+SPA, and the set-password code is sent by Cognito itself. Only the links built here are links
+(``Email.links``), and an email that may go to an address nobody verified (a pay-first checkout's)
+carries no text the payer typed, not even a name (design §8 rule 16)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from apranova.mail import Email
+from apranova.mail import Email, plain
 
 
 def _money(amount_cents: int, currency: str) -> str:
@@ -13,29 +15,34 @@ def _money(amount_cents: int, currency: str) -> str:
 
 
 def _hello(contact: dict[str, Any]) -> str:
-    return f"Hello {contact.get('name') or 'there'},"
+    """For a signed-in account's own address: the name they gave, as plain text."""
+    return f"Hello {plain(contact.get('name'), 'there')},"
 
 
 def payment_failed(contact: dict[str, Any], payment: dict[str, Any], spa_origin: str) -> Email:
+    """May go to a pay-first checkout's address, which nobody verified: no name, nothing typed."""
+    retry = f"{spa_origin}/tracks/{payment['track']}"
     return Email(
         to=(contact["email"],),
         subject="Your ApraNova payment did not go through",
         text=(
-            f"{_hello(contact)}\n\n"
+            "Hello,\n\n"
             f"Your payment of {_money(payment['amount_cents'], payment['currency'])} for the "
             f"{payment['track']} track was declined by the card issuer. No money was taken.\n\n"
-            f"You can try again with another card: {spa_origin}/tracks/{payment['track']}\n\n"
+            f"You can try again with another card: {retry}\n\n"
             "The ApraNova team"
         ),
+        links=(retry,),
     )
 
 
 def set_password(contact: dict[str, Any], payment: dict[str, Any], spa_origin: str) -> Email:
+    """To the address of an account a pay-first checkout created: not verified yet, so no name."""
     return Email(
         to=(contact["email"],),
         subject="Your ApraNova account is ready: set your password",
         text=(
-            f"{_hello(contact)}\n\n"
+            "Hello,\n\n"
             f"Thank you for your payment for the {payment['track']} track. We created your ApraNova "
             "account with this email address.\n\n"
             "To choose your password, open the page below and enter the verification code we send you "
@@ -43,6 +50,7 @@ def set_password(contact: dict[str, Any], payment: dict[str, Any], spa_origin: s
             "If you did not make this purchase, reply to this email.\n\n"
             "The ApraNova team"
         ),
+        links=(f"{spa_origin}/set-password",),
     )
 
 
@@ -74,3 +82,34 @@ def refund_decided(contact: dict[str, Any], request: dict[str, Any]) -> Email:
             f"Reason: {request.get('decision_reason') or 'not given'}"
         )
     return Email(to=(contact["email"],), subject=subject, text=f"{_hello(contact)}\n\n{body}\n\nThe ApraNova team")
+
+
+# Why a payment that arrived was refunded at once (the codes the webhook decides on).
+UNFULFILLABLE_REASONS = {
+    "already_enrolled": "your account is already enrolled in a track, and one account takes one track at a time",
+    "already_paid": "your account already has a payment for a track, so this one could not be used",
+    "account_exists": (
+        "an ApraNova account already exists for this email address; to buy a track for it, sign in "
+        "and pay from your account"
+    ),
+    "account_unavailable": "the account for this payment can no longer be enrolled",
+}
+
+
+def payment_refunded_unfulfillable(email: str, payment: dict[str, Any], reason: str, spa_origin: str) -> Email:
+    """To the payer of a payment we cannot fulfil. No name or other text the payer typed: the address
+    may belong to someone who never signed in to us."""
+    why = UNFULFILLABLE_REASONS.get(reason, UNFULFILLABLE_REASONS["account_unavailable"])
+    return Email(
+        to=(email,),
+        subject="Your ApraNova payment is being refunded",
+        text=(
+            "Hello,\n\n"
+            f"We received a payment of {_money(payment['amount_cents'], payment['currency'])} for the "
+            f"{payment['track']} track, but we cannot give you access for it: {why}.\n\n"
+            "We have refunded the full amount to your card; it usually arrives within 5 to 10 business "
+            f"days. Nothing else about your account changed.\n\nSign in: {spa_origin}/login\n\n"
+            "The ApraNova team"
+        ),
+        links=(f"{spa_origin}/login",),
+    )

@@ -27,13 +27,17 @@ def _payments_query(template: str) -> sql.Composed:
 
 # --- the buyer and the track ---------------------------------------------------------------------
 
-# One statement: the track on sale, the buyer's account state and whether they accepted the
-# policy versions in force.
+# One statement: the track on sale, the buyer's account state (and a track they have paid for, if
+# any) and whether they accepted the policy versions in force.
 _BUYER = """
 SELECT t.code AS track, t.name AS track_name, t.price_cents, t.currency::text AS currency, t.is_active,
        u.id::text AS user_id, u.email::text AS email, u.name, u.email_verified, u.enrollment_status,
        ut.code AS enrolled_track,
        (SELECT stripe_customer_id FROM stripe_customers WHERE user_id = u.id) AS stripe_customer_id,
+       (SELECT p.track FROM payments p WHERE p.user_id = u.id
+          AND p.status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'DISPUTED')
+          AND NOT EXISTS (SELECT 1 FROM payment_outbox o WHERE o.payment_id = p.id AND o.action = 'REFUND')
+        LIMIT 1) AS paid_track,
        EXISTS (
            SELECT 1 FROM user_consents c
            WHERE c.user_id = u.id
@@ -316,6 +320,11 @@ def note_event(cur: Cursor[Any], event_id: str, outcome: str, payment_id: str | 
 # --- users touched by payments -------------------------------------------------------------------
 
 
+def account_exists(email: str) -> bool:
+    row = db.connection().execute("SELECT 1 AS x FROM users WHERE email = %s", (email,)).fetchone()
+    return row is not None
+
+
 def user_by_email(cur: Cursor[Any], email: str) -> dict[str, Any] | None:
     return cur.execute(
         "SELECT id::text AS id, email::text AS email, name, enrollment_status FROM users"
@@ -387,26 +396,6 @@ REFUND_COLUMNS = """
 """
 
 
-def progress_percent(user_id: str, track: str) -> float:
-    """Share of the track's required steps the student has completed, 0..100 (as the dashboard counts)."""
-    row = (
-        db.connection()
-        .execute(
-            """
-            SELECT (SELECT count(*) FROM project_steps s JOIN projects pr ON pr.id = s.project_id AND pr.is_active
-                    JOIN tracks t ON t.id = pr.track_id
-                    WHERE t.code = %(track)s AND s.is_active AND NOT s.is_optional) AS total,
-                   (SELECT count(*) FROM step_completions sc JOIN projects pr ON pr.id = sc.project_id AND pr.is_active
-                    JOIN project_steps s ON s.id = sc.step_id AND s.is_active AND NOT s.is_optional
-                    JOIN tracks t ON t.id = pr.track_id WHERE t.code = %(track)s AND sc.student_id = %(user)s) AS done
-            """,
-            {"track": track, "user": user_id},
-        )
-        .fetchone()
-    )
-    return 100.0 * row["done"] / row["total"] if row and row["total"] else 0.0
-
-
 def insert_refund_request(
     cur: Cursor[Any], *, payment_id: str, user_id: str, reason: str, amount_cents: int
 ) -> dict[str, Any]:
@@ -462,3 +451,160 @@ def refund_requests(status: str | None, after: list[Any] | None, limit: int) -> 
         " ORDER BY r.created_at, r.id LIMIT %s"
     ).format(columns=_REFUND, where=sql.SQL(" AND ").join(clauses))
     return db.connection().execute(query, (*params, limit + 1)).fetchall()
+
+
+def refund_progress_facts(user_id: str, track: str) -> dict[str, Any]:
+    """What refund eligibility is decided on, from facts that only grow: the most required steps ever
+    completed at once (or today's count, if higher), the track's required steps, and the student's
+    submissions for the track."""
+    return (
+        db.connection()
+        .execute(
+            """
+            SELECT (SELECT count(*) FROM project_steps s JOIN projects pr ON pr.id = s.project_id AND pr.is_active
+                    JOIN tracks t ON t.id = pr.track_id
+                    WHERE t.code = %(track)s AND s.is_active AND NOT s.is_optional) AS total,
+                   greatest(
+                       (SELECT count(*) FROM step_completions sc
+                        JOIN projects pr ON pr.id = sc.project_id AND pr.is_active
+                        JOIN project_steps s ON s.id = sc.step_id AND s.is_active AND NOT s.is_optional
+                        JOIN tracks t ON t.id = pr.track_id WHERE t.code = %(track)s AND sc.student_id = %(user)s),
+                       coalesce((SELECT completed_steps FROM progress_high_water
+                                 WHERE student_id = %(user)s AND track = %(track)s), 0)
+                   ) AS most_done,
+                   (SELECT count(*) FROM submissions sb JOIN projects pr ON pr.id = sb.project_id
+                    JOIN tracks t ON t.id = pr.track_id
+                    WHERE sb.student_id = %(user)s AND t.code = %(track)s) AS submissions
+            """,
+            {"track": track, "user": user_id},
+        )
+        .fetchone()
+    )
+
+
+# --- what a paid payment may still become ---------------------------------------------------------
+
+
+def lock_user(cur: Cursor[Any], user_id: str) -> dict[str, Any] | None:
+    """The account a payment pays for, locked: two payments of one person are decided one at a time."""
+    return cur.execute(
+        "SELECT u.id::text AS id, u.email::text AS email, u.name, u.enrollment_status, t.code AS track"
+        " FROM users u LEFT JOIN tracks t ON t.id = u.track_id"
+        " WHERE u.id = %s AND u.deleted_at IS NULL FOR UPDATE OF u",
+        (user_id,),
+    ).fetchone()
+
+
+def other_paid_payment(cur: Cursor[Any], user_id: str, payment_id: str) -> dict[str, Any] | None:
+    """Another payment of the user that is paid for, or already enrolling them."""
+    return cur.execute(
+        "SELECT p.id::text AS id, p.track, p.status FROM payments p"
+        " WHERE p.user_id = %s AND p.id <> %s AND p.status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'DISPUTED')"
+        " AND NOT EXISTS (SELECT 1 FROM payment_outbox o WHERE o.payment_id = p.id AND o.action = 'REFUND')"
+        " ORDER BY p.succeeded_at NULLS LAST LIMIT 1",
+        (user_id, payment_id),
+    ).fetchone()
+
+
+def refund_queued(cur: Cursor[Any], payment_id: str) -> bool:
+    """The payment was found unfulfillable and its refund decided."""
+    row = cur.execute(
+        "SELECT 1 AS x FROM payment_outbox WHERE payment_id = %s AND action = 'REFUND'", (payment_id,)
+    ).fetchone()
+    return row is not None
+
+
+def other_open_sessions(cur: Cursor[Any], user_id: str, payment_id: str) -> list[dict[str, Any]]:
+    """The user's other Checkout Sessions that could still be paid (pending or declined attempts)."""
+    return cur.execute(
+        "SELECT id::text AS payment_id, stripe_checkout_session_id AS session_id FROM payments"
+        " WHERE user_id = %s AND id <> %s AND kind = 'CHECKOUT' AND status IN ('PENDING', 'FAILED')"
+        " AND stripe_checkout_session_id IS NOT NULL",
+        (user_id, payment_id),
+    ).fetchall()
+
+
+def paid_without_outcome(limit: int, min_age_seconds: int) -> list[dict[str, Any]]:
+    """Paid payments (paid more than ``min_age_seconds`` ago) that neither started an enrollment nor
+    were found unfulfillable."""
+    query = _payments_query(
+        """
+        SELECT {columns} FROM payments p
+        WHERE p.status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED')
+          AND p.enrollment_execution IS NULL AND p.subject_ref IS NULL
+          AND p.succeeded_at <= now() - make_interval(secs => %s)
+          AND NOT EXISTS (SELECT 1 FROM payment_outbox o WHERE o.payment_id = p.id AND o.action = 'REFUND')
+        ORDER BY p.succeeded_at, p.id LIMIT %s
+        """
+    )
+    return db.connection().execute(query, (min_age_seconds, limit)).fetchall()
+
+
+def event_processed(event_id: str) -> bool:
+    row = db.connection().execute("SELECT processed_at FROM stripe_events WHERE event_id = %s", (event_id,)).fetchone()
+    return row is not None and row["processed_at"] is not None
+
+
+# --- the outbox ----------------------------------------------------------------------------------
+
+
+def enqueue(
+    cur: Cursor[Any], key: str, action: str, payment_id: str, *, target: str | None = None, reason: str | None = None
+) -> bool:
+    """One row per ``key``; False when it was enqueued before (the action is already decided)."""
+    row = cur.execute(
+        "INSERT INTO payment_outbox (key, action, payment_id, target, reason) VALUES (%s, %s, %s, %s, %s)"
+        " ON CONFLICT (key) DO NOTHING RETURNING id",
+        (key, action, payment_id, target, reason),
+    ).fetchone()
+    return row is not None
+
+
+def outbox_rows_of(payment_id: str) -> list[int]:
+    rows = (
+        db.connection()
+        .execute("SELECT id FROM payment_outbox WHERE payment_id = %s AND done_at IS NULL ORDER BY id", (payment_id,))
+        .fetchall()
+    )
+    return [row["id"] for row in rows]
+
+
+def pending_outbox(older_than_seconds: int, limit: int) -> list[int]:
+    rows = (
+        db.connection()
+        .execute(
+            "SELECT id FROM payment_outbox WHERE done_at IS NULL"
+            " AND created_at <= now() - make_interval(secs => %s) ORDER BY created_at, id LIMIT %s",
+            (older_than_seconds, limit),
+        )
+        .fetchall()
+    )
+    return [row["id"] for row in rows]
+
+
+def claim_outbox_row(cur: Cursor[Any], row_id: int) -> dict[str, Any] | None:
+    """The row with its payment, locked; None when it is done or another environment is on it."""
+    return cur.execute(
+        """
+        SELECT o.id, o.key, o.action, o.target, o.reason, o.attempts,
+               p.id::text AS payment_id, p.user_id::text AS user_id, p.track, p.status, p.amount_cents,
+               p.refunded_amount_cents, p.currency, p.stripe_payment_intent_id, p.dispute_status
+        FROM payment_outbox o JOIN payments p ON p.id = o.payment_id
+        WHERE o.id = %s AND o.done_at IS NULL
+        FOR UPDATE OF o SKIP LOCKED
+        """,
+        (row_id,),
+    ).fetchone()
+
+
+def outbox_done(cur: Cursor[Any], row_id: int) -> None:
+    cur.execute(
+        "UPDATE payment_outbox SET done_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = %s",
+        (row_id,),
+    )
+
+
+def outbox_failed(cur: Cursor[Any], row_id: int, error: str) -> None:
+    cur.execute(
+        "UPDATE payment_outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s", (error[:500], row_id)
+    )

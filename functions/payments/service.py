@@ -91,8 +91,13 @@ def _check_buyer(caller: Caller, track: str) -> dict[str, Any]:
                 {"privacy_version": versions.get("privacy_version"), "terms_version": versions.get("terms_version")}
             ],
         )
+    # One account, one track at a time: nobody pays for what they cannot get (design §8 rule 14).
     if buyer["enrollment_status"] in ("ENROLLED", "COMPLETED", "SUSPENDED"):
         raise Conflict(f"You are already enrolled in {buyer['enrolled_track']}.", code="already_enrolled")
+    if buyer["paid_track"]:
+        raise Conflict(
+            f"You have already paid for {buyer['paid_track']}; your enrollment is on its way.", code="already_paid"
+        )
     return buyer
 
 
@@ -256,7 +261,10 @@ def create_anonymous_checkout(gateway: Any, request: AnonymousCheckout, info: Re
                 {"field": "body.terms_version", "current": active.get("terms_version")},
             ],
         )
-    # Whether an account exists for the email is not revealed here: the webhook links or creates it.
+    # Pay first is for new addresses only: the owner of an account signs in to buy, so a payment is
+    # never linked to an account its payer did not sign in to (design §8 rule 14).
+    if repository.account_exists(request.email):
+        raise Conflict("An account exists for this email address: sign in to buy.", code="account_exists")
     try:
         with db.transaction() as cur:
             payment = repository.insert_payment(
@@ -348,11 +356,14 @@ def request_refund(
                     code="refund_window_passed",
                     details=[{"rule": "refund_window_days", "limit": config.refund_window_days}],
                 )
-            progress = repository.progress_percent(caller.user_id, payment["track"])
+            # From facts that only grow: the most steps ever completed at once (unticking lowers
+            # today's count, never this) and any submitted work.
+            facts = repository.refund_progress_facts(caller.user_id, payment["track"])
+            progress = 100.0 * facts["most_done"] / facts["total"] if facts["total"] else 0.0
             if progress >= config.refund_max_progress_percent:
                 raise ValidationFailed(
                     f"Refunds are available while less than {config.refund_max_progress_percent}% of the "
-                    "course's steps are completed.",
+                    "course's steps have been completed.",
                     code="refund_progress_exceeded",
                     details=[
                         {
@@ -361,6 +372,12 @@ def request_refund(
                             "progress_percent": round(progress, 1),
                         }
                     ],
+                )
+            if facts["submissions"]:
+                raise ValidationFailed(
+                    "Refunds are available until the first piece of work is submitted.",
+                    code="refund_work_submitted",
+                    details=[{"rule": "no_submissions", "submissions": facts["submissions"]}],
                 )
             with cur.connection.transaction():
                 request = repository.insert_refund_request(

@@ -2,14 +2,22 @@
 
 One transaction per event: the event id is claimed (a concurrent delivery of the same event waits
 on that row, then finds it processed), the payment row is locked, its new state is *derived* from
-the facts recorded so far (paid, refunded amount, dispute), and a workflow the change calls for is
-started by a name derived from the payment — inside the transaction, so a failed start rolls the
-event back and Stripe's retry does it all again, while a repeated start is the same execution.
-Emails and alerts go after the commit and never fail the event.
+the facts recorded so far (paid, refunded amount, dispute), and what the change calls for outside
+the database (start the enrollment or deprovision workflow, refund a payment that cannot be
+fulfilled, expire the person's other open checkouts) is written to the payments outbox in that same
+transaction. Only after the commit is the outbox carried out (functions/payments/outbox.py), so a
+workflow never reads a payment that is not committed yet. If that fails, the event is still
+recorded and the answer is 503: Stripe's redelivery finds the event processed and carries out what
+is left, and so does the reconcile job. Emails and alerts go after the commit and never fail the event.
 
 Deriving the state rather than stepping a state machine is what makes out-of-order events land
 right: a refund that arrives before the completion, or a completion that arrives twice, end in
 the same state as the ordered sequence.
+
+Money that cannot be fulfilled is never kept: a payment for an account that is already enrolled or
+has paid for a track, or a pay-first payment whose email already has an account (its owner did not
+sign in to pay), is refunded at once, the payer is told why and the operators are alerted; the
+existing enrollment is never touched.
 """
 
 from __future__ import annotations
@@ -24,10 +32,10 @@ from typing import Any
 
 import psycopg
 
-from apranova import audit, db, mail
+from apranova import audit, db, mail, workflows
 from apranova.cognito import GROUP_BY_ROLE, error_code
 from apranova.observability import logger
-from functions.payments import emails, repository
+from functions.payments import emails, outbox, repository
 
 PAID_STATES = ("SUCCEEDED", "PARTIALLY_REFUNDED", "DISPUTED")
 
@@ -47,7 +55,7 @@ HANDLED_EVENTS = (
 class Deps:
     """What processing an event reaches beyond the database."""
 
-    start_workflow: Callable[[str, str, dict[str, Any]], tuple[str, bool]]  # (arn, name, input)
+    start_workflow: Callable[[str, str, Any], tuple[str, bool]]  # (arn, name, the machine's input contract)
     enrollment_state_machine_arn: str | None
     deprovision_state_machine_arn: str | None
     cognito: Any  # boto3 cognito-idp client
@@ -56,6 +64,15 @@ class Deps:
     send: Callable[[mail.Email], Any]
     alert: Callable[[str, dict[str, Any]], None]
     spa_origin: str
+    gateway: Any = None  # functions/payments/stripe_gateway (refunds, expiring sessions)
+
+    def runner(self) -> outbox.Runner:
+        return outbox.Runner(
+            start_workflow=self.start_workflow,
+            enrollment_state_machine_arn=self.enrollment_state_machine_arn,
+            deprovision_state_machine_arn=self.deprovision_state_machine_arn,
+            gateway=self.gateway,
+        )
 
 
 @dataclass
@@ -67,6 +84,10 @@ class Outcome:
 
 class WorkflowNotConfigured(RuntimeError):
     """No state machine ARN: the event is not recorded, so Stripe retries it once one is configured."""
+
+
+class OutboxPending(RuntimeError):
+    """The event is recorded, but what it calls for could not be carried out yet (503: Stripe redelivers)."""
 
 
 def derived_status(payment: dict[str, Any]) -> str:
@@ -82,18 +103,27 @@ def derived_status(payment: dict[str, Any]) -> str:
 
 
 def process(event: dict[str, Any], deps: Deps) -> str:
-    """Applies ``event`` once; returns its outcome (``duplicate`` for an event already processed)."""
+    """Applies ``event`` once; returns its outcome (``duplicate`` for an event already processed).
+
+    Raises ``OutboxPending`` when the event is recorded but its follow-up failed after the commit.
+    """
     with db.transaction() as cur:
         claimed = repository.claim_event(cur, event["id"], event["type"], event.get("created"))
         if claimed["processed_at"] is not None:
-            return "duplicate"
-        outcome = _apply(cur, event, deps)
-        repository.finish_event(cur, event["id"], outcome.result, outcome.payment_id)
+            outcome = Outcome("duplicate", claimed["payment_id"])
+        else:
+            outcome = _apply(cur, event, deps)
+            repository.finish_event(cur, event["id"], outcome.result, outcome.payment_id)
+    # After the commit: what the change called for (and whatever an earlier delivery left undone).
+    pending = repository.outbox_rows_of(outcome.payment_id) if outcome.payment_id else []
+    drained = outbox.drain(deps.runner(), pending)
     for action in outcome.after_commit:
         try:
             action()
         except Exception:  # noqa: BLE001 - a notification must not fail an event already recorded
             logger.exception("after-commit action failed", extra={"event_id": event["id"]})
+    if drained["failed"]:
+        raise OutboxPending(f"{drained['failed']} follow-up action(s) of payment {outcome.payment_id} failed")
     return outcome.result
 
 
@@ -206,11 +236,8 @@ def _apply(cur: Any, event: dict[str, Any], deps: Deps) -> Outcome:
         outcome.result = "updated"
 
     if payment["status"] in PAID_STATES:
-        if payment["user_id"] is None:
-            payment = _link_account(cur, payment, outcome, deps)
-        if payment["user_id"] is not None and payment["enrollment_execution"] is None:
-            _start_enrollment(cur, payment, deps)
-            outcome.result = "enrollment_started"
+        if payment["enrollment_execution"] is None:
+            settle_paid(cur, payment, outcome, deps)
     elif payment["status"] == "FAILED" and before["status"] != "FAILED":
         outcome.after_commit.append(lambda: _email_failure(payment, deps))
     elif payment["status"] == "REFUNDED" and before["status"] != "REFUNDED":
@@ -229,26 +256,90 @@ def _update(
     except psycopg.errors.UniqueViolation:
         # Money arrived for a payment whose user has another live payment for the same track (an
         # abandoned session paid after a new one was opened): record the facts, keep the status,
-        # and have a person refund one of them.
+        # and refund this one at once.
         facts = {k: v for k, v in changes.items() if k not in ("status", "refunded_at")}
-        if facts:
-            repository.update_payment(cur, payment["id"], facts)
-        details = {"payment_id": payment["id"], "track": payment["track"], "user_id": payment["user_id"]}
-        outcome.after_commit.append(
-            lambda: deps.alert("Second payment for a track that is already paid: refund one of them", details)
-        )
+        current = repository.update_payment(cur, payment["id"], facts) if facts else payment
+        if current["succeeded_at"] is not None and current["refunded_amount_cents"] < current["amount_cents"]:
+            _refuse(cur, current, "already_paid", outcome, deps)
+        else:
+            details = {"payment_id": payment["id"], "track": payment["track"], "user_id": payment["user_id"]}
+            outcome.after_commit.append(
+                lambda: deps.alert("A payment could not take its new state (another live payment)", details)
+            )
         return None
 
 
+ENROLLED_STATES = ("ENROLLED", "COMPLETED", "SUSPENDED")
+
+
+def settle_paid(cur: Any, payment: dict[str, Any], outcome: Outcome, deps: Deps) -> None:
+    """A paid payment that started nothing yet: it enrolls its account, or it is refunded at once
+    when it cannot be fulfilled. The account row is locked first, so two payments of one person
+    (two tracks paid at once) are decided one after the other: the second sees the first."""
+    if repository.refund_queued(cur, payment["id"]):
+        return  # found unfulfillable before: it is being refunded, whatever happened since
+    if payment["user_id"] is None:
+        payment = _link_account(cur, payment, outcome, deps)
+        if payment["user_id"] is None:
+            return
+    user = repository.lock_user(cur, payment["user_id"])
+    if user is None:
+        _refuse(cur, payment, "account_unavailable", outcome, deps)
+    elif user["enrollment_status"] in ENROLLED_STATES:
+        _refuse(cur, payment, "already_enrolled", outcome, deps, enrolled_track=user["track"])
+    elif (other := repository.other_paid_payment(cur, payment["user_id"], payment["id"])) is not None:
+        _refuse(cur, payment, "already_paid", outcome, deps, other_payment=other["id"])
+    else:
+        _start_enrollment(cur, payment, deps)
+        outcome.result = "enrollment_started"
+        # The person's other checkouts must not be paid any more: expired at Stripe after the commit
+        # (one paid in the meantime arrives here and is refunded).
+        for other_session in repository.other_open_sessions(cur, payment["user_id"], payment["id"]):
+            repository.enqueue(
+                cur,
+                f"expire:{other_session['session_id']}",
+                "EXPIRE_SESSION",
+                other_session["payment_id"],
+                target=other_session["session_id"],
+                reason=f"payment {payment['id']} succeeded",
+            )
+
+
+def _refuse(cur: Any, payment: dict[str, Any], reason: str, outcome: Outcome, deps: Deps, **facts: Any) -> None:
+    """Money that cannot be fulfilled: refunded at once (after the commit), the payer told why, the
+    operators alerted. Nothing about the account or its enrollment changes."""
+    if not repository.enqueue(cur, f"refund:{payment['id']}", "REFUND", payment["id"], reason=reason):
+        return  # decided before (a redelivery): refunded, told and alerted once
+    audit.record(
+        cur,
+        "PAYMENT",
+        subject_id=payment["user_id"],
+        resource_type="payment",
+        resource_id=payment["id"],
+        details={"step": "refund_unfulfillable", "reason": reason, "amount_cents": payment["amount_cents"]},
+    )
+    outcome.result = "refund_started"
+    details = {"payment_id": payment["id"], "user_id": payment["user_id"], "track": payment["track"],
+               "reason": reason, **facts}  # fmt: skip
+    outcome.after_commit.append(lambda: deps.alert("Payment refunded at once: it cannot be fulfilled", details))
+
+    def tell_payer() -> None:
+        # The account's own address when the payment is the account's; the checkout's address for a
+        # pay-first payment that was never linked (no name: its owner may not be the payer).
+        contact = repository.user_contact(payment["user_id"]) if payment["user_id"] else None
+        address = contact["email"] if contact else payment["customer_email"]
+        if address:
+            deps.send(emails.payment_refunded_unfulfillable(address, payment, reason, deps.spa_origin))
+
+    outcome.after_commit.append(tell_payer)
+
+
 def _start_enrollment(cur: Any, payment: dict[str, Any], deps: Deps) -> None:
+    """Written to the outbox; started after the commit under the payment's execution name."""
     if not deps.enrollment_state_machine_arn:
         raise WorkflowNotConfigured("ENROLLMENT_STATE_MACHINE_ARN is not configured")
-    name = f"enroll-{payment['id']}"
-    arn, _ = deps.start_workflow(
-        deps.enrollment_state_machine_arn,
-        name,
-        {"payment_id": payment["id"], "user_id": payment["user_id"], "track": payment["track"], "source": "stripe"},
-    )
+    repository.enqueue(cur, f"enroll:{payment['id']}", "START_ENROLLMENT", payment["id"])
+    arn = workflows.execution_arn(deps.enrollment_state_machine_arn, outbox.enrollment_name(payment["id"]))
     repository.update_payment(cur, payment["id"], {"enrollment_execution": arn})
     payment["enrollment_execution"] = arn
 
@@ -258,11 +349,7 @@ def _withdraw(cur: Any, payment: dict[str, Any], deps: Deps) -> None:
     if not deps.deprovision_state_machine_arn:
         raise WorkflowNotConfigured("DEPROVISION_STATE_MACHINE_ARN is not configured")
     withdrawn = repository.withdraw_enrollment(cur, payment["user_id"], payment["track"])
-    deps.start_workflow(
-        deps.deprovision_state_machine_arn,
-        f"deprovision-{payment['id']}",
-        {"payment_id": payment["id"], "user_id": payment["user_id"], "track": payment["track"], "reason": "refund"},
-    )
+    repository.enqueue(cur, f"deprovision:{payment['id']}", "START_DEPROVISION", payment["id"])
     audit.record(
         cur,
         "ENROLLMENT",
@@ -286,9 +373,11 @@ def _email_failure(payment: dict[str, Any], deps: Deps) -> None:
 
 
 def _link_account(cur: Any, payment: dict[str, Any], outcome: Outcome, deps: Deps) -> dict[str, Any]:
-    """Links a paid pay-first checkout to the account of its email, creating the account if none.
+    """Creates the account of a paid pay-first checkout's email and links the payment to it.
 
-    Nobody is logged in: a new account gets a set-password email (Cognito sends the code).
+    Nobody is logged in: a new account gets a set-password email (Cognito sends the code). An email
+    that already has an account is refused (refunded): a payment is never linked to an account its
+    payer did not sign in to.
     """
     email, name = payment["customer_email"], payment["customer_name"] or ""
     if not email:
@@ -297,29 +386,20 @@ def _link_account(cur: Any, payment: dict[str, Any], outcome: Outcome, deps: Dep
         )
         return payment
     existing = repository.user_by_email(cur, email)
-    created = existing is None
-    user_id = _create_cognito_user(deps, email, name) if created else existing["id"]
-    if created:
-        repository.insert_pay_first_user(cur, user_id=user_id, email=email, name=name)
-        audit.record(
-            cur, "SIGNUP", subject_id=user_id, actor_id=user_id, resource_type="user", resource_id=user_id,
-            details={"source": "anonymous_checkout", "payment_id": payment["id"]},
-        )  # fmt: skip
-    repository.attach_checkout_consent(cur, payment["id"], user_id)
-    try:
-        with cur.connection.transaction():
-            linked = repository.update_payment(cur, payment["id"], {"user_id": user_id, "account_created": created})
-    except psycopg.errors.UniqueViolation:
-        details = {"payment_id": payment["id"], "user_id": user_id, "track": payment["track"]}
-        outcome.after_commit.append(
-            lambda: deps.alert("Pay-first payment for an account that already paid for this track", details)
-        )
+    if existing is not None:
+        # Its owner did not sign in to pay (the checkout refuses such an email; the account may have
+        # appeared since): never linked, no consent attached, the money refunded at once.
+        _refuse(cur, payment, "account_exists", outcome, deps)
         return payment
-    if existing is not None and existing["enrollment_status"] in ("ENROLLED", "COMPLETED"):
-        details = {"payment_id": payment["id"], "user_id": user_id}
-        outcome.after_commit.append(lambda: deps.alert("Pay-first payment for an already enrolled account", details))
-    if created:
-        outcome.after_commit.append(lambda: _send_set_password(deps, linked))
+    user_id = _create_cognito_user(deps, email, name)
+    repository.insert_pay_first_user(cur, user_id=user_id, email=email, name=name)
+    audit.record(
+        cur, "SIGNUP", subject_id=user_id, actor_id=user_id, resource_type="user", resource_id=user_id,
+        details={"source": "anonymous_checkout", "payment_id": payment["id"]},
+    )  # fmt: skip
+    repository.attach_checkout_consent(cur, payment["id"], user_id)
+    linked = repository.update_payment(cur, payment["id"], {"user_id": user_id, "account_created": True})
+    outcome.after_commit.append(lambda: _send_set_password(deps, linked))
     return linked
 
 

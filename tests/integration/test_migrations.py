@@ -41,6 +41,8 @@ TABLES = {
     "student_progress",
     "step_completions",
     "submissions",
+    "payment_outbox",
+    "progress_high_water",
 }
 
 

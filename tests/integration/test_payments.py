@@ -209,13 +209,15 @@ def test_pay_first_creates_the_account_and_emails_a_set_password_link(stack: Pay
     assert status == {"payment_status": "SUCCEEDED", "enrolled": False, "account_created": True}
 
 
-def test_pay_first_with_an_existing_account_links_it(stack: PaymentsStack) -> None:
+def test_pay_first_with_an_existing_accounts_email_is_refused(stack: PaymentsStack) -> None:
     student = stack.student()
-    created = _anonymous(stack, student["email"].upper(), track="FSD")
-    stack.pay(created["session_id"])
-    payment = _payment(stack, created["payment_id"])
-    assert str(payment["user_id"]) == student["id"] and not payment["account_created"]
-    assert stack.row("SELECT count(*) AS n FROM users WHERE email = %s", student["email"])["n"] == 1
+    versions = active_consent_versions(stack.database_url)
+    body = {"track": "FSD", "email": student["email"].upper(), "name": "Mallory", "accept_privacy": True, **versions}
+    answer = stack.call("POST", "/api/payments/create-anonymous-checkout/", json=body)
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "account_exists"
+    # Nothing written: no payment, no consent, nothing at Stripe to pay.
+    assert stack.row("SELECT count(*) AS n FROM payments WHERE customer_email = %s", student["email"])["n"] == 0
+    assert stack.row("SELECT count(*) AS n FROM user_consents WHERE user_id = %s", student["id"])["n"] == 1
     assert stack.mail_to(student["email"]) == []
 
 

@@ -1,0 +1,118 @@
+"""The reconcile job: no paid student left behind (run by a schedule; ``POST /_local/jobs/reconcile``).
+
+Three sweeps, each idempotent, in this order:
+
+1. **Lost webhooks.** Stripe is asked for the paid-checkout and succeeded-payment events of the
+   last days (Stripe retries a delivery for three days); an event we never processed is processed
+   now, by the webhook's own code, exactly as if it had arrived.
+2. **Paid, nothing started.** A paid payment that neither started its enrollment nor was found
+   unfulfillable (its event was recorded, but the decision was lost, or came from an older version)
+   is decided now: enrolled, or refunded at once.
+3. **The outbox.** Rows a webhook could not carry out after its commit (Step Functions or Stripe
+   down) are carried out now.
+
+Everything it finds is audited and alerted (the alert is logged at ERROR, which a CloudWatch metric
+filter counts and an alarm watches, and emailed to the operators): on a healthy system it finds
+nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from apranova import audit, db
+from apranova.observability import logger
+from functions.payments import outbox, repository, webhook_service
+
+# The events that say money arrived (checkout sessions, async payments, PaymentIntents).
+PAID_EVENT_TYPES = (
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "payment_intent.succeeded",
+)
+LOOKBACK_SECONDS = 3 * 24 * 3600
+MAX_EVENT_PAGES = 20
+BATCH = 200
+
+
+def _lost_events(deps: webhook_service.Deps, since: int) -> tuple[int, int]:
+    """(events processed now, events that failed)."""
+    found = failed = 0
+    for event_type in PAID_EVENT_TYPES:
+        starting_after = None
+        for _ in range(MAX_EVENT_PAGES):
+            page = deps.gateway.list_events(event_type, since, starting_after)
+            events = list(page.data)
+            for event in events:
+                if int(event.created) <= since or repository.event_processed(event.id):
+                    continue
+                found += 1
+                try:
+                    outcome = webhook_service.process(event.to_dict(), deps)
+                    logger.warning("lost webhook processed", extra={"event_id": event.id, "outcome": outcome})
+                except webhook_service.OutboxPending:
+                    pass  # recorded; the outbox sweep below tries again
+                except Exception:  # noqa: BLE001 - one bad event must not stop the sweep
+                    failed += 1
+                    logger.exception("lost webhook could not be processed", extra={"event_id": event.id})
+            if not page.has_more or not events or int(events[-1].created) <= since:
+                break
+            starting_after = events[-1].id
+    return found, failed
+
+
+def _settle(deps: webhook_service.Deps, payment_id: str) -> str | None:
+    """Decides one paid payment that started nothing; returns what it became (None if it had moved on)."""
+    with db.transaction() as cur:
+        payment = repository.payment_for_update(cur, payment_id)
+        if (
+            payment is None
+            or payment["status"] not in webhook_service.PAID_STATES
+            or payment["enrollment_execution"] is not None
+        ):
+            return None
+        outcome = webhook_service.Outcome("reconciled", payment_id)
+        webhook_service.settle_paid(cur, payment, outcome, deps)
+        audit.record(
+            cur,
+            "PAYMENT",
+            subject_id=payment["user_id"],
+            resource_type="payment",
+            resource_id=payment_id,
+            details={"step": "reconciled", "outcome": outcome.result},
+        )
+    outbox.drain(deps.runner(), repository.outbox_rows_of(payment_id))
+    for action in outcome.after_commit:
+        try:
+            action()
+        except Exception:  # noqa: BLE001 - a notification must not undo the decision
+            logger.exception("after-commit action failed", extra={"payment_id": payment_id})
+    return outcome.result
+
+
+def run(deps: webhook_service.Deps, *, min_age_seconds: int = 60, now: float | None = None) -> dict[str, Any]:
+    """One sweep. ``min_age_seconds``: how old a payment or outbox row must be to count as left
+    behind (younger ones are still in their webhook's hands)."""
+    since = int((now or time.time()) - LOOKBACK_SECONDS)
+    found: dict[str, Any] = {}
+    found["lost_events"], found["lost_events_failed"] = _lost_events(deps, since)
+
+    settled: dict[str, int] = {}
+    for payment in repository.paid_without_outcome(BATCH, min_age_seconds):
+        result = _settle(deps, payment["id"])
+        if result is not None:
+            settled[result] = settled.get(result, 0) + 1
+    found["paid_without_outcome"] = sum(settled.values())
+    found["settled"] = settled
+
+    drained = outbox.drain(deps.runner(), repository.pending_outbox(min_age_seconds, BATCH))
+    found["outbox_done"], found["outbox_failed"] = drained["done"], drained["failed"]
+
+    anything = found["lost_events"] or found["paid_without_outcome"] or found["outbox_done"] or found["outbox_failed"]
+    if anything or found["lost_events_failed"]:
+        with db.transaction() as cur:
+            audit.record(cur, "PAYMENT", resource_type="reconcile", details={"step": "reconcile", **found})
+        deps.alert("Reconcile found payments left behind", found)
+    logger.info("reconcile done", extra={"reconcile": found})
+    return found
