@@ -43,6 +43,7 @@ SCHEDULED_JOBS = {
     "purge": ("compliance-purge", "functions.compliance.purge"),
     "retention": ("compliance-retention", "functions.compliance.retention"),
     "idle-workspaces": ("workspace-idle-stopper", "functions.provision.idle"),
+    "student-db-watchdog": ("student-database-watchdog", "functions.provision.student_database_watchdog"),
     # No paid student left behind: lost webhooks, paid payments that started nothing, the outbox.
     "reconcile": ("payments-reconcile", "functions.payments.reconcile"),
 }

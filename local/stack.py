@@ -97,12 +97,14 @@ def _as_url(conninfo: str) -> str:
 
 
 def _migrate_and_seed(url: str) -> None:
+    from functions.migrate.maintenance import close_maintenance_databases
     from functions.migrate.runner import migrate
     from functions.migrate.seed import seed_database
 
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
         seed_database(conn)
+        close_maintenance_databases(conn)  # students sign in to this server too (as in AWS)
 
 
 def _user_rows(url: str, dev_users: dict[str, dict[str, str]]) -> None:
@@ -233,8 +235,13 @@ def _start_stripe(state: Path, api_url: str, moto_url: str) -> tuple[Any, str]:
 
 
 # How often the local stack runs the scheduled jobs (AWS: the purge and the sweep daily, the idle
-# stopper every 10 minutes); POST /_local/jobs/<name> runs one at once.
-SCHEDULE_SECONDS = {"idle-workspaces": 600, "purge": 3600, "retention": 3600}
+# stopper every 10 minutes, the student-database watchdog every minute); POST /_local/jobs/<name> runs one at once.
+SCHEDULE_SECONDS = {
+    "idle-workspaces": 600,
+    "purge": 3600,
+    "retention": 3600,
+    "student-db-watchdog": 60,
+}
 
 
 def _run_schedules(app: Any, stop: threading.Event) -> None:

@@ -80,7 +80,12 @@ COGNITO_FUNCTIONS = frozenset({"auth", "admin", "payments-webhook", "compliance"
 # path, so they import as packages): the tools API uses the provisioners' code (the workspace).
 FUNCTION_EXTRA_PATHS = {"tools": ("functions/provision",)}
 # Functions run by a schedule (EventBridge Scheduler), by name → handler module.
-SCHEDULED_FUNCTIONS = {"workspace-idle-stopper": "functions.provision.idle"}
+SCHEDULED_FUNCTIONS = {
+    "workspace-idle-stopper": "functions.provision.idle",
+    # Terminates student statements past the time limit and restores student role settings.
+    "student-database-watchdog": "functions.provision.student_database_watchdog",
+}
+STUDENT_DB_WATCHDOG_RATE = Duration.minutes(1)
 IDLE_STOPPER_RATE = Duration.minutes(10)
 # The GDPR jobs (functions/compliance): the export worker, started asynchronously by the export
 # route, and the two daily sweeps - the purge of accounts past their grace period, then the
@@ -366,6 +371,7 @@ class ApraNovaStack(Stack):
             scheduler.ScheduleExpression.rate(IDLE_STOPPER_RATE),
             description=f"ApraNova {stage}: stop idle workspaces",
         )
+        self.student_db_watchdog = self._student_database_watchdog(function, stage=stage, tools=tools, vpc=database.vpc)
         self.compliance_jobs = self._compliance(
             function,
             stage=stage,
@@ -454,6 +460,34 @@ class ApraNovaStack(Stack):
             production=production,
         )
 
+    def _student_database_watchdog(self, function, *, stage: str, tools: StudentTools, vpc) -> PythonFunction:
+        """Every minute: the time limit students cannot lift (functions/provision/student_database_watchdog.py),
+        with the student-database step's settings and admin connection."""
+        name = "student-database-watchdog"
+        watchdog = function(
+            name,
+            handler_module=SCHEDULED_FUNCTIONS[name],
+            vpc=vpc,
+            timeout=Duration.seconds(50),
+            environment={
+                "SSM_PREFIX": tools.prefix,
+                "STUDENTS_DB_NAME": STUDENTS_DB_NAME,
+                **tools.students_db_environment(),
+            },
+            description=f"ApraNova student-database watchdog ({stage}); run by a schedule",
+        )
+        tools.connect_admin(watchdog)
+        # A missed minute is made up by the next run: no retries that would overlap it.
+        self.schedules.add(
+            "StudentDatabaseWatchdog",
+            watchdog.function,
+            scheduler.ScheduleExpression.rate(STUDENT_DB_WATCHDOG_RATE),
+            description=f"ApraNova {stage}: end student statements past the time limit",
+            retry_attempts=0,
+            max_event_age=Duration.seconds(60),
+        )
+        return watchdog
+
     def _tool_step(self, tool: str, step: PythonFunction, tools: StudentTools, workspaces: Workspaces) -> None:
         """A tool step's settings (its provisioner's settings class) and exactly its grants."""
         role = step.role
@@ -462,8 +496,9 @@ class ApraNovaStack(Stack):
             env.update(tools.students_db_environment())
             env.update({"STUDENTS_DB_NAME": STUDENTS_DB_NAME, "STUDENTS_DB_KMS_KEY_ID": tools.key.key_arn})
             tools.connect_admin(step)
-            # It writes the password and never reads it back (existence is checked without decryption).
-            tools.grant_student_secrets(role, ["db-password"], write=True)
+            # It writes the password, and reads it back to set it again on every run (a student may
+            # have changed it: PostgreSQL lets any role change its own password).
+            tools.grant_student_secrets(role, ["db-password"], write=True, decrypt=True)
         elif tool == "SUPERSET":
             env.update(tools.students_db_environment())
             # The students' database forces TLS (rds.force_ssl); Superset's connection must ask for it.

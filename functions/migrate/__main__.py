@@ -14,6 +14,7 @@ import sys
 
 import psycopg
 
+from functions.migrate.maintenance import close_maintenance_databases
 from functions.migrate.runner import MigrationError, migrate
 from functions.migrate.seed import seed_database
 
@@ -29,12 +30,15 @@ def main(argv: list[str] | None = None) -> int:
         with psycopg.connect(args.database_url, autocommit=True) as conn:
             applied = migrate(conn)
             seeded = seed_database(conn)
+            still_open = close_maintenance_databases(conn)
     except MigrationError as error:
         print(f"migration failed: {error}", file=sys.stderr)
         return 1
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
     changes = ", ".join(f"{key}={value}" for key, value in seeded.items() if value)
     print(f"seed: {changes or 'no changes'}")
+    if still_open:
+        print(f"still open to PUBLIC (CONNECT): {', '.join(still_open)}", file=sys.stderr)
     if args.datasets_bucket:
         import boto3
 

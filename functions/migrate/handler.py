@@ -8,14 +8,15 @@ grants it needs, and uploads the course datasets to ``DATASETS_BUCKET``. Elsewhe
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
+from apranova import secrets, tls
 from apranova.db import connect
 from apranova.observability import logger
 from apranova.settings import DatabaseSettings, load
 from functions.migrate.dataset import upload_dataset
+from functions.migrate.maintenance import close_maintenance_databases
 from functions.migrate.runner import grant_app_role, migrate
 from functions.migrate.seed import seed_database
 
@@ -23,23 +24,30 @@ from functions.migrate.seed import seed_database
 STATEMENT_TIMEOUT_MS = 240_000
 
 
-def _settings() -> DatabaseSettings:
+def _settings(force: bool = False) -> DatabaseSettings:
+    """``DATABASE_URL`` locally; in AWS the master secret, read now (``force``: not from the cache),
+    over TLS verified against the RDS CA bundle the layer ships."""
     secret_arn = os.environ.get("DB_SECRET_ARN")
     if not secret_arn:
         return load(DatabaseSettings).model_copy(update={"db_statement_timeout_ms": STATEMENT_TIMEOUT_MS})
-    import boto3
     from psycopg.conninfo import make_conninfo
 
-    secret = json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
+    secret = secrets.secrets_manager_json(secret_arn, force=force)
     url = make_conninfo(
         host=secret["host"],
         port=secret.get("port", 5432),
         dbname=os.environ.get("DB_NAME") or secret.get("dbname"),
         user=secret["username"],
         password=secret["password"],
-        sslmode="require",
+        **tls.verified(),
     )
     return DatabaseSettings(database_url=url, db_statement_timeout_ms=STATEMENT_TIMEOUT_MS)
+
+
+def _connect() -> Any:
+    # The master secret may rotate between the read and the login (first deploy, scheduled rotation):
+    # a refused password is read again once.
+    return secrets.use_with_rotation("db-master", _settings, connect, rejected=secrets.postgres_password_rejected)
 
 
 def ensure_database(conn: Any, name: str) -> bool:
@@ -61,10 +69,13 @@ def ensure_database(conn: Any, name: str) -> bool:
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    with connect(_settings()) as conn:
+    with _connect() as conn:
         students = os.environ.get("STUDENTS_DB_NAME")
         if students:
             ensure_database(conn, students)
+        still_open = close_maintenance_databases(conn)
+        if still_open:
+            logger.warning("maintenance databases still open to PUBLIC", extra={"databases": still_open})
         applied = migrate(conn)
         app_user = os.environ.get("DB_APP_USER")
         if app_user:
@@ -76,6 +87,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         import boto3
 
         dataset_key = upload_dataset(boto3.client("s3"), bucket)
-    result = {"applied": applied, "seeded": seeded, "dataset_key": dataset_key}
+    result = {"applied": applied, "seeded": seeded, "dataset_key": dataset_key, "open_to_public": still_open}
     logger.info("migrations, seed and datasets done", extra=result)
     return result

@@ -1,8 +1,9 @@
-"""The DP student database provisioner on the real PostgreSQL, with SSM in moto (issue 5).
+"""The DP student database provisioner on the real PostgreSQL, with SSM in moto (issues 5 and 15).
 
-The students' database is a throwaway database of the test server; the admin connects to it as
-the server's superuser (and, in one test, as a non-superuser that owns the database and may create
-roles, as on RDS). Roles are cluster-wide, so every role a test creates is dropped when it ends.
+The students' admin database is a throwaway database of the test server; the admin connects to it
+as the server's superuser (and, in one test, as a non-superuser that owns it and may create roles
+and databases, as on RDS). Each student gets a database of their own beside it. Roles and
+databases are cluster-wide, so every one a test creates is dropped when it ends.
 
 Passwords: the local server authenticates loopback connections with ``trust``, so a login with
 the SSM password cannot prove that the password is checked. The tests therefore also check the
@@ -29,6 +30,7 @@ from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
+from functions.migrate.maintenance import close_maintenance_databases
 from functions.provision.tools import Student, ToolFailed, ToolProvisioner, ToolStatus, ToolUnavailable
 from functions.provision.tools.student_database import (
     StudentDatabaseProvisioner,
@@ -95,6 +97,8 @@ class Cleanup:
 
 
 def _drop_role(database_urls: list[str], role: str) -> None:
+    with psycopg.connect(database_urls[0], autocommit=True) as su:
+        su.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(role)))
     for url in database_urls:
         with psycopg.connect(url, autocommit=True) as su:
             if not su.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
@@ -135,12 +139,15 @@ def password_of(ssm, parameter: str) -> str:
     return ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
 
 
-def login(settings: StudentDatabaseSettings, role: str, password: str) -> psycopg.Connection[Any]:
-    """Connect as a student does: the endpoint from the settings, the role and the SSM password."""
+def login(
+    settings: StudentDatabaseSettings, role: str, password: str, dbname: str | None = None
+) -> psycopg.Connection[Any]:
+    """Connect as a student does: the endpoint from the settings, their database (named as their
+    role), the role and the SSM password."""
     return psycopg.connect(
         host=settings.students_db_host,
         port=settings.students_db_port,
-        dbname=settings.students_db_name,
+        dbname=dbname or role,
         user=role,
         password=password,
         autocommit=True,
@@ -176,12 +183,27 @@ def role_count(admin, role: str) -> int:
 
 
 def schema_count(admin, schema: str) -> int:
-    return admin.execute("SELECT count(*) AS n FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()["n"]
+    """The schema in the admin database and in the student's own database (named as the schema)."""
+    found = admin.execute("SELECT count(*) AS n FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()["n"]
+    if database_exists(admin, schema):
+        with psycopg.connect(make_conninfo(admin.info.dsn, dbname=schema), autocommit=True) as own:
+            found += own.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()[0]
+    return found
+
+
+def database_exists(admin, name: str) -> bool:
+    return admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+def in_own_database(admin, names) -> psycopg.Connection[dict[str, Any]]:
+    """A superuser connection to the student's own database."""
+    return psycopg.connect(make_conninfo(admin.info.dsn, dbname=names.database), autocommit=True, row_factory=dict_row)
 
 
 def nothing_left(admin, ssm, conn, student: Student) -> None:
     names = names_for(student.user_id, PREFIX)
     assert role_count(admin, names.role) == 0
+    assert not database_exists(admin, names.database)
     assert schema_count(admin, names.schema) == 0
     assert parameters_of(ssm, student.user_id) == []
     assert credentials_rows(conn, student.user_id) == []
@@ -203,11 +225,12 @@ def test_provision_makes_a_role_a_schema_a_secure_parameter_and_a_row_without_th
     assert result.details == {
         "host": settings.students_db_host,
         "port": settings.students_db_port,
-        "dbname": settings.students_db_name,
+        "dbname": names.database,
         "user": names.role,
         "schema": names.schema,
         "password_parameter": names.parameter,
     }
+    assert names.database != settings.students_db_name
     role = admin.execute(
         "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolinherit, rolreplication, rolbypassrls,"
         " rolconnlimit, rolconfig FROM pg_roles WHERE rolname = %s",
@@ -224,10 +247,17 @@ def test_provision_makes_a_role_a_schema_a_secure_parameter_and_a_row_without_th
         "rolconnlimit": 5,
         "rolconfig": [f"statement_timeout={STATEMENT_TIMEOUT}", f"search_path={names.schema}"],
     }
-    owner = admin.execute(
-        "SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = %s", (names.schema,)
-    ).fetchone()
+    with in_own_database(admin, names) as own:
+        owner = own.execute(
+            "SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = %s", (names.schema,)
+        ).fetchone()
     assert owner == {"owner": names.role}
+    database = admin.execute(
+        "SELECT pg_get_userbyid(datdba) AS owner, has_database_privilege('public', datname, 'CONNECT') AS public"
+        " FROM pg_database WHERE datname = %s",
+        (names.database,),
+    ).fetchone()
+    assert database == {"owner": "postgres", "public": False}  # the provisioner's, closed to PUBLIC
 
     assert [p["Name"] for p in parameters_of(ssm, student.user_id)] == [names.parameter]
     [parameter] = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [names.parameter]}])["Parameters"]
@@ -237,7 +267,7 @@ def test_provision_makes_a_role_a_schema_a_secure_parameter_and_a_row_without_th
 
     [row] = credentials_rows(conn, student.user_id)
     assert {k: row[k] for k in ("database_name", "schema_name", "role_name", "password_parameter_name")} == {
-        "database_name": settings.students_db_name,
+        "database_name": names.database,
         "schema_name": names.schema,
         "role_name": names.role,
         "password_parameter_name": names.parameter,
@@ -294,6 +324,8 @@ def test_a_rerun_with_a_parameter_but_no_role_makes_a_role_with_a_fresh_password
     names = names_for(student.user_id, PREFIX)
     provisioner.provision(student)
     old = password_of(ssm, names.parameter)
+    with in_own_database(admin, names) as own:
+        own.execute(sql.SQL("DROP OWNED BY {0}").format(sql.Identifier(names.role)))
     admin.execute(sql.SQL("DROP OWNED BY {0}; DROP ROLE {0}").format(sql.Identifier(names.role)))
     assert provisioner.status(student) == ToolStatus.PARTIAL
 
@@ -396,7 +428,7 @@ def test_a_non_superuser_database_owner_with_createrole_can_provision_and_deprov
     cleanup.roles.append(owner)
     cleanup.databases.insert(0, url)
     with psycopg.connect(url, autocommit=True) as su:
-        su.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE NOSUPERUSER").format(sql.Identifier(owner)))
+        su.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE CREATEDB NOSUPERUSER").format(sql.Identifier(owner)))
         su.execute(
             sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
                 sql.Identifier(conninfo_to_dict(url)["dbname"]), sql.Identifier(owner)
@@ -447,30 +479,67 @@ def pair(provisioner, new_student, ssm, settings) -> Pair:
     return Pair(settings, a.role, password_of(ssm, a.parameter), b.role, password_of(ssm, b.parameter))
 
 
-def test_a_student_cannot_read_write_or_create_in_another_students_schema(pair: Pair) -> None:
+def test_a_student_cannot_reach_another_students_database_or_schema(pair: Pair) -> None:
     with pair.b() as b:
         b.execute("CREATE TABLE secrets (body text)")
         b.execute("INSERT INTO secrets VALUES ('b only')")
+    # Not their database: the server refuses the connection.
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        login(pair.settings, pair.a_role, pair.a_password, dbname=pair.b_role)
     other = sql.Identifier(pair.b_role)
     with pair.a() as a:
+        # In their own database another student's schema does not exist, and cannot be made.
         for statement in (
             sql.SQL("SELECT * FROM {}.secrets").format(other),
             sql.SQL("INSERT INTO {}.secrets VALUES ('a was here')").format(other),
-            sql.SQL("UPDATE {}.secrets SET body = ''").format(other),
-            sql.SQL("DELETE FROM {}.secrets").format(other),
             sql.SQL("CREATE TABLE {}.planted (id int)").format(other),
-            sql.SQL("DROP TABLE {}.secrets").format(other),
-            sql.SQL("DROP SCHEMA {} CASCADE").format(other),
-            sql.SQL("ALTER SCHEMA {} OWNER TO CURRENT_USER").format(other),
+            sql.SQL("CREATE SCHEMA {}").format(other),
         ):
-            with pytest.raises(errors.InsufficientPrivilege):
+            with pytest.raises((errors.InsufficientPrivilege, errors.UndefinedTable, errors.InvalidSchemaName)):
                 a.execute(statement)
     with pair.b() as b:
         assert b.execute("SELECT body FROM secrets").fetchall() == [("b only",)]
 
 
+def test_the_catalogs_show_a_student_nothing_of_another_students_work(pair: Pair) -> None:
+    """Graded deliverables are SQL: view definitions, function bodies, names, comments, statistics."""
+    with pair.b() as b:
+        b.execute("CREATE TABLE answer_table (answer_column int)")
+        b.execute("INSERT INTO answer_table SELECT generate_series(1, 50)")
+        b.execute("ANALYZE answer_table")
+        b.execute("COMMENT ON TABLE answer_table IS 'b_comment_marker'")
+        b.execute("CREATE VIEW answer_view AS SELECT answer_column AS b_view_marker FROM answer_table")
+        b.execute("CREATE FUNCTION answer_fn() RETURNS int LANGUAGE sql AS 'SELECT 42 /* b_function_marker */'")
+    with pair.a() as a:
+        seen = a.execute(
+            """
+            SELECT
+              (SELECT count(*) FROM pg_views WHERE definition LIKE '%%b_view_marker%%'),
+              (SELECT count(*) FROM pg_proc WHERE prosrc LIKE '%%b_function_marker%%'),
+              (SELECT count(*) FROM pg_class WHERE relname IN ('answer_table', 'answer_view')),
+              (SELECT count(*) FROM pg_attribute WHERE attname = 'answer_column'),
+              (SELECT count(*) FROM pg_description WHERE description = 'b_comment_marker'),
+              (SELECT count(*) FROM pg_stat_all_tables WHERE relname = 'answer_table'),
+              (SELECT count(*) FROM pg_namespace WHERE nspname = %s),
+              (SELECT count(*) FROM information_schema.routines WHERE routine_name = 'answer_fn')
+            """,
+            (pair.b_role,),
+        ).fetchone()
+    assert seen == (0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def test_a_student_cannot_connect_to_the_maintenance_databases(pair: Pair, admin) -> None:
+    # What the migrate function (and the local stack) do on every deploy to the students' server.
+    assert close_maintenance_databases(admin) == []
+    for maintenance in ("postgres", "template1"):
+        with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+            login(pair.settings, pair.a_role, pair.a_password, dbname=maintenance)
+    assert close_maintenance_databases(admin) == []  # again: nothing changes, nothing fails
+
+
 def test_a_student_cannot_read_write_or_create_in_public(pair: Pair, admin) -> None:
-    admin.execute("CREATE TABLE IF NOT EXISTS public.shared (body text)")
+    with psycopg.connect(make_conninfo(admin.info.dsn, dbname=pair.a_role), autocommit=True) as own:
+        own.execute("CREATE TABLE IF NOT EXISTS public.shared (body text)")
     with pair.a() as a:
         for statement in (
             "SELECT * FROM public.shared",
@@ -549,9 +618,87 @@ def test_only_provisioned_students_may_connect_to_the_students_database(pair: Pa
     outsider = "o_" + uuid.uuid4().hex
     cleanup.roles.append(outsider)
     admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(outsider)))
+    for database in (settings.students_db_name, pair.a_role):  # the admin database, a student's
+        with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+            login(settings, outsider, "anything", dbname=database)
     with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
-        login(settings, outsider, "anything")
+        login(settings, pair.a_role, pair.a_password, dbname=settings.students_db_name)
     with pair.a() as a:
         assert a.execute("SELECT has_database_privilege('public', current_database(), 'CONNECT')").fetchone() == (
             False,
         )
+
+
+# -- limits a student cannot lift (issue 15) ------------------------------------------------------
+
+
+def test_the_watchdog_terminates_a_statement_past_the_limit_that_the_student_lifted(pair: Pair, provisioner) -> None:
+    import threading
+    import time
+
+    outcome: dict[str, BaseException | None] = {}
+    a = pair.a()
+    a.execute("SET statement_timeout = 0")  # the role's default is only a default
+
+    def sleep() -> None:
+        try:
+            a.execute("SELECT pg_sleep(60)")
+            outcome["error"] = None
+        except BaseException as error:  # noqa: BLE001 - recorded for the assertion
+            outcome["error"] = error
+
+    worker = threading.Thread(target=sleep)
+    worker.start()
+    with pair.b() as b:  # another student's idle session is left alone
+        deadline = time.monotonic() + 20
+        while worker.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.3)
+            provisioner.enforce_limits()
+        worker.join(5)
+        assert not worker.is_alive()
+        assert isinstance(outcome["error"], psycopg.OperationalError)
+        assert b.execute("SELECT 1").fetchone() == (1,)
+    a.close()
+    with pair.a() as again:  # the student may work on in a new session
+        assert again.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_the_watchdog_puts_back_role_settings_the_student_changed(pair: Pair, provisioner, admin) -> None:
+    with pair.a() as a:
+        a.execute("ALTER ROLE CURRENT_USER SET statement_timeout = 0")  # PostgreSQL allows this
+        a.execute(sql.SQL("ALTER ROLE CURRENT_USER IN DATABASE {} SET work_mem = '1GB'").format(
+            sql.Identifier(pair.a_role)
+        ))  # fmt: skip
+
+    summary = provisioner.enforce_limits()
+
+    assert pair.a_role in summary["roles"]
+    settings = admin.execute(
+        "SELECT s.setdatabase <> 0 AS per_database, s.setconfig FROM pg_db_role_setting s"
+        " JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = %s",
+        (pair.a_role,),
+    ).fetchall()
+    assert settings == [
+        {"per_database": False, "setconfig": [f"statement_timeout={STATEMENT_TIMEOUT}", f"search_path={pair.a_role}"]}
+    ]
+    with pair.a() as a:
+        assert a.execute("SHOW statement_timeout").fetchone() == (STATEMENT_TIMEOUT,)
+    assert provisioner.enforce_limits()["settings_restored"] == 0  # nothing left to put back
+
+
+def test_a_password_the_student_set_is_replaced_by_the_ssm_one_on_the_next_run(
+    provisioner, new_student, admin, ssm
+) -> None:
+    student = new_student()
+    names = names_for(student.user_id, PREFIX)
+    provisioner.provision(student)
+    password = password_of(ssm, names.parameter)
+    settings = provisioner._settings
+    with login(settings, names.role, password) as session:
+        session.execute("ALTER ROLE CURRENT_USER PASSWORD 'chosen-by-the-student'")  # PostgreSQL allows it
+    assert not scram_verifier_matches(admin, names.role, password)
+
+    provisioner.provision(student)
+
+    assert scram_verifier_matches(admin, names.role, password)
+    assert password_of(ssm, names.parameter) == password

@@ -6,7 +6,6 @@ IAM role carry that tool alone.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -18,7 +17,9 @@ from functions.provision.tools import ToolProvisioner
 class AdminConnectionSettings(BaseSettings):
     """How the student-database step reaches the students' database as its administrator.
 
-    Locally a conninfo; in AWS the RDS master secret (Secrets Manager JSON) read at cold start.
+    Locally a conninfo; in AWS the RDS master secret (Secrets Manager JSON), read at use (cached a
+    few minutes, re-read when the server refuses the password: a rotation), over TLS verified
+    against the RDS CA bundle the layer ships (``apranova.tls``).
     """
 
     students_db_admin_url: str | None = None
@@ -32,29 +33,34 @@ def _boto3(service: str) -> Any:
     return boto3.client(service)
 
 
-def _students_admin_conninfo() -> str:
-    from psycopg.conninfo import make_conninfo
-
+def _students_admin_conninfo() -> str | Callable[[bool], str]:
+    """A fixed conninfo (``STUDENTS_DB_ADMIN_URL``), or a reader of the current one from the secret."""
     config = load(AdminConnectionSettings)
     if config.students_db_admin_url:
         return config.students_db_admin_url
-    if not config.students_db_admin_secret_arn:
+    secret_arn = config.students_db_admin_secret_arn
+    if not secret_arn:
         from apranova.errors import ConfigurationError
 
         raise ConfigurationError("STUDENTS_DB_ADMIN_URL or STUDENTS_DB_ADMIN_SECRET_ARN (missing)")
-    secret = json.loads(
-        _boto3("secretsmanager").get_secret_value(SecretId=config.students_db_admin_secret_arn)["SecretString"]
-    )
-    from functions.provision.tools.student_database import StudentDatabaseSettings
 
-    return make_conninfo(
-        host=config.students_db_admin_host or secret["host"],
-        port=secret.get("port", 5432),
-        dbname=load(StudentDatabaseSettings).students_db_name,
-        user=secret["username"],
-        password=secret["password"],
-        sslmode="require",
-    )
+    def read(force: bool) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        from apranova import secrets, tls
+        from functions.provision.tools.student_database import StudentDatabaseSettings
+
+        secret = secrets.secrets_manager_json(secret_arn, force=force)
+        return make_conninfo(
+            host=config.students_db_admin_host or secret["host"],
+            port=secret.get("port", 5432),
+            dbname=load(StudentDatabaseSettings).students_db_name,
+            user=secret["username"],
+            password=secret["password"],
+            **tls.verified(),
+        )
+
+    return read
 
 
 def _student_database() -> ToolProvisioner:

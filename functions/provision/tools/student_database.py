@@ -1,28 +1,43 @@
-"""The DP student database: one login role and one schema per student in the students' database.
+"""The DP student database: a database, a login role and a schema of their own per student.
 
-Isolation (design §8 rule 6): the role owns its schema and nothing else; ``public`` is closed to
-PUBLIC and CONNECT on the database is revoked from PUBLIC and granted per role (both done by every
-run, idempotently); the role has a connection limit, a role-level ``statement_timeout`` and a
-``search_path`` of its own schema, and no privileged attribute (NOSUPERUSER NOCREATEDB NOCREATEROLE
-NOINHERIT NOREPLICATION NOBYPASSRLS). Names are derived from the user id (``s_`` + 32 hex of a
-hash, so the catalog, which every role can read, does not list other students' user ids) and
-always quoted with ``psycopg.sql.Identifier``.
+Isolation (design §8 rule 6, issue 15):
+- each student has a database of their own (``s_`` + 32 hex), owned by the provisioner's admin
+  role: the catalogs a student can read (``pg_views``, ``pg_proc``, ``pg_class``, comments,
+  statistics) describe that database only, so nobody sees another student's SQL. What stays
+  server-wide is the list of database and role names (hashes, not user ids);
+- CONNECT on it is revoked from PUBLIC and granted to that student's role alone, and the
+  maintenance databases (``postgres``, ``template1``) are closed to PUBLIC by the migrate function;
+- in it the student owns one schema (their ``search_path``); ``public`` is closed to PUBLIC and the
+  student may not create schemas;
+- the role has a connection limit and no privileged attribute (NOSUPERUSER NOCREATEDB NOCREATEROLE
+  NOINHERIT NOREPLICATION NOBYPASSRLS);
+- time limit: the role's ``statement_timeout`` is only a default, which a role may lift for itself
+  (``SET``, ``ALTER ROLE CURRENT_USER SET``); the watchdog (``enforce_limits``, run every minute by
+  a schedule) terminates student sessions whose statement has run past the limit and puts back any
+  role setting a student changed;
+- password: PostgreSQL lets every role change its own password and offers no hook without a
+  server extension. In AWS the students' instance sets ``rds.restrict_password_commands`` so only
+  the provisioner may; elsewhere a student who changes it locks out only their own tools, and the
+  next provision run notices (a login with the SSM password fails) and sets it back.
 
-The password exists only in SSM (SecureString, with the configured KMS key). The server only ever
-receives its SCRAM verifier, computed here by libpq, so the clear password cannot reach the
-server's statement log. The credentials row on the application database holds the names and the
-parameter *name*.
+Names are derived from the user id (a salted hash, so the catalogs do not list user ids) and always
+quoted with ``psycopg.sql.Identifier``. The password exists only in SSM (SecureString, with the
+configured KMS key); the server only ever receives its SCRAM verifier, computed here by libpq. The
+credentials row on the application database holds the names and the parameter *name*.
 
 A provision run, each step safe to repeat:
  1. the user must be a live row of the application database (else ``ToolFailed``);
- 2. a per-student advisory lock on the students' database (held by another run: ``ToolUnavailable``);
+ 2. a per-student advisory lock on the admin database (held by another run: ``ToolUnavailable``);
  3. a new password is needed when the role or the parameter is missing; a parameter left over
     without its role is deleted first, so the parameter never holds a password the role lacks;
- 4. one transaction on the students' database: hardening, role, schema, CONNECT grant;
+ 4. the role (one transaction), its database and the database's grants, then its schema;
  5. the new password, if any, written to SSM;
  6. the credentials row upserted.
 A failure after 4 leaves a role without a parameter, which the next run repairs by resetting the
 password; when the role and the parameter both exist, both are kept.
+
+The admin connection comes from ``connector``: a fixed conninfo locally, the RDS master secret in
+AWS, read at use and re-read when the server refuses its password (a rotation).
 """
 
 from __future__ import annotations
@@ -39,16 +54,21 @@ import psycopg
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as AwsConnectionError
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 from pydantic import Field
 
 from apranova.observability import logger
+from apranova.secrets import postgres_password_rejected, use_with_rotation
 from apranova.settings import BaseSettings
 from functions.provision import repository
 from functions.provision.tools import Student, ToolFailed, ToolResult, ToolStatus, ToolUnavailable, student_secrets
 
 TOOL = "STUDENT_DATABASE"
 _Cursor = psycopg.Cursor[dict[str, Any]]
+# connect_admin(dbname=None): a new admin connection to the admin database, or to ``dbname``.
+AdminConnector = Callable[..., psycopg.Connection[Any]]
+STUDENT_NAME = r"^s_[0-9a-f]{32}$"
 IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 _NAME_SALT = b"apranova/student-database/v1:"
 # Serialises database-level ACL changes (hardening, GRANT CONNECT, DROP OWNED) across students:
@@ -83,7 +103,9 @@ _ROLE_ATTRIBUTES = {
 class StudentDatabaseSettings(BaseSettings):
     """Where students connect, and the limits of their roles (environment: upper-cased names)."""
 
-    students_db_name: str = Field(pattern=IDENTIFIER)  # the students' database, not the app's
+    # The admin database of the students' server: where the provisioner signs in and takes its
+    # locks. Each student's own database is beside it; no student may connect to it.
+    students_db_name: str = Field(pattern=IDENTIFIER)
     students_db_host: str = Field(min_length=1)  # as students connect (the endpoint they are given)
     students_db_port: int = Field(5432, ge=1, le=65535)
     ssm_prefix: str = Field(pattern=r"^/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.\-]$")
@@ -96,6 +118,7 @@ class StudentDatabaseSettings(BaseSettings):
 class StudentDatabaseNames:
     user_id: str  # canonical uuid text
     role: str
+    database: str
     schema: str
     parameter: str
     lock_key: int  # a bigint advisory lock key for this student
@@ -112,23 +135,34 @@ def names_for(user_id: str, ssm_prefix: str) -> StudentDatabaseNames:
     return StudentDatabaseNames(
         user_id=str(uid),
         role=name,
+        database=name,
         schema=name,
         parameter=f"{ssm_prefix}/students/{uid}/db-password",
         lock_key=int.from_bytes(digest[16:24], "big", signed=True),
     )
 
 
-def connector(conninfo: str, *, connect_timeout: int = 5) -> Callable[[], psycopg.Connection[Any]]:
-    """An admin connection factory for the students' database (autocommit, no prepared statements)."""
+def connector(conninfo: str | Callable[[bool], str], *, connect_timeout: int = 5) -> AdminConnector:
+    """An admin connection factory for the students' server (autocommit, no prepared statements).
 
-    def connect() -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            conninfo,
-            autocommit=True,
-            prepare_threshold=None,
-            connect_timeout=connect_timeout,
-            application_name="apranova-provision",
-        )
+    ``conninfo`` is fixed, or read at use: ``conninfo(force)`` returns the current one (``force``:
+    re-read the secret now). A refused password is re-read once, as after a rotation.
+    """
+
+    def read(force: bool) -> str:
+        return conninfo if isinstance(conninfo, str) else conninfo(force)
+
+    def connect(dbname: str | None = None) -> psycopg.Connection[Any]:
+        def open_with(info: str) -> psycopg.Connection[Any]:
+            return psycopg.connect(
+                make_conninfo(info, dbname=dbname) if dbname else info,
+                autocommit=True,
+                prepare_threshold=None,
+                connect_timeout=connect_timeout,
+                application_name="apranova-provision",
+            )
+
+        return use_with_rotation("students-db-admin", read, open_with, rejected=postgres_password_rejected)
 
     return connect
 
@@ -163,20 +197,15 @@ def _first_line(exc: Exception) -> str:
 class StudentDatabaseProvisioner:
     """``ToolProvisioner`` for the DP student database.
 
-    ``connect_admin`` returns a new connection to the students' database as a role that may create
-    roles and owns the database (a superuser locally; the RDS master user or a CREATEROLE owner in
-    AWS); the provisioner closes it. ``ssm_client`` is a boto3 SSM client. The application database
-    is reached through the shared layer (``apranova.db``).
+    ``connect_admin(dbname=None)`` returns a new connection to the admin database (or to ``dbname``)
+    of the students' server as a role that may create roles and databases (a superuser locally; the
+    RDS master user in AWS); the provisioner closes it. ``ssm_client`` is a boto3 SSM client. The
+    application database is reached through the shared layer (``apranova.db``).
     """
 
     name = TOOL
 
-    def __init__(
-        self,
-        connect_admin: Callable[[], psycopg.Connection[Any]],
-        ssm_client: Any,
-        settings: StudentDatabaseSettings,
-    ) -> None:
+    def __init__(self, connect_admin: AdminConnector, ssm_client: Any, settings: StudentDatabaseSettings) -> None:
         self._connect_admin = connect_admin
         self._ssm = ssm_client
         self._settings = settings
@@ -197,34 +226,34 @@ class StudentDatabaseProvisioner:
                 self._lock_student(cur, names)
                 role_exists = self._role(cur, names.role) is not None
                 parameter_exists = self._parameter_exists(names.parameter)
-                password = None
+                new_password = None
                 if not (role_exists and parameter_exists):
-                    password = secrets.token_urlsafe(32)
+                    new_password = secrets.token_urlsafe(32)
                     if parameter_exists:  # left without its role: it must not outlive the old password
                         self._delete_parameter(names.parameter)
-                verifier = self._verifier(cur.connection, names.role, password) if password else None
+                # Every run sets the role's password to SSM's: one a student set for themselves
+                # (PostgreSQL lets any role) does not outlive the next run.
+                password = new_password or self._stored_password(names.parameter)
+                verifier = self._verifier(cur.connection, names.role, password)
                 with cur.connection.transaction():
                     self._lock_database_acl(cur)
-                    self._harden_database(cur)
+                    self._harden_admin_database(cur)
                     self._ensure_role(cur, names, verifier)
-                    self._ensure_schema(cur, names)
-                    cur.execute(
-                        sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-                            sql.Identifier(self._settings.students_db_name), sql.Identifier(names.role)
-                        )
-                    )
-                if password:
-                    self._put_parameter(names.parameter, password)
+                self._ensure_database(cur, names)
+                with self._admin(names.database) as own:
+                    self._harden_student_database(own, names)
+                if new_password:
+                    self._put_parameter(names.parameter, new_password)
             repository.upsert_student_database_credentials(
                 user_id=names.user_id,
-                database_name=self._settings.students_db_name,
+                database_name=names.database,
                 schema_name=names.schema,
                 role_name=names.role,
                 password_parameter_name=names.parameter,
             )
         logger.info(
             "student database provisioned",
-            extra={"user_id": names.user_id, "role": names.role, "password_set": password is not None},
+            extra={"user_id": names.user_id, "role": names.role, "new_password": new_password is not None},
         )
         return ToolResult(tool=TOOL, status=ToolStatus.PROVISIONED, details=self._details(names))
 
@@ -235,17 +264,16 @@ class StudentDatabaseProvisioner:
                 self._lock_student(cur, names)
                 role = sql.Identifier(names.role)
                 if self._role(cur, names.role) is not None:
-                    # No new sessions, then end the open ones (their locks would block DROP OWNED).
+                    # No new sessions, then end the open ones (their locks would block the drops).
                     cur.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(role))
-                    cur.execute(
-                        "SELECT pg_terminate_backend(pid, %s::bigint) FROM pg_stat_activity"
-                        " WHERE usename = %s AND pid <> pg_backend_pid()",
-                        (_TERMINATE_WAIT_MS, names.role),
-                    )
+                    self._terminate_sessions(cur, names.role)
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(names.database)))
                 with cur.connection.transaction():
                     self._lock_database_acl(cur)
                     if self._role(cur, names.role) is not None:
-                        cur.execute(sql.SQL("DROP OWNED BY {}").format(role))  # its schema, objects, grants
+                        # Grants and objects in the admin database (a schema there is from before
+                        # each student had a database of their own).
+                        cur.execute(sql.SQL("DROP OWNED BY {}").format(role))
                     cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(names.schema)))
                     cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
                 self._delete_parameter(names.parameter)
@@ -258,12 +286,12 @@ class StudentDatabaseProvisioner:
             with self._admin() as cur:
                 row = cur.execute(
                     "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s) AS role,"
-                    " EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s) AS schema",
-                    (names.role, names.schema),
+                    " EXISTS (SELECT 1 FROM pg_database WHERE datname = %s) AS database",
+                    (names.role, names.database),
                 ).fetchone()
             parts = [
                 bool(row and row["role"]),
-                bool(row and row["schema"]),
+                bool(row and row["database"]),
                 self._parameter_exists(names.parameter),
                 repository.student_database_credentials(names.user_id) is not None,
             ]
@@ -271,19 +299,66 @@ class StudentDatabaseProvisioner:
             return ToolStatus.PROVISIONED
         return ToolStatus.PARTIAL if any(parts) else ToolStatus.NOT_PROVISIONED
 
-    # -- students' database -----------------------------------------------------------------------
+    # -- the watchdog -----------------------------------------------------------------------------
+
+    def enforce_limits(self) -> dict[str, Any]:
+        """Terminates student sessions whose statement (or open transaction's statement) has run
+        longer than the time limit, and puts back the role settings a student changed.
+
+        A role's ``statement_timeout`` is a default the role itself may lift; this is the limit it
+        cannot. Terminate, not cancel: PL/pgSQL can catch a cancel (``EXCEPTION WHEN
+        query_canceled``). Run every minute by a schedule; safe to run at any time.
+        """
+        limit = self._settings.students_db_statement_timeout
+        with _translated("student database watchdog"), self._admin() as cur:
+            terminated = cur.execute(
+                """
+                WITH overdue AS MATERIALIZED (
+                    SELECT a.pid, r.rolname AS role
+                    FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid
+                    WHERE r.rolname ~ %(pattern)s AND NOT r.rolsuper
+                      AND a.state IN ('active', 'fastpath function call')
+                      AND a.query_start < now() - %(limit)s::interval
+                )
+                SELECT pid, role FROM overdue WHERE pg_terminate_backend(pid)
+                """,
+                {"pattern": STUDENT_NAME, "limit": _interval(limit)},
+            ).fetchall()
+            drifted = cur.execute(
+                """
+                SELECT r.rolname FROM pg_roles r
+                WHERE r.rolname ~ %s AND NOT r.rolsuper AND r.rolcanlogin
+                  AND (EXISTS (SELECT 1 FROM pg_db_role_setting s WHERE s.setrole = r.oid AND s.setdatabase <> 0)
+                       OR (SELECT s.setconfig FROM pg_db_role_setting s
+                           WHERE s.setrole = r.oid AND s.setdatabase = 0)
+                          IS DISTINCT FROM ARRAY[%s, 'search_path=' || r.rolname])
+                """,
+                (STUDENT_NAME, f"statement_timeout={limit}"),
+            ).fetchall()
+            for row in drifted:
+                self._reset_role_settings(cur, row["rolname"])
+        summary = {
+            "terminated": len(terminated),
+            "settings_restored": len(drifted),
+            "roles": sorted({row["role"] for row in terminated} | {row["rolname"] for row in drifted}),
+        }
+        if terminated or drifted:
+            logger.warning("student database limits enforced", extra=summary)
+        return summary
+
+    # -- students' server -------------------------------------------------------------------------
 
     @contextmanager
-    def _admin(self) -> Iterator[_Cursor]:
+    def _admin(self, dbname: str | None = None) -> Iterator[_Cursor]:
         """A dict-row cursor on a new admin connection (autocommit), closed on the way out."""
-        conn = self._connect_admin()
+        conn = self._connect_admin(dbname) if dbname else self._connect_admin()
         try:
             if not conn.autocommit:
                 conn.rollback()
                 conn.autocommit = True
             with conn.cursor(row_factory=dict_row) as cur:
                 row = cur.execute("SELECT current_database() AS name").fetchone()
-                if not row or row["name"] != self._settings.students_db_name:
+                if not row or row["name"] != (dbname or self._settings.students_db_name):
                     raise ToolFailed("the admin connection does not reach the configured students' database")
                 yield cur
         finally:
@@ -309,12 +384,20 @@ class StudentDatabaseProvisioner:
         ).fetchone()
 
     @staticmethod
+    def _terminate_sessions(cur: _Cursor, role: str) -> None:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid, %s::bigint) FROM pg_stat_activity"
+            " WHERE usename = %s AND pid <> pg_backend_pid()",
+            (_TERMINATE_WAIT_MS, role),
+        )
+
+    @staticmethod
     def _verifier(conn: psycopg.Connection[Any], role: str, password: str) -> str:
         """The SCRAM-SHA-256 verifier of the password, computed client-side by libpq."""
         return conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
 
-    def _harden_database(self, cur: _Cursor) -> None:
-        """One-time hardening, repeated harmlessly: only granted roles connect; ``public`` is closed."""
+    def _harden_admin_database(self, cur: _Cursor) -> None:
+        """Repeated harmlessly: no student connects to the admin database; ``public`` is closed."""
         cur.execute(
             sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(sql.Identifier(self._settings.students_db_name))
         )
@@ -343,33 +426,64 @@ class StudentDatabaseProvisioner:
                 options.append(sql.SQL("PASSWORD {}").format(sql.Literal(verifier)))
             if options:
                 cur.execute(sql.SQL("ALTER ROLE {} WITH {}").format(role, sql.SQL(" ").join(options)))
-        cur.execute(
-            sql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(
-                role, sql.Literal(self._settings.students_db_statement_timeout)
-            )
-        )
-        cur.execute(sql.SQL("ALTER ROLE {} SET search_path = {}").format(role, sql.Identifier(names.schema)))
+        self._reset_role_settings(cur, names.role)
         # A non-superuser admin (RDS) needs membership to give the role its schema, drop what it owns
         # and end its sessions; a superuser needs none.
         is_superuser = cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
         if not (is_superuser and is_superuser["rolsuper"]):
             cur.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
 
+    def _reset_role_settings(self, cur: _Cursor, role_name: str) -> None:
+        """Exactly the role's two settings (a student may have added or changed some, also for one
+        database with ``ALTER ROLE CURRENT_USER IN DATABASE ... SET``)."""
+        role = sql.Identifier(role_name)
+        per_database = cur.execute(
+            "SELECT d.datname FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole"
+            " JOIN pg_database d ON d.oid = s.setdatabase WHERE r.rolname = %s",
+            (role_name,),
+        ).fetchall()
+        for row in per_database:
+            cur.execute(sql.SQL("ALTER ROLE {} IN DATABASE {} RESET ALL").format(role, sql.Identifier(row["datname"])))
+        cur.execute(sql.SQL("ALTER ROLE {} RESET ALL").format(role))
+        cur.execute(
+            sql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(
+                role, sql.Literal(self._settings.students_db_statement_timeout)
+            )
+        )
+        cur.execute(sql.SQL("ALTER ROLE {} SET search_path = {}").format(role, sql.Identifier(role_name)))
+
     @staticmethod
-    def _ensure_schema(cur: _Cursor, names: StudentDatabaseNames) -> None:
+    def _ensure_database(cur: _Cursor, names: StudentDatabaseNames) -> None:
+        """The student's own database, owned by the admin role; CONNECT and TEMP for the student only."""
+        database, role = sql.Identifier(names.database), sql.Identifier(names.role)
+        if cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (names.database,)).fetchone() is None:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(database))  # not in a transaction
+        with cur.connection.transaction():
+            cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
+            cur.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(database, role))
+
+    @staticmethod
+    def _harden_student_database(cur: _Cursor, names: StudentDatabaseNames) -> None:
+        """In the student's database: ``public`` closed, the student's schema owned by the student."""
         schema, role = sql.Identifier(names.schema), sql.Identifier(names.role)
-        row = cur.execute(
-            "SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = %s", (names.schema,)
-        ).fetchone()
-        if row is None:
-            cur.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(schema, role))
-        elif row["owner"] != names.role:
-            cur.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(schema, role))
+        with cur.connection.transaction():
+            if cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'public'").fetchone():
+                cur.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+            row = cur.execute(
+                "SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = %s", (names.schema,)
+            ).fetchone()
+            if row is None:
+                cur.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(schema, role))
+            elif row["owner"] != names.role:
+                cur.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(schema, role))
 
     # -- SSM --------------------------------------------------------------------------------------
 
     def _parameter_exists(self, name: str) -> bool:
         return student_secrets.exists(self._ssm, name)
+
+    def _stored_password(self, name: str) -> str:
+        return str(self._ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
 
     def _put_parameter(self, name: str, password: str) -> None:
         student_secrets.put(
@@ -387,8 +501,16 @@ class StudentDatabaseProvisioner:
         return {
             "host": self._settings.students_db_host,
             "port": self._settings.students_db_port,
-            "dbname": self._settings.students_db_name,
+            "dbname": names.database,
             "user": names.role,
             "schema": names.schema,
             "password_parameter": names.parameter,
         }
+
+
+def _interval(timeout: str) -> str:
+    """A ``statement_timeout`` value (``30s``, ``500ms``, ``2min``, bare milliseconds) as an interval."""
+    units = {"us": "microseconds", "ms": "milliseconds", "s": "seconds", "min": "minutes", "h": "hours", "d": "days"}
+    number = timeout.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = timeout[len(number) :] or "ms"
+    return f"{number} {units[unit]}"

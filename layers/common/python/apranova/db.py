@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from apranova import tls
 from apranova.settings import DatabaseSettings, database_settings
 
 _connections: dict[str, psycopg.Connection[dict[str, Any]]] = {}
@@ -43,7 +44,7 @@ def _conninfo(settings: DatabaseSettings) -> dict[str, Any]:
         "dbname": settings.db_name,
         "user": settings.db_user,
         "password": token,
-        "sslmode": "require",
+        **tls.verified(),  # verify-full against the RDS CA bundle the layer ships
     }
 
 

@@ -1,0 +1,23 @@
+"""The student-database watchdog, run every minute by a schedule (EventBridge Scheduler).
+
+A student's ``statement_timeout`` is a default the student can lift (``SET``, ``ALTER ROLE
+CURRENT_USER SET``); this run is the limit they cannot: it terminates student sessions whose
+statement has run past the limit and puts back any role setting a student changed
+(``StudentDatabaseProvisioner.enforce_limits``). It reaches the students' server as the
+student-database step does (same settings, same admin secret, read at use).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apranova.observability import logger
+from functions.provision.tools.registry import provisioner
+from functions.provision.tools.student_database import StudentDatabaseProvisioner
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    student_databases = provisioner("STUDENT_DATABASE")
+    assert isinstance(student_databases, StudentDatabaseProvisioner)
+    return student_databases.enforce_limits()
