@@ -82,7 +82,7 @@ def _settle(deps: webhook_service.Deps, payment_id: str) -> str | None:
             resource_id=payment_id,
             details={"step": "reconciled", "outcome": outcome.result},
         )
-    outbox.drain(deps.runner(), repository.outbox_rows_of(payment_id))
+    outbox.drain(deps.runner(), sorted({*repository.outbox_rows_of(payment_id), *outcome.outbox_rows}))
     for action in outcome.after_commit:
         try:
             action()

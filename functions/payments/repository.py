@@ -550,14 +550,14 @@ def event_processed(event_id: str) -> bool:
 
 def enqueue(
     cur: Cursor[Any], key: str, action: str, payment_id: str, *, target: str | None = None, reason: str | None = None
-) -> bool:
-    """One row per ``key``; False when it was enqueued before (the action is already decided)."""
+) -> int | None:
+    """One row per ``key``: its id, or None when it was enqueued before (the action is already decided)."""
     row = cur.execute(
         "INSERT INTO payment_outbox (key, action, payment_id, target, reason) VALUES (%s, %s, %s, %s, %s)"
         " ON CONFLICT (key) DO NOTHING RETURNING id",
         (key, action, payment_id, target, reason),
     ).fetchone()
-    return row is not None
+    return row["id"] if row else None
 
 
 def outbox_rows_of(payment_id: str) -> list[int]:

@@ -80,6 +80,14 @@ class Outcome:
     result: str
     payment_id: str | None = None
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # Outbox rows this event wrote (besides its own payment's, which are carried out anyway).
+    outbox_rows: list[int] = field(default_factory=list)
+
+    def enqueue(self, cur: Any, key: str, action: str, payment_id: str, **extra: Any) -> bool:
+        row_id = repository.enqueue(cur, key, action, payment_id, **extra)
+        if row_id is not None:
+            self.outbox_rows.append(row_id)
+        return row_id is not None
 
 
 class WorkflowNotConfigured(RuntimeError):
@@ -116,7 +124,7 @@ def process(event: dict[str, Any], deps: Deps) -> str:
             repository.finish_event(cur, event["id"], outcome.result, outcome.payment_id)
     # After the commit: what the change called for (and whatever an earlier delivery left undone).
     pending = repository.outbox_rows_of(outcome.payment_id) if outcome.payment_id else []
-    drained = outbox.drain(deps.runner(), pending)
+    drained = outbox.drain(deps.runner(), sorted({*pending, *outcome.outbox_rows}))
     for action in outcome.after_commit:
         try:
             action()
@@ -242,7 +250,7 @@ def _apply(cur: Any, event: dict[str, Any], deps: Deps) -> Outcome:
         outcome.after_commit.append(lambda: _email_failure(payment, deps))
     elif payment["status"] == "REFUNDED" and before["status"] != "REFUNDED":
         if payment["enrollment_execution"] is not None and payment["user_id"] is not None:
-            _withdraw(cur, payment, deps)
+            _withdraw(cur, payment, outcome, deps)
             outcome.result = "deprovision_started"
     return outcome
 
@@ -290,12 +298,12 @@ def settle_paid(cur: Any, payment: dict[str, Any], outcome: Outcome, deps: Deps)
     elif (other := repository.other_paid_payment(cur, payment["user_id"], payment["id"])) is not None:
         _refuse(cur, payment, "already_paid", outcome, deps, other_payment=other["id"])
     else:
-        _start_enrollment(cur, payment, deps)
+        _start_enrollment(cur, payment, outcome, deps)
         outcome.result = "enrollment_started"
         # The person's other checkouts must not be paid any more: expired at Stripe after the commit
         # (one paid in the meantime arrives here and is refunded).
         for other_session in repository.other_open_sessions(cur, payment["user_id"], payment["id"]):
-            repository.enqueue(
+            outcome.enqueue(
                 cur,
                 f"expire:{other_session['session_id']}",
                 "EXPIRE_SESSION",
@@ -308,7 +316,7 @@ def settle_paid(cur: Any, payment: dict[str, Any], outcome: Outcome, deps: Deps)
 def _refuse(cur: Any, payment: dict[str, Any], reason: str, outcome: Outcome, deps: Deps, **facts: Any) -> None:
     """Money that cannot be fulfilled: refunded at once (after the commit), the payer told why, the
     operators alerted. Nothing about the account or its enrollment changes."""
-    if not repository.enqueue(cur, f"refund:{payment['id']}", "REFUND", payment["id"], reason=reason):
+    if not outcome.enqueue(cur, f"refund:{payment['id']}", "REFUND", payment["id"], reason=reason):
         return  # decided before (a redelivery): refunded, told and alerted once
     audit.record(
         cur,
@@ -334,22 +342,22 @@ def _refuse(cur: Any, payment: dict[str, Any], reason: str, outcome: Outcome, de
     outcome.after_commit.append(tell_payer)
 
 
-def _start_enrollment(cur: Any, payment: dict[str, Any], deps: Deps) -> None:
+def _start_enrollment(cur: Any, payment: dict[str, Any], outcome: Outcome, deps: Deps) -> None:
     """Written to the outbox; started after the commit under the payment's execution name."""
     if not deps.enrollment_state_machine_arn:
         raise WorkflowNotConfigured("ENROLLMENT_STATE_MACHINE_ARN is not configured")
-    repository.enqueue(cur, f"enroll:{payment['id']}", "START_ENROLLMENT", payment["id"])
+    outcome.enqueue(cur, f"enroll:{payment['id']}", "START_ENROLLMENT", payment["id"])
     arn = workflows.execution_arn(deps.enrollment_state_machine_arn, outbox.enrollment_name(payment["id"]))
     repository.update_payment(cur, payment["id"], {"enrollment_execution": arn})
     payment["enrollment_execution"] = arn
 
 
-def _withdraw(cur: Any, payment: dict[str, Any], deps: Deps) -> None:
+def _withdraw(cur: Any, payment: dict[str, Any], outcome: Outcome, deps: Deps) -> None:
     """A full refund or a lost dispute: the enrollment ends and the tools are taken back."""
     if not deps.deprovision_state_machine_arn:
         raise WorkflowNotConfigured("DEPROVISION_STATE_MACHINE_ARN is not configured")
     withdrawn = repository.withdraw_enrollment(cur, payment["user_id"], payment["track"])
-    repository.enqueue(cur, f"deprovision:{payment['id']}", "START_DEPROVISION", payment["id"])
+    outcome.enqueue(cur, f"deprovision:{payment['id']}", "START_DEPROVISION", payment["id"])
     audit.record(
         cur,
         "ENROLLMENT",

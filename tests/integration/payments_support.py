@@ -59,9 +59,10 @@ def reset_caches() -> None:
     alerts.reset()
     workflows.reset()
     cognito.reset()
-    from functions.payments import webhook
+    from functions.payments import reconcile, webhook
 
     webhook._deps.cache_clear()
+    reconcile._deps.cache_clear()
 
 
 @dataclass
@@ -78,9 +79,9 @@ class PaymentsStack:
 
     # --- people ---------------------------------------------------------------------------------
 
-    def student(self, verified: bool = True) -> dict[str, str]:
+    def student(self, verified: bool = True, email: str | None = None) -> dict[str, str]:
         """A student registered, verified and logged in through the API."""
-        email = f"student-{uuid.uuid4().hex[:10]}@example.com"
+        email = email or f"student-{uuid.uuid4().hex[:10]}@example.com"
         versions = active_consent_versions(self.database_url)
         registered = requests.post(
             f"{self.api}/api/auth/registration/",
