@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from aws_lambda_powertools.event_handler import Response, content_types
 
-from apranova import cognito
+from apranova import cognito, mail
 from apranova.api import caller, create_app, lambda_entry, request_info
 from apranova.audit import RequestInfo
 from apranova.errors import Unauthorized
+from apranova.settings import BaseSettings, load
 from functions.auth import service
 from functions.auth.models import (
     EmailOnly,
@@ -28,6 +31,15 @@ from functions.auth.models import (
 
 app = create_app()
 NO_STORE = {"Cache-Control": "no-store"}
+
+
+class AuthSettings(BaseSettings):
+    spa_origin: str  # the sign-in link of the email to an address that already has an account
+
+
+@cache
+def settings() -> AuthSettings:
+    return load(AuthSettings)
 
 
 def _pool() -> service.Pool:
@@ -51,9 +63,14 @@ def _json(status: int, body: object) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=NO_STORE)
 
 
+def _tell_owner(email: str) -> None:
+    mail.send(service.someone_tried_to_register(email, settings().spa_origin))
+
+
 @app.post("/api/auth/registration/", summary="Create a student account (consent to the active policy and terms)")
 def register(request: Registration) -> Response[Registered]:
-    return _json(201, Registered.model_validate(service.register(_pool(), request, _info())))
+    registered = service.register(_pool(), request, _info(), _tell_owner)
+    return _json(201, Registered.model_validate(registered))
 
 
 @app.post("/api/auth/verify-email/", summary="Confirm the email address with the emailed code")

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from apranova.fields import check_email
+from apranova.fields import AcceptTrue, PlainName, check_email
 from apranova.user_pool_settings import PASSWORD_POLICY
 
 # The user pool's password policy (the one CDK deploys and the local stack bootstraps): checked
@@ -43,20 +43,13 @@ Password = Field(max_length=256)
 class Registration(Strict):
     email: str = Email
     password: str = Password
-    name: str = Field(min_length=1, max_length=200)
-    accept_privacy: Literal[True] = Field(description="Must be true: the privacy policy and terms are accepted.")
+    name: PlainName
+    accept_privacy: AcceptTrue = Field(description="Must be true: the privacy policy and terms are accepted.")
     privacy_version: str = Field(max_length=20, examples=["1.0"])
     terms_version: str = Field(max_length=20, examples=["1.0"])
 
     _email = field_validator("email")(check_email)
     _password = field_validator("password")(check_password)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("name must not be blank")
-        return value.strip()
 
 
 class VerifyEmail(Strict):
@@ -106,7 +99,7 @@ class PasswordChange(Strict):
 class ProfilePatch(Strict):
     """The allow-list: the only profile fields a user may change themself."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: PlainName
 
 
 class Consent(BaseModel):

@@ -76,11 +76,35 @@ def mark_email_verified(cur: Cursor[Any], email: str) -> str | None:
     return row["id"] if row else None
 
 
-def record_login(cur: Cursor[Any], user_id: str) -> bool:
-    row = cur.execute(
-        "UPDATE users SET last_login_at = now() WHERE id = %s AND deleted_at IS NULL RETURNING id", (user_id,)
-    ).fetchone()
-    return row is not None
+# ``sessions_ended``: the second the account's sessions last ended in (whole seconds since 1970, as
+# a token's ``iat``), or null when they never were.
+_RECORD_LOGIN = """
+UPDATE users SET last_login_at = now() WHERE id = %s AND deleted_at IS NULL
+RETURNING floor(extract(epoch FROM sessions_valid_after))::bigint AS sessions_ended
+"""
+_SESSIONS_ENDED = """
+SELECT floor(extract(epoch FROM sessions_valid_after))::bigint AS sessions_ended FROM users WHERE id = %s
+"""
+
+
+def record_login(cur: Cursor[Any], user_id: str) -> dict[str, Any] | None:
+    """Stamps the login: the row with ``sessions_ended``, or None without an account."""
+    return cur.execute(_RECORD_LOGIN, (user_id,)).fetchone()
+
+
+def sessions_ended(user_id: str) -> int | None:
+    """The second the account's sessions last ended in (None: never, or no such account)."""
+    row = db.connection().execute(_SESSIONS_ENDED, (user_id,)).fetchone()
+    return row["sessions_ended"] if row else None
+
+
+def account_state(email: str) -> dict[str, Any] | None:
+    """The account of ``email``, if any: its id and whether the address is verified."""
+    return (
+        db.connection()
+        .execute("SELECT id::text AS id, email_verified FROM users WHERE email = %s AND deleted_at IS NULL", (email,))
+        .fetchone()
+    )
 
 
 def user_id_by_email(cur: Cursor[Any], email: str) -> str | None:

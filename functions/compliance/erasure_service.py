@@ -19,8 +19,8 @@ from apranova import db, retention_bounds
 from apranova.audit import AuditAction, RequestInfo
 from apranova.cognito import error_code
 from apranova.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, TooManyRequests
-from apranova.identity import Caller
-from apranova.mail import Email
+from apranova.identity import Caller, end_sessions
+from apranova.mail import Email, plain
 from apranova.observability import logger
 from functions.compliance import erasure_repository as repository
 from functions.compliance.erasure_config import ErasureSettings
@@ -149,6 +149,9 @@ def request_deletion(
             # scheduled and the person may retry; if the commit fails after it, they were only
             # signed out. Never a scheduled deletion whose sign-out did not happen.
             _sign_out_everywhere(pool, account["email"])
+            # Cognito's sign-out leaves access tokens valid until they expire: the API refuses
+            # them from the next request on.
+            end_sessions(cur, caller.user_id)
     except Exception as error:
         if getattr(error, "sqlstate", None) == UNIQUE_VIOLATION:  # a concurrent second request
             raise _already_requested(repository.open_request(caller.user_id)) from None
@@ -199,7 +202,7 @@ def _day(moment: datetime) -> str:
 
 
 def scheduled_email(account: dict[str, Any], scheduled_for: datetime, spa_origin: str) -> Email:
-    greeting = f"Hello {account['name']}," if account.get("name") else "Hello,"
+    greeting = f"Hello {plain(account.get('name'))}," if plain(account.get("name")) else "Hello,"
     text = f"""{greeting}
 
 We received your request to delete your ApraNova account. Your account and your personal data will be erased on {_day(scheduled_for)}.
@@ -214,11 +217,16 @@ If you did not ask for this, log in and cancel the deletion, then change your pa
 
 The ApraNova team
 """  # noqa: E501 - an email paragraph is one line
-    return Email(to=(account["email"],), subject="Your ApraNova account is scheduled for deletion", text=text)
+    return Email(
+        to=(account["email"],),
+        subject="Your ApraNova account is scheduled for deletion",
+        text=text,
+        links=(spa_origin,),
+    )
 
 
 def cancelled_email(account: dict[str, Any], spa_origin: str) -> Email:
-    greeting = f"Hello {account['name']}," if account.get("name") else "Hello,"
+    greeting = f"Hello {plain(account.get('name'))}," if plain(account.get("name")) else "Hello,"
     text = f"""{greeting}
 
 The deletion of your ApraNova account was cancelled. Nothing was erased: your account, progress and tools are as you left them.
@@ -229,4 +237,6 @@ If you did not cancel the deletion yourself, change your password.
 
 The ApraNova team
 """  # noqa: E501 - an email paragraph is one line
-    return Email(to=(account["email"],), subject="Your ApraNova account deletion was cancelled", text=text)
+    return Email(
+        to=(account["email"],), subject="Your ApraNova account deletion was cancelled", text=text, links=(spa_origin,)
+    )

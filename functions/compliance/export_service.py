@@ -350,13 +350,14 @@ def _email_ready(deps: WorkerDeps, person: dict[str, Any], ready: dict[str, Any]
         to=(person["email"],),
         subject="Your ApraNova data export is ready",
         text=(
-            f"Hello {person['name'] or 'there'},\n\n"
+            f"Hello {mail.plain(person['name'], 'there')},\n\n"
             "The copy of your data you asked for is ready. Download it from your account page (sign in "
             f"first): {page}\n\n"
             f"It can be downloaded until {expires}; after that it is deleted and you can ask for a new one.\n\n"
             "If you did not ask for this export, change your password and contact us.\n\n"
             "The ApraNova team"
         ),
+        links=(page,),
     )
     try:
         deps.send(email)

@@ -7,11 +7,10 @@ takes them from the track), never silently ignored.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from apranova.fields import UUID_PATTERN, check_email
+from apranova.fields import UUID_PATTERN, AcceptTrue, PlainName, check_email
 
 TrackCode = Field(pattern=r"^[A-Z][A-Z0-9_]{0,15}$", examples=["DP"], description="A track code, e.g. DP or FSD.")
 
@@ -27,20 +26,12 @@ class TrackChoice(Strict):
 class AnonymousCheckout(Strict):
     track: str = TrackCode
     email: str = Field(max_length=254, examples=["ada@example.com"])
-    name: str = Field(min_length=1, max_length=200)
-    accept_privacy: Literal[True] = Field(description="Must be true: the privacy policy and terms are accepted.")
+    name: PlainName  # plain text on one line: no CR/LF or other control characters (422)
+    accept_privacy: AcceptTrue = Field(description="Must be true: the privacy policy and terms are accepted.")
     privacy_version: str = Field(max_length=20, examples=["1.0"])
     terms_version: str = Field(max_length=20, examples=["1.0"])
 
     _email = field_validator("email")(check_email)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be blank")
-        return value
 
 
 class RefundRequestCreate(Strict):

@@ -395,17 +395,19 @@ def _one_line(text: str) -> str:
 def received_by_student(
     student: Learner, target: dict[str, Any], submission: dict[str, Any], config: SubmissionSettings
 ) -> mail.Email:
+    project_page = f"{config.spa_origin}/projects/{target['project_id']}"
     return mail.Email(
         to=(student.email,),
         subject=_one_line(f"We received your submission: {target['deliverable_title']}"),
         text=(
-            f"Hello {student.name or 'there'},\n\n"
+            f"Hello {mail.plain(student.name, 'there')},\n\n"
             f'We received attempt {submission["attempt"]} of "{target["deliverable_title"]}" for project '
             f"{target['project_number']}: {target['project_title']}. Your trainer will review it, and you will "
             "hear from us by email when they have.\n\n"
-            f"Your project: {config.spa_origin}/projects/{target['project_id']}\n\n"
+            f"Your project: {project_page}\n\n"
             "The ApraNova team"
         ),
+        links=(project_page,),
     )
 
 
@@ -416,17 +418,20 @@ def received_by_trainer(
     submission: dict[str, Any],
     config: SubmissionSettings,
 ) -> mail.Email:
-    who = _one_line(student.name or student.email)
+    # The student's display name is their own text: plain, on one line, never a link.
+    who = mail.plain(student.name, student.email)
+    queue = f"{config.spa_origin}/trainer/submissions"
     return mail.Email(
         to=(trainer["email"],),
         subject=_one_line(f"New submission to review from {who}"),
         text=(
-            f"Hello {trainer.get('name') or 'there'},\n\n"
+            f"Hello {mail.plain(trainer.get('name'), 'there')},\n\n"
             f"{who} ({student.track}) submitted attempt {submission['attempt']} of "
             f'"{target["deliverable_title"]}" for project {target["project_number"]}: {target["project_title"]}.\n\n'
-            f"Your review queue: {config.spa_origin}/trainer/submissions\n\n"
+            f"Your review queue: {queue}\n\n"
             "The ApraNova team"
         ),
+        links=(queue,),
     )
 
 

@@ -1,19 +1,25 @@
 """The emails a review promises the student, rendered here: the review result, the next project
-unlocked, the track completed. No secrets: the only link is the SPA's dashboard."""
+unlocked, the track completed. No secrets: the only link is the SPA's dashboard, and it is the only
+word made a link. The student's name is the student's own, sent to their own verified address, as
+plain text on one line (``mail.plain``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from apranova.mail import Email
+from apranova.mail import Email, plain
 
 
 def _hello(name: str | None) -> str:
-    return f"Hello {name or 'there'},"
+    return f"Hello {plain(name, 'there')},"
+
+
+def _dashboard(spa_origin: str) -> str:
+    return f"{spa_origin}/dashboard"
 
 
 def _sign_off(spa_origin: str) -> str:
-    return f"Your dashboard: {spa_origin}/dashboard\n\nThe ApraNova team"
+    return f"Your dashboard: {_dashboard(spa_origin)}\n\nThe ApraNova team"
 
 
 def review_result(submission: dict[str, Any], spa_origin: str) -> Email:
@@ -37,6 +43,7 @@ def review_result(submission: dict[str, Any], spa_origin: str) -> Email:
         to=(submission["student_email"],),
         subject=subject,
         text=f"{_hello(submission['student_name'])}\n\n{body}\n\n{_sign_off(spa_origin)}",
+        links=(_dashboard(spa_origin),),
     )
 
 
@@ -51,6 +58,7 @@ def project_unlocked(submission: dict[str, Any], unlocked: dict[str, Any], spa_o
             "start it whenever you are ready.\n\n"
             f"{_sign_off(spa_origin)}"
         ),
+        links=(_dashboard(spa_origin),),
     )
 
 
@@ -64,4 +72,5 @@ def track_completed(submission: dict[str, Any], project: dict[str, Any], spa_ori
             f"the {project['track_name']} track.\n\n"
             f"{_sign_off(spa_origin)}"
         ),
+        links=(_dashboard(spa_origin),),
     )

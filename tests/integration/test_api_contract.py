@@ -7,6 +7,8 @@ real database.
 from __future__ import annotations
 
 import json
+import time
+import uuid
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
@@ -122,6 +124,14 @@ def test_wrong_method_is_a_405_naming_the_allowed_methods():
     assert_error_shape(body, "method_not_allowed")
 
 
+def test_the_allow_of_a_405_names_only_the_methods_of_the_path_itself():
+    # The literal route wins over /submissions/{id}/, as API Gateway picks the most specific route.
+    status, headers, _ = call(health, "DELETE", "/api/curriculum/submissions/upload-url/")
+    assert status == 405 and headers["Allow"] == "POST"
+    status, headers, _ = call(health, "PUT", "/api/curriculum/projects/1/steps/2/complete/")
+    assert status == 405 and headers["Allow"] == "DELETE, POST"
+
+
 def test_oversized_body_is_413_even_on_an_unknown_route():
     status, _, body = call(health, "POST", "/api/anything/", body="x" * (1024 * 1024 + 1))
     assert status == 413
@@ -223,19 +233,69 @@ def test_authentication_is_checked_before_the_body_is_validated():
     assert status == 401
 
 
-def test_a_student_on_an_admin_route_is_403():
-    claims = {"sub": "11111111-1111-1111-1111-111111111111", "token_use": "access", "cognito:groups": "[students]"}
-    status, body = call_test_app("POST", "/api/test/admin-only/", claims=claims)
+STUDENT_ID, ADMIN_ID, TRAINER_ID = (
+    "11111111-1111-1111-1111-111111111111",
+    "22222222-2222-2222-2222-222222222222",
+    "33333333-3333-3333-3333-333333333333",
+)
+
+
+@pytest.fixture
+def accounts(conn):
+    """Users of each role: the guard reads the caller's row on every request with a token."""
+    people = {STUDENT_ID: "student", ADMIN_ID: "admin", TRAINER_ID: "trainer"}
+    for user_id, role in people.items():
+        conn.execute(
+            "INSERT INTO users (id, email, name, role) VALUES (%s, %s, 'Contract', %s)",
+            (user_id, f"contract-{role}@example.com", role),
+        )
+    yield people
+    conn.execute("DELETE FROM audit_logs WHERE actor_id = ANY(%s::uuid[])", (list(people),))
+    conn.execute("DELETE FROM users WHERE id = ANY(%s::uuid[])", (list(people),))
+
+
+def token(user_id, groups):
+    return {"sub": user_id, "token_use": "access", "cognito:groups": groups}
+
+
+def test_a_student_on_an_admin_route_is_403(accounts):
+    status, body = call_test_app("POST", "/api/test/admin-only/", claims=token(STUDENT_ID, "[students]"))
     assert status == 403
     assert_error_shape(body, "permission_denied")
 
 
-def test_roles_come_from_groups_only():
-    admin = {"sub": "22222222-2222-2222-2222-222222222222", "token_use": "access", "cognito:groups": "[admins]"}
-    assert call_test_app("POST", "/api/test/admin-only/", claims=admin)[0] == 200
+def test_roles_come_from_the_database_not_the_token(accounts, conn):
+    assert call_test_app("POST", "/api/test/admin-only/", claims=token(ADMIN_ID, "[admins]"))[0] == 200
     # A trainer is not a student; an admin is not a student either.
-    trainer = {"sub": "33333333-3333-3333-3333-333333333333", "token_use": "access", "cognito:groups": "[trainers]"}
-    assert call_test_app("GET", "/api/test/students-only/", claims=trainer)[0] == 403
+    assert call_test_app("GET", "/api/test/students-only/", claims=token(TRAINER_ID, "[trainers]"))[0] == 403
+    # The token says admin, the database says student: the database wins, both ways.
+    assert call_test_app("POST", "/api/test/admin-only/", claims=token(STUDENT_ID, "[admins]"))[0] == 403
+    assert call_test_app("GET", "/api/test/students-only/", claims=token(STUDENT_ID, "[admins]"))[0] == 200
+
+
+def test_a_token_of_no_user_a_disabled_user_or_an_ended_session_is_401(accounts, conn):
+    status, body = call_test_app("POST", "/api/test/admin-only/", claims=token(str(uuid.uuid4()), "[admins]"))
+    assert status == 401
+    assert_error_shape(body, "session_ended")
+    conn.execute("UPDATE users SET is_active = false WHERE id = %s", (ADMIN_ID,))
+    assert call_test_app("POST", "/api/test/admin-only/", claims=token(ADMIN_ID, "[admins]"))[0] == 401
+    # Sessions ended half-way through second ``iat``: a token of that second is refused (it may
+    # have been issued before the end), one of the next second is not.
+    iat = int(time.time())
+    conn.execute(
+        "UPDATE users SET is_active = true, sessions_valid_after = to_timestamp(%s + 0.5) WHERE id = %s",
+        (iat, ADMIN_ID),
+    )
+    for issued, status in ((iat - 60, 401), (iat, 401), (iat + 1, 200)):
+        claims = {**token(ADMIN_ID, "[admins]"), "iat": str(issued)}
+        assert call_test_app("POST", "/api/test/admin-only/", claims=claims)[0] == status, issued
+
+
+def test_a_token_without_iat_is_401(accounts):
+    event = http_api_event("POST", "/api/test/admin-only/", claims=token(ADMIN_ID, "[admins]"))
+    del event["requestContext"]["authorizer"]["jwt"]["claims"]["iat"]
+    event["routeKey"] = event["requestContext"]["routeKey"] = "POST /api/test/admin-only/"
+    assert demo_app.resolve(event, LambdaContext("test"))["statusCode"] == 401
 
 
 def test_a_route_missing_from_the_table_is_refused_not_guessed():

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import uuid
 
+import boto3
 import pytest
 
+from apranova import mail
 from functions.auth.handler import lambda_handler as auth
-from tests.integration.auth_support import PASSWORD, active_consent_versions, bearer, call, idp, use_pool
+from local.moto_stack import mailbox
+from tests.integration.auth_support import (
+    PASSWORD,
+    active_consent_versions,
+    bearer,
+    call,
+    idp,
+    moto_url,
+    use_pool,
+)
 
 pytestmark = pytest.mark.usefixtures("database_url")
 
@@ -132,20 +143,74 @@ def test_stale_consent_versions_are_409_with_the_current_ones(pool, versions, co
     assert cognito_user(pool, body["email"]) is None
 
 
-def test_duplicate_email_is_409_email_taken_in_any_case(pool, versions):
-    body, _ = register(versions)
-    again = signup_body(versions, email=body["email"].upper())
+@pytest.fixture
+def ses(monkeypatch):
+    """SES on the module's moto server, beside its Cognito (an in-process mock_aws would take the
+    Cognito calls too), with the sender verified. moto keeps what it accepted in this process."""
+    from functions.auth import handler
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", moto_url())
+    monkeypatch.setenv("EMAIL_SENDER", "no-reply@apranova.test")
+    monkeypatch.setenv("SPA_ORIGIN", "https://app.apranova.test")
+    monkeypatch.delenv("EMAIL_CONFIGURATION_SET", raising=False)
+    handler.settings.cache_clear()
+    mail.reset()
+    boto3.client("ses", endpoint_url=moto_url(), region_name="us-east-1").verify_email_identity(
+        EmailAddress="no-reply@apranova.test"
+    )
+    yield
+    handler.settings.cache_clear()
+    mail.reset()
+
+
+def emails_to(address):
+    return [m for m in mailbox() if address.lower() in [t.lower() for t in m["to"]]]
+
+
+def test_an_address_with_an_account_gets_the_same_201_and_its_owner_an_email(pool, versions, conn, ses):
+    body, first = register(versions, name="Ada Lovelace")
+    again = signup_body(versions, email=body["email"].upper(), name="Mallory https://evil.example/x")
     status, answer = call(auth, "POST", "/api/auth/registration/", again)
-    assert status == 409 and answer["error"]["code"] == "email_taken"
+    assert status == 201, answer
+    # The same answer a new address gets; the id is a fresh one that names no account.
+    assert set(answer) == set(first) and answer["detail"] == first["detail"]
+    assert answer["email_verified"] is False and answer["id"] != first["id"]
+    assert conn.execute("SELECT count(*) AS n FROM users WHERE id = %s", (answer["id"],)).fetchone()["n"] == 0
+    assert conn.execute("SELECT name FROM users WHERE id = %s", (first["id"],)).fetchone()["name"] == "Ada Lovelace"
+    (email,) = emails_to(body["email"])
+    assert "tried to create an ApraNova account" in email["subject"]
+    # moto keeps the HTML part of what SES accepted.
+    assert '<a href="https://app.apranova.test/login">' in email["body_html"]
+    # Nothing the second sign-up typed reaches the owner.
+    assert "Mallory" not in email["body_html"] and "evil" not in email["body_html"]
 
 
-def test_when_cognito_refuses_no_row_is_written(pool, versions, conn):
+def test_an_address_only_cognito_knows_gets_the_same_201_and_no_row(pool, versions, conn, ses):
     # A Cognito user without a row (created behind the API's back): Cognito says the name is taken.
     email = new_email()
     idp().admin_create_user(UserPoolId=pool["user_pool_id"], Username=email, MessageAction="SUPPRESS")
     status, answer = call(auth, "POST", "/api/auth/registration/", signup_body(versions, email=email))
-    assert status == 409 and answer["error"]["code"] == "email_taken"
+    assert status == 201 and answer["detail"] == "Check your email to finish signing up."
     assert conn.execute("SELECT count(*) AS n FROM users WHERE email = %s", (email,)).fetchone()["n"] == 0
+    assert len(emails_to(email)) == 1
+
+
+@pytest.mark.parametrize("name", ["Ada\r\n\r\nURGENT", "Ada\nLovelace", "Ada\tLovelace", "Ada\u202eecalevol", "A\x7f"])
+def test_a_name_with_control_characters_is_422_at_sign_up_and_on_the_profile(pool, versions, conn, name):
+    body = signup_body(versions, name=name)
+    status, answer = call(auth, "POST", "/api/auth/registration/", body)
+    assert status == 422 and {"field": "body.name", "code": "plain_text"} in [
+        {"field": d["field"], "code": d["code"]} for d in answer["error"]["details"]
+    ]
+    assert conn.execute("SELECT count(*) AS n FROM users WHERE email = %s", (body["email"],)).fetchone()["n"] == 0
+
+
+def test_consent_must_be_the_json_value_true(pool, versions, conn):
+    for value in (1, 1.0, "true"):
+        body = signup_body(versions, accept_privacy=value)
+        status, answer = call(auth, "POST", "/api/auth/registration/", body)
+        assert status == 422 and "body.accept_privacy" in [d["field"] for d in answer["error"]["details"]], value
+        assert cognito_user(pool, body["email"]) is None
 
 
 @pytest.fixture
@@ -186,6 +251,14 @@ def test_verify_email_bad_input(pool):
     assert call(auth, "POST", "/api/auth/verify-email/", {"email": "x@example.com"})[0] == 422
     status, answer = call(auth, "POST", "/api/auth/verify-email/", {"email": new_email(), "code": "1"})
     assert status == 400 and answer["error"]["code"] == "invalid_code"
+
+
+def test_verify_email_answers_alike_for_confirmed_and_unknown_addresses(pool, versions):
+    body, _ = verified_login(versions)
+    confirmed = call(auth, "POST", "/api/auth/verify-email/", {"email": body["email"], "code": "123456"})
+    unknown = call(auth, "POST", "/api/auth/verify-email/", {"email": new_email(), "code": "123456"})
+    assert confirmed == unknown
+    assert confirmed[0] == 400 and confirmed[1]["error"]["code"] == "invalid_code"
 
 
 def test_resend_verification_answers_the_same_for_unknown_emails(pool, versions):

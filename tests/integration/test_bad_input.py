@@ -67,7 +67,9 @@ def pg(database_url: str, make_database) -> Iterator[psycopg.Connection]:
                     mp.setenv(key, value)
                 _reset_settings()
                 with psycopg.connect(url, autocommit=True, row_factory=dict_row) as connection:
+                    CALLERS.update({role: make_person(connection, role) for role in ("student", "trainer", "admin")})
                     yield connection
+                    CALLERS.clear()
         finally:
             _reset_settings()
 
@@ -88,12 +90,17 @@ def snapshot(pg: psycopg.Connection) -> dict[str, str]:
     return digest
 
 
+# One caller of each role, made by the ``pg`` fixture: the guard reads the caller's row (the
+# session check) before anything else of the request.
+CALLERS: dict[str, Person] = {}
+
+
 def caller_for(api_route: routes.Route) -> Person | None:
-    """A caller the route admits (a made-up id: the guard answers before any row is read)."""
+    """A caller the route admits."""
     if not api_route.access.needs_token:
         return None
     role = {routes.Access.TRAINER: "trainer", routes.Access.ADMIN: "admin"}.get(api_route.access, "student")
-    return Person(str(uuid.uuid4()), f"{role}@example.com", role)
+    return CALLERS[role]
 
 
 def call(
@@ -177,7 +184,7 @@ def test_a_nul_in_a_nested_body_string_is_refused_before_the_route_runs(api_rout
 
 def test_a_nul_in_a_body_key_or_a_top_level_list_is_refused(pg):
     before = snapshot(pg)
-    admin = Person(str(uuid.uuid4()), "admin@example.com", "admin")
+    admin = CALLERS["admin"]
     retention = route("PUT /api/admin/retention-policies/")
     status, body = call(retention, who=admin, body=[{"resource_type": "AUDIT_LOGS", f"days{NUL}": 400}])
     assert status == 422 and body["error"]["details"][0]["field"] == "body.0.days\\u0000"  # escaped, not echoed
@@ -195,7 +202,9 @@ def test_a_form_encoded_body_is_checked_too(pg):
     patch = route("PATCH /api/auth/user/")
     status, answer = call_raw(patch, student, b"name=Ada%00", "application/x-www-form-urlencoded")
     assert_refused(status, answer, "body.name")
-    assert call_raw(patch, student, "name=Ada%00", "application/x-www-form-urlencoded")[0] == 400
+    # Not encoded (as a client may send it locally): read as the form it says it is, and checked.
+    status, answer = call_raw(patch, student, "name=Ada%00", "application/x-www-form-urlencoded")
+    assert_refused(status, answer, "body.name")
     assert pg.execute("SELECT name FROM users WHERE id = %s", (student.id,)).fetchone()["name"] == "Test Person"
 
 
@@ -460,3 +469,179 @@ def test_the_caller_is_checked_before_the_characters(pg):
     handler = importlib.import_module(routes.handler_module(api_route.function)).lambda_handler
     response = handler(http_api_event("GET", api_route.path, query={"q": NUL}), LambdaContext("admin"))
     assert response["statusCode"] == 401
+
+
+# --- bodies that cannot be read, or are not what the route takes (issue 15) -----------------------
+#
+# Every operation with a body, called as API Gateway calls it: an unsupported content type is 415,
+# bytes that are not UTF-8 or a broken multipart form are 400, a JSON body whose top level is not
+# what the route takes (an object; an array for a list route) is 422. Never a 500, nothing written.
+
+LIST_BODY_ROUTES = {"PUT /api/admin/retention-policies/"}
+
+
+def call_body(api_route: routes.Route, body: str | bytes, content_type: str) -> tuple[int, Any]:
+    handler = importlib.import_module(routes.handler_module(api_route.function)).lambda_handler
+    who = caller_for(api_route)
+    event = http_api_event(
+        api_route.method,
+        concrete(api_route.path),
+        body=body,
+        headers={"content-type": content_type},
+        claims=who.claims if who else None,
+    )
+    response = handler(event, LambdaContext(api_route.function))
+    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+
+def assert_error(status: int, body: Any, expected_status: int, code: str, before: dict, pg) -> None:
+    assert status == expected_status, body
+    assert body["error"]["code"] == code, body
+    assert snapshot(pg) == before
+
+
+@pytest.mark.parametrize("api_route", BODY_ROUTES, ids=lambda r: r.key)
+def test_a_text_plain_body_is_415(api_route, pg):
+    before = snapshot(pg)
+    status, body = call_body(api_route, '{"name": "Ada"}', "text/plain")
+    assert_error(status, body, 415, "unsupported_media_type", before, pg)
+
+
+@pytest.mark.parametrize("api_route", BODY_ROUTES, ids=lambda r: r.key)
+def test_a_multipart_body_without_a_boundary_is_400(api_route, pg):
+    before = snapshot(pg)
+    status, body = call_body(api_route, b"name=Ada", "multipart/form-data")
+    assert_error(status, body, 400, "invalid_multipart", before, pg)
+
+
+@pytest.mark.parametrize("api_route", BODY_ROUTES, ids=lambda r: r.key)
+def test_a_multipart_body_that_does_not_parse_is_400(api_route, pg):
+    before = snapshot(pg)
+    broken = b'--b\r\nContent-Disposition: form-data; name="\xff\xfe"\r\n\r\nAda\r\n--b--\r\n'
+    status, body = call_body(api_route, broken, "multipart/form-data; boundary=b")
+    assert_error(status, body, 400, "invalid_multipart", before, pg)
+
+
+@pytest.mark.parametrize("api_route", BODY_ROUTES, ids=lambda r: r.key)
+def test_invalid_utf8_in_a_json_body_is_400(api_route, pg):
+    before = snapshot(pg)
+    status, body = call_body(api_route, b'{"name": "Ada \xff\xfe"}', "application/json")
+    assert_error(status, body, 400, "invalid_encoding", before, pg)
+
+
+@pytest.mark.parametrize("top_level", ["[null, null]", "[{}]", '"text"', "1", "null", "true"])
+@pytest.mark.parametrize("api_route", BODY_ROUTES, ids=lambda r: r.key)
+def test_a_json_body_that_is_not_an_object_is_422(api_route, top_level, pg):
+    if api_route.key in LIST_BODY_ROUTES:
+        top_level = {"[null, null]": "{}", "[{}]": '{"resource_type": "AUDIT_LOGS"}'}.get(top_level, top_level)
+    before = snapshot(pg)
+    status, body = call_body(api_route, top_level, "application/json")
+    assert_error(status, body, 422, "validation_error", before, pg)
+    expected = "array_expected" if api_route.key in LIST_BODY_ROUTES else "object_expected"
+    assert body["error"]["details"] == [
+        {"field": "body", "code": expected, "message": body["error"]["details"][0]["message"]}
+    ]
+
+
+def test_an_array_does_not_approve_a_refund(world, pg):
+    """``[null, null]`` was read as its first element (null: no body) and executed the refund."""
+    payer = make_person(pg)
+    refund = pg.execute(
+        "INSERT INTO refund_requests (payment_id, user_id, reason, amount_cents)"
+        " VALUES (%s, %s, 'array test', 100) RETURNING id::text AS id",
+        (_payment(pg, payer), payer.id),
+    ).fetchone()["id"]
+    before = snapshot(pg)
+    approve = route("POST /api/admin/refund-requests/{id}/approve/")
+    path = concrete(approve.path, id=refund)
+    status, body = call(approve, path, who=world["admin"], body="[null, null]")
+    assert status == 422 and body["error"]["details"][0]["code"] == "object_expected"
+    assert snapshot(pg) == before
+    assert pg.execute("SELECT status FROM refund_requests WHERE id = %s", (refund,)).fetchone()["status"] == "PENDING"
+
+
+def test_a_profile_patch_as_an_array_is_422(pg):
+    student = make_person(pg)
+    status, body = call(route("PATCH /api/auth/user/"), who=student, body=[{"name": "Mallory"}])
+    assert status == 422 and body["error"]["details"][0]["code"] == "object_expected"
+    assert pg.execute("SELECT name FROM users WHERE id = %s", (student.id,)).fetchone()["name"] == "Test Person"
+
+
+# --- strict types: booleans and date-times ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "0", "yesterday", "2026-13-01T00:00:00Z"])
+@pytest.mark.parametrize("name", ["from", "to"])
+def test_a_date_time_filter_takes_iso_8601_only(name, value, world):
+    status, body = call(route("GET /api/admin/audit-logs/"), who=world["admin"], query={name: value})
+    assert status == 422, body
+    assert f"query.{name}" in [d["field"] for d in body["error"]["details"]]
+    ok = call(route("GET /api/admin/audit-logs/"), who=world["admin"], query={name: "2026-01-31T12:00:00Z"})
+    assert ok[0] == 200
+
+
+@pytest.mark.parametrize("value", [0, 1, 1.0, "true", "yes", None.__class__.__name__])
+def test_a_boolean_in_a_body_takes_true_or_false_only(value, world, pg):
+    before = snapshot(pg)
+    change = [{"resource_type": "AUDIT_LOGS", "retention_days": 3650, "is_active": value}]
+    status, body = call(route("PUT /api/admin/retention-policies/"), who=world["admin"], body=change)
+    assert status == 422, body
+    assert "body.0.is_active" in [d["field"] for d in body["error"]["details"]]
+    assert snapshot(pg) == before
+
+
+@pytest.mark.parametrize("value", [1900000000, "1900000000", "0.5"])
+def test_a_date_time_in_a_body_takes_iso_8601_only(value, world, pg):
+    before = snapshot(pg)
+    policy = {"kind": "privacy", "version": "9.9", "content": "Text", "summary": "Why", "effective_at": value}
+    status, body = call(route("POST /api/admin/policies/"), who=world["admin"], body=policy)
+    assert status == 422, body
+    assert "body.effective_at" in [d["field"] for d in body["error"]["details"]]
+    assert snapshot(pg) == before
+
+
+# --- security headers on every answer ---------------------------------------------------------------
+
+
+SECURITY = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+# The public catalogue: the same for everyone, so a cache may keep it.
+CATALOGUE = {"GET /api/health/", "GET /api/curriculum/tracks/", "GET /api/compliance/privacy-policy/",
+             "GET /api/compliance/terms/"}  # fmt: skip
+
+
+def headers_of(api_route: routes.Route, *, who: Person | None, body: Any = None) -> tuple[int, dict[str, str]]:
+    handler = importlib.import_module(routes.handler_module(api_route.function)).lambda_handler
+    event = http_api_event(
+        api_route.method,
+        concrete(api_route.path),
+        body=None if body is None else json.dumps(body),
+        claims=who.claims if who else None,
+    )
+    response = handler(event, LambdaContext(api_route.function))
+    return response["statusCode"], response.get("headers") or {}
+
+
+@pytest.mark.parametrize("api_route", API_ROUTES, ids=lambda r: r.key)
+def test_every_answer_carries_the_security_headers(api_route, pg):
+    # The route's own caller and no caller at all: whatever the answer (this module has no tool
+    # servers or Cognito pool, so some routes answer 5xx here), it carries the headers.
+    for who in {caller_for(api_route), None}:
+        status, headers = headers_of(api_route, who=who, body={} if api_route.method != "GET" else None)
+        for name, value in SECURITY.items():
+            assert headers.get(name) == value, (api_route.key, name, headers)
+        assert headers["Strict-Transport-Security"].startswith("max-age=31536000"), headers
+        if api_route.key not in CATALOGUE or status >= 400:
+            assert headers.get("Cache-Control") == "no-store", (api_route.key, status, headers)
+
+
+def test_an_unmatched_request_carries_them_too(pg):
+    from functions.health.handler import lambda_handler as health
+
+    for method, path in (("GET", "/api/nothing/"), ("DELETE", "/api/curriculum/tracks/")):
+        response = health(http_api_event(method, path), LambdaContext("health"))
+        assert response["statusCode"] in (404, 405)
+        assert response["headers"]["X-Content-Type-Options"] == "nosniff"
+        assert response["headers"]["Cache-Control"] == "no-store"

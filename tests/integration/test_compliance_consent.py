@@ -193,7 +193,8 @@ def test_a_deleted_account_cannot_accept(pg) -> None:
     ghost = make_person(pg, consent=False)
     pg.execute("UPDATE users SET deleted_at = now() WHERE id = %s", (ghost.id,))
     status, _, answer = call(compliance, "POST", ACCEPT, ghost, in_force(pg))
-    assert status == 403 and error_code(answer) == "account_unavailable"
+    # Erasure started: every session of the account ended (the guard), nothing is accepted.
+    assert status == 401 and error_code(answer) == "session_ended"
     assert consents_of(pg, ghost) == []
 
 

@@ -118,7 +118,10 @@ def test_delete_account_schedules_audits_signs_out_everywhere_and_emails(person,
     assert audit["details"]["grace_days"] == 30
     assert PASSWORD not in str(audit["details"])
 
-    # Signed out on every device: the refresh token Cognito issued at login no longer works...
+    # Signed out on every device: the access token is refused on the next request, the refresh
+    # token Cognito issued at login no longer works...
+    status, answer = call(auth, "GET", "/api/auth/user/", **as_person(person))
+    assert status == 401 and answer["error"]["code"] == "session_ended"
     assert not refresh_works(person)
     # ...and logging in again does, which is how the person reaches the cancel.
     assert call(auth, "POST", "/api/auth/login/", {"email": person["email"], "password": PASSWORD})[0] == 200
@@ -143,7 +146,9 @@ def test_a_wrong_password_is_403_and_writes_nothing(person, conn):
 def test_a_second_request_is_409_and_keeps_the_first(person, conn):
     first = call(compliance, "POST", DELETE, {"password": PASSWORD}, **as_person(person))
     assert first[0] == 202
-    status, answer = call(compliance, "POST", DELETE, {"password": PASSWORD}, **as_person(person))
+    # The request ended every session: a second one comes from a new login.
+    relogin = call(auth, "POST", "/api/auth/login/", {"email": person["email"], "password": PASSWORD})[1]
+    status, answer = call(compliance, "POST", DELETE, {"password": PASSWORD}, **bearer(relogin["access"]))
     assert status == 409 and answer["error"]["code"] == "deletion_already_requested"
     assert answer["error"]["details"] == [{"id": first[1]["id"], "status": "SCHEDULED"}]
     assert [str(r["id"]) for r in requests_of(conn, person["id"])] == [first[1]["id"]]
@@ -327,10 +332,10 @@ def test_an_id_token_is_not_a_session(person, path):
 
 
 @pytest.mark.parametrize("path", [DELETE, CANCEL])
-def test_a_caller_without_an_account_is_404(path, conn):
+def test_a_caller_without_an_account_is_401(path, conn):
     claims = {"sub": str(uuid.uuid4()), "token_use": "access", "cognito:groups": "[students]"}
     status, answer = call(compliance, "POST", path, {"password": PASSWORD}, claims=claims)
-    assert status == 404, answer
+    assert status == 401 and answer["error"]["code"] == "session_ended", answer
     assert conn.execute("SELECT count(*) AS n FROM deletion_requests WHERE user_id = %s",
                         (claims["sub"],)).fetchone()["n"] == 0  # fmt: skip
 
@@ -415,11 +420,12 @@ def claimed(person, conn) -> Iterator[str]:
     conn.execute("UPDATE users SET deleted_at = NULL WHERE id = %s", (person["id"],))
 
 
-def test_cancel_once_the_purge_has_started_is_409(person, conn, claimed):
+def test_once_the_purge_has_started_no_session_holds(person, conn, claimed):
+    """The purge marks the account deleted: every token of it is refused from then on (401), even
+    one Cognito issues until the purge reaches it, so nothing can be cancelled or asked again."""
     assert conn.execute("SELECT deleted_at FROM users WHERE id = %s", (person["id"],)).fetchone()["deleted_at"]
     relogin = call(auth, "POST", "/api/auth/login/", {"email": person["email"], "password": PASSWORD})[1]
     status, answer = call(compliance, "POST", CANCEL, **bearer(relogin["access"]))
-    assert status == 409 and answer["error"]["code"] == "deletion_in_progress"
+    assert status == 401 and answer["error"]["code"] == "session_ended"
     assert [r["status"] for r in requests_of(conn, person["id"])] == ["IN_PROGRESS"]
-    # The account is being erased: there is nothing left to ask a deletion of.
-    assert call(compliance, "POST", DELETE, {"password": PASSWORD}, **bearer(relogin["access"]))[0] == 404
+    assert call(compliance, "POST", DELETE, {"password": PASSWORD}, **bearer(relogin["access"]))[0] == 401

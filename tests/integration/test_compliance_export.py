@@ -616,10 +616,10 @@ def test_someone_elses_or_a_malformed_id_is_404_and_anonymous_is_401(aws: Aws, p
     ).fetchone()["n"] == 1  # fmt: skip
 
 
-def test_an_account_without_a_users_row_gets_404_and_nothing_is_written(aws: Aws, conn) -> None:
+def test_an_account_without_a_users_row_gets_401_and_nothing_is_written(aws: Aws, conn) -> None:
     ghost = Person(str(uuid.uuid4()), "ghost@example.com", "Ghost")
     answer = call("POST", EXPORT, ghost)
-    assert answer.status == 404
+    assert answer.status == 401  # no account, no session (the guard)
     assert conn.execute(
         "SELECT count(*) AS n FROM audit_logs WHERE subject_id = %s", (ghost.user_id,)
     ).fetchone()["n"] == 0  # fmt: skip

@@ -117,11 +117,13 @@ def people(conn) -> Iterator[Callable[..., Person]]:
     ) -> Person:
         user_id = str(uuid.uuid4())
         email = f"curriculum-{user_id[:8]}@example.com"
+        # The role is the database's (the guard reads it); the token's groups say the same.
+        role = {"[trainers]": "trainer", "[admins]": "admin"}.get(groups, "student")
         conn.execute(
-            "INSERT INTO users (id, email, name, track_id, enrollment_status, email_verified, enrolled_at)"
-            " VALUES (%s, %s, 'Ada', (SELECT id FROM tracks WHERE code = %s), %s, true,"
+            "INSERT INTO users (id, email, name, role, track_id, enrollment_status, email_verified, enrolled_at)"
+            " VALUES (%s, %s, 'Ada', %s, (SELECT id FROM tracks WHERE code = %s), %s, true,"
             " CASE WHEN %s IN ('ENROLLED', 'COMPLETED') THEN now() END)",
-            (user_id, email, track, status, status),
+            (user_id, email, role, track, status, status),
         )
         made.append(user_id)
         if consent:

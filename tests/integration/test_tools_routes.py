@@ -92,10 +92,12 @@ def people(conn) -> Iterator[Callable[..., Person]]:
     def make(track: str | None = "DP", status: str = "ENROLLED", groups: str = "[students]") -> Person:
         user_id = str(uuid.uuid4())
         email = f"tools-{user_id[:8]}@example.com"
+        # The role is the database's (the guard reads it); the token's groups say the same.
+        role = {"[trainers]": "trainer", "[admins]": "admin"}.get(groups, "student")
         conn.execute(
-            "INSERT INTO users (id, email, track_id, enrollment_status, email_verified)"
-            " VALUES (%s, %s, (SELECT id FROM tracks WHERE code = %s), %s, true)",
-            (user_id, email, track, status),
+            "INSERT INTO users (id, email, role, track_id, enrollment_status, email_verified)"
+            " VALUES (%s, %s, %s, (SELECT id FROM tracks WHERE code = %s), %s, true)",
+            (user_id, email, role, track, status),
         )
         made.append(user_id)
         return Person(user_id, email, groups)

@@ -1,10 +1,15 @@
 """The one place HTTP meets the domain: a Powertools resolver every API function builds on.
 
 ``create_app`` returns an ``APIGatewayHttpResolver`` with request validation and OpenAPI on, plus:
-- a guard run before every route: body size (413), the caller's access checked against the route
-  table (401/403), so no route can forget it, well-formed JSON (400), and no character PostgreSQL
-  text cannot hold in the body, the query or the path (422);
-- the single mapping of errors to the JSON error body (domain errors, validation, 404/405, 500).
+- a guard run before every route: body size (413); where the route needs a token, the token (401)
+  and the session: one primary-key read saying that the token's user exists, is active, holds the
+  role the route needs *now* and has not ended their sessions since the token was issued (401/403;
+  ``apranova.identity``); a body the validation can read (415 for a content type it does not take,
+  400 for bytes that are not UTF-8, a broken multipart form or malformed JSON); no character
+  PostgreSQL text cannot hold in the body, the query or the path (422); a JSON body whose top level
+  is what the route takes (422);
+- the single mapping of errors to the JSON error body (domain errors, validation, 404/405, 500);
+- the security headers on every answer (``lambda_entry``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,15 @@ from urllib.parse import parse_qs
 import psycopg
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    _extract_multipart_boundary,
+    _is_or_contains_sequence,
+    _parse_multipart_body,
+)
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.logging import correlation_paths
 
 from apranova import db, routes
@@ -29,16 +42,25 @@ from apranova.errors import (
     AppError,
     Forbidden,
     InvalidJson,
+    InvalidRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
     Unauthorized,
+    UnsupportedMediaType,
     ValidationFailed,
     error_body,
     validation_details,
 )
-from apranova.identity import Caller, caller_from_event
+from apranova.identity import (
+    Caller,
+    caller_from_event,
+    caller_with_role,
+    current_session,
+    issued_at,
+    token_claims,
+)
 from apranova.observability import logger
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -46,6 +68,17 @@ MAX_BODY_BYTES = 1024 * 1024
 # "\ud800"): a value holding either fails in the database, whatever the route does with it.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MAX_REPORTED_FIELDS = 10
+NOT_AUTHENTICATED = "Authentication credentials were not provided or are not valid."
+SESSION_ENDED = "This session has ended; sign in again."
+
+# On every answer of every API function (lambda_entry). HSTS: a year, subdomains included; the API
+# is served over HTTPS only (API Gateway, CloudFront).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Referrer-Policy": "no-referrer",
+}
+NO_STORE = "no-store"
 
 
 def error_response(error: AppError) -> Response:
@@ -65,10 +98,11 @@ def _raw_body_size(event: dict[str, Any]) -> int:
 
 
 def check_access(route: routes.Route, caller: Caller | None) -> None:
+    """The route's access rule against ``caller``'s groups (401 without a caller, 403 wrong role)."""
     if not route.access.needs_token:
         return
     if caller is None:
-        raise Unauthorized("Authentication credentials were not provided or are not valid.")
+        raise Unauthorized(NOT_AUTHENTICATED)
     allowed = {
         routes.Access.USER: True,
         routes.Access.STUDENT: caller.is_student,
@@ -88,9 +122,18 @@ def _guard_for(table: dict[str, routes.Route]) -> Callable[[APIGatewayHttpResolv
         if route is None:  # API Gateway's $default route (or a route missing from the table): 404/405
             http = app.current_event.request_context.http
             raise not_found_or_not_allowed(http.method, app.current_event.path)
-        check_access(route, caller_from_event(event))
+        if route.access.needs_token:
+            token = caller_from_event(event)
+            if token is None:
+                raise Unauthorized(NOT_AUTHENTICATED)
+            # Who the caller is now (one primary-key read), before anything of the request is read.
+            app.append_context(caller=_session_caller(route, token, event))
         # The webhook's body is Stripe's, checked by its signature.
-        body = _NOT_PARSED if route.access is routes.Access.STRIPE else _parsed_body(event, app.current_event.headers)
+        body, is_json = (
+            (_NOT_PARSED, False)
+            if route.access is routes.Access.STRIPE
+            else _parsed_body(event, app.current_event.headers)
+        )
         fields = _unstorable_fields("path", event.get("pathParameters"))
         fields += _unstorable_fields("query", event.get("queryStringParameters"))
         fields += _unstorable_fields("body", body)
@@ -103,43 +146,113 @@ def _guard_for(table: dict[str, routes.Route]) -> Callable[[APIGatewayHttpResolv
                     for f in fields[:MAX_REPORTED_FIELDS]
                 ],
             )
+        if is_json:
+            _check_top_level(body, _takes_a_list(app))
         return next_middleware(app)
 
     return guard
 
 
+def _session_caller(route: routes.Route, token: Caller, event: dict[str, Any]) -> Caller:
+    """The token's caller with their role *now*, if the database says the session still holds."""
+    iat = issued_at(token_claims(event))
+    if iat is None:  # Cognito's access tokens always carry it; without it nothing proves the session
+        raise Unauthorized(NOT_AUTHENTICATED)
+    session = current_session(db.connection(), token.user_id, iat)
+    if not session.valid or session.role is None:
+        raise Unauthorized(SESSION_ENDED, code="session_ended")
+    current = caller_with_role(token, session.role)
+    check_access(route, current)
+    return current
+
+
+def _takes_a_list(app: APIGatewayHttpResolver) -> bool:
+    """Whether the route's body is a JSON array (a list model) rather than an object."""
+    route = app.context.get("_route")
+    params = route.dependant.body_params if route is not None else []
+    return len(params) == 1 and _is_or_contains_sequence(params[0].field_info.annotation)
+
+
 _NOT_PARSED = object()
 
 
-def _parsed_body(event: dict[str, Any], headers: Any) -> Any:
-    """The body as the validation will read it (JSON, or a form's fields), or ``_NOT_PARSED``.
+def _parsed_body(event: dict[str, Any], headers: Any) -> tuple[Any, bool]:
+    """The body as the validation will read it (JSON, a form's fields) or ``_NOT_PARSED``, and
+    whether it is JSON.
 
-    A plain-text body must be JSON (400 otherwise). A base64-encoded one (API Gateway encodes
-    what it does not take for text) is decoded as Powertools decodes it, only to be scanned: what
-    it is otherwise is the validation's to answer.
+    The content types are Powertools' own (JSON when none is given, a URL-encoded form, a multipart
+    form), tested as it tests them, so that what passes here is what it parses: any other is 415,
+    bytes that are not UTF-8 or a multipart form without a boundary or that does not parse are 400,
+    malformed JSON is 400.
     """
     body = event.get("body")
     if not body:
-        return _NOT_PARSED
+        return _NOT_PARSED, False
+    content_type = (headers.get("content-type") or "").strip()
     encoded = bool(event.get("isBase64Encoded"))
-    if encoded:
-        try:
-            body = base64.b64decode(body).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return _NOT_PARSED
-    content_type = (headers.get("content-type") or "").strip().lower()
-    if encoded and content_type.startswith("application/x-www-form-urlencoded"):
-        return {name: values[0] if len(values) == 1 else values for name, values in parse_qs(body, True).items()}
-    if encoded and content_type and not content_type.startswith("application/json"):
-        return body  # scanned whole (a multipart form's fields are in it as they are)
+    if content_type.startswith("multipart/form-data"):
+        return _multipart_fields(body, encoded, content_type), False
+    is_json = not content_type or content_type.startswith("application/json")
+    if not is_json and not content_type.startswith("application/x-www-form-urlencoded"):
+        raise UnsupportedMediaType(
+            "The request body must be JSON (Content-Type: application/json).",
+            details=[
+                {"field": "header.content-type", "code": "unsupported_media_type", "message": "use application/json"}
+            ],
+        )
+    text = _utf8(base64_bytes(body)) if encoded else body
+    if not is_json:
+        form = parse_qs(text, True)
+        return {name: values[0] if len(values) == 1 else values for name, values in form.items()}, False
     try:
-        return json.loads(body)
+        return json.loads(text), True
     except RecursionError:
         raise InvalidJson("The request body is nested too deeply.") from None
     except ValueError:
-        if encoded:
-            return _NOT_PARSED
         raise InvalidJson("The request body is not valid JSON.") from None
+
+
+def _check_top_level(document: Any, takes_a_list: bool) -> None:
+    """A JSON body's top level must be what the route takes (an object, or an array for a list
+    route), on every route: Powertools would otherwise read an array as its first element (and
+    ``[null]`` as no body at all)."""
+    expected, name = (list, "array") if takes_a_list else (dict, "object")
+    if not isinstance(document, expected):
+        raise ValidationFailed(
+            f"The request body must be a JSON {name}.",
+            details=[{"field": "body", "code": f"{name}_expected", "message": f"the body must be a JSON {name}"}],
+        )
+
+
+def base64_bytes(body: str) -> bytes:
+    try:
+        return base64.b64decode(body)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("The request body is not valid base64.", code="invalid_body") from None
+
+
+def _utf8(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("The request body is not valid UTF-8.", code="invalid_encoding") from None
+
+
+def _multipart_fields(body: str, encoded: bool, content_type: str) -> dict[str, Any]:
+    """A multipart form's text fields, parsed as Powertools parses them (400 when it cannot be)."""
+    broken = InvalidRequest("The multipart body cannot be parsed.", code="invalid_multipart")
+    boundary = _extract_multipart_boundary(content_type)
+    if not boundary:
+        raise broken
+    try:
+        raw = base64_bytes(body) if encoded else body.encode("latin-1")
+        parts = _parse_multipart_body(raw, boundary)
+    except InvalidRequest:
+        raise
+    except Exception:  # noqa: BLE001 - whatever the parser trips on is a broken body
+        raise broken from None
+    # A file part's bytes are not text the routes store; every text field is checked.
+    return {name: value for name, value in parts.items() if isinstance(value, str | list)}
 
 
 def _unstorable_fields(place: str, value: Any) -> list[str]:
@@ -194,11 +307,18 @@ def create_app(route_table: dict[str, routes.Route] | None = None) -> APIGateway
     def _app_error(error: AppError) -> Response:
         return error_response(error)
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response:
+        # The guard answers first; this keeps Powertools' own refusal from reaching the 500 below.
+        return error_response(UnsupportedMediaType("The request body must be JSON (Content-Type: application/json)."))
+
     @app.exception_handler(RequestValidationError)
     def _validation_error(error: RequestValidationError) -> Response:
         errors = error.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(InvalidJson("The request body is not valid JSON."))
+        if any(e.get("type") in ("multipart_invalid", "form_invalid") for e in errors):
+            return error_response(InvalidRequest("The request body cannot be parsed.", code="invalid_body"))
         return error_response(ValidationFailed("The request is not valid.", details=validation_details(list(errors))))
 
     @app.not_found
@@ -229,10 +349,11 @@ def create_app(route_table: dict[str, routes.Route] | None = None) -> APIGateway
 
 
 def caller(app: APIGatewayHttpResolver) -> Caller:
-    """The signed-in caller of the current request (the guard already required one)."""
-    found = caller_from_event(app.current_event.raw_event)
-    if found is None:
-        raise Unauthorized("Authentication credentials were not provided or are not valid.")
+    """The signed-in caller of the current request, with their role as the database has it now
+    (the guard checked the session and put them in the request's context)."""
+    found = app.context.get("caller")
+    if not isinstance(found, Caller):
+        raise Unauthorized(NOT_AUTHENTICATED)
     return found
 
 
@@ -256,6 +377,32 @@ def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any],
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return app.resolve(event, context)
+        return with_security_headers(event, app.resolve(event, context))
 
     return handler
+
+
+def is_personal(event: dict[str, Any]) -> bool:
+    """Whether an answer to ``event`` may hold personal data: all but the public catalogue's reads
+    (health, tracks, policy texts), which are the same for everyone. Every route with a token,
+    every auth and payments route (tokens, account and payment state), anything unmatched."""
+    route = routes.ROUTES_BY_KEY.get(event.get("routeKey", ""))
+    catalogue = (
+        route is not None
+        and route.access is routes.Access.PUBLIC
+        and route.method == "GET"
+        and not route.path.startswith(("/api/auth/", "/api/payments/"))
+    )
+    return not catalogue
+
+
+def with_security_headers(event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    """The security headers on ``response``; ``Cache-Control: no-store`` on a personal answer
+    whatever the route set (a public route keeps its own caching)."""
+    headers = {**(response.get("headers") or {}), **SECURITY_HEADERS}
+    personal = is_personal(event) or response.get("statusCode", 500) >= 400
+    if personal:
+        headers = {name: value for name, value in headers.items() if name.lower() != "cache-control"}
+        headers["Cache-Control"] = NO_STORE
+    response["headers"] = headers
+    return response

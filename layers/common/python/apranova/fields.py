@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -31,3 +36,57 @@ def check_email(value: str) -> str:
     if not EMAIL.match(value):
         raise ValueError("not a valid email address")
     return value.lower()
+
+
+# --- names and other short plain text ------------------------------------------------------------
+
+# What a name may not hold: control characters (C0, DEL, C1: CR/LF would start new lines in an email
+# or a header), line and paragraph separators, and the bidirectional embedding, override and isolate
+# controls (they reorder what a reader sees, e.g. in a subject line).
+_NOT_PLAIN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def check_plain_text(value: str) -> str:
+    """``value`` stripped, if it is plain text on one line (a ``plain_text`` error otherwise)."""
+    if _NOT_PLAIN.search(value):
+        raise PydanticCustomError("plain_text", "must be plain text on one line, without control characters")
+    value = value.strip()
+    if not value:
+        raise PydanticCustomError("blank", "must not be blank")
+    return value
+
+
+# A person's name as every request model takes it (registration, profile, pay-first checkout).
+PlainName = Annotated[
+    str,
+    Field(min_length=1, max_length=200, examples=["Ada Lovelace"]),
+    AfterValidator(check_plain_text),
+]
+
+
+# --- strict scalars -----------------------------------------------------------------------------------
+
+_ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def require_iso_date_time(value: object) -> object:
+    """Only an ISO 8601 date-time string (or a datetime): pydantic would otherwise read a number,
+    or a string such as "0.5", as seconds since 1970."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE_TIME.match(value)):
+        return value
+    raise PydanticCustomError("datetime_type", "must be an ISO 8601 date-time, such as 2026-01-31T12:00:00Z")
+
+
+# A date-time with its offset, given as ISO 8601 text only (filters and bodies).
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(require_iso_date_time)]
+
+
+def require_bool(value: object) -> object:
+    """Only JSON's true and false: pydantic would otherwise take 1, 0, "yes" or 1.0 for a boolean."""
+    if isinstance(value, bool):
+        return value
+    raise PydanticCustomError("bool_type", "must be true or false")
+
+
+# Consent given in a request body: the JSON value true, nothing that merely compares equal to it.
+AcceptTrue = Annotated[Literal[True], BeforeValidator(require_bool)]

@@ -3,11 +3,17 @@ template kept beside the code is reviewed with it).
 
 Every message is plain text plus HTML. Nothing secret goes into an email: links point at the SPA,
 and codes are sent by Cognito itself.
+
+Only links we build become links (design §8 rule 16): the sender lists them in ``Email.links``, and
+the HTML makes an anchor of a word only when it is one of those, never of a URL that came in with
+text a person typed (a name, a reason). Text a person typed never goes to an address that has not
+been verified.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -26,22 +32,40 @@ class Email:
     to: tuple[str, ...]
     subject: str
     text: str
+    # The URLs this message's sender built (the SPA's pages, a presigned link): the only words the
+    # HTML makes clickable.
+    links: tuple[str, ...] = ()
 
     @property
     def html(self) -> str:
-        """The text as simple HTML: paragraphs, with links kept clickable."""
+        """The text as simple HTML: paragraphs and line breaks; the sender's own links clickable."""
+        links = {html.escape(link) for link in self.links}
+
+        def linked(word: str) -> str:
+            # A sentence may end right after a link: its full stop is not part of it.
+            bare = word.rstrip(".,;:!?)")
+            return f'<a href="{bare}">{bare}</a>{word[len(bare) :]}' if bare in links else word
+
         paragraphs = []
         for block in self.text.strip().split("\n\n"):
-            escaped = html.escape(block).replace("\n", "<br>")
-            words = [
-                f'<a href="{word}">{word}</a>' if word.startswith(("https://", "http://")) else word
-                for word in escaped.split(" ")
-            ]
-            paragraphs.append(f"<p>{' '.join(words)}</p>")
+            lines = [" ".join(linked(word) for word in line.split(" ")) for line in html.escape(block).split("\n")]
+            paragraphs.append(f"<p>{'<br>'.join(lines)}</p>")
         return (
             '<!doctype html><html lang="en"><head><meta charset="utf-8"></head>'
             f'<body style="font-family:sans-serif">{"".join(paragraphs)}</body></html>'
         )
+
+
+# Control characters, line and paragraph separators, bidirectional overrides and isolates.
+_NOT_PLAIN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(text: str | None, fallback: str = "") -> str:
+    """Text a person typed (a name), as it may appear in a subject or a sentence: one line, no
+    control characters, runs of spaces collapsed. Requests refuse such characters at the edge
+    (``apranova.fields.PlainName``); this keeps rows written before that, or by hand, in line."""
+    cleaned = " ".join(_NOT_PLAIN.sub(" ", text or "").split())
+    return cleaned or fallback
 
 
 @cache

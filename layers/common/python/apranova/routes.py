@@ -143,15 +143,24 @@ def _pattern(path: str) -> re.Pattern[str]:
 _PATTERNS: tuple[tuple[re.Pattern[str], Route], ...] = tuple((_pattern(r.path), r) for r in ROUTES)
 
 
+def _specificity(route: Route) -> tuple[int, ...]:
+    """Lower is more specific: segment by segment, a literal beats a ``{parameter}``."""
+    return tuple(1 if part.startswith("{") else 0 for part in route.path.strip("/").split("/"))
+
+
 def match(method: str, path: str) -> tuple[Route | None, list[str]]:
-    """The route for ``method path`` (or None), and the methods the path allows (for a 405)."""
-    allowed: list[str] = []
-    found = None
-    for pattern, route in _PATTERNS:
-        if pattern.match(path):
-            allowed.append(route.method)
-            if route.method == method.upper():
-                found = route
+    """The route for ``method path`` (or None), and the methods the path allows (for a 405).
+
+    As API Gateway picks routes, the most specific template wins: ``/submissions/upload-url/``
+    is that literal route's, not an id of ``/submissions/{id}/``; the ``Allow`` of a 405 names the
+    methods of the most specific template the path matches, and only those.
+    """
+    matched = sorted((route for pattern, route in _PATTERNS if pattern.match(path)), key=_specificity)
+    if not matched:
+        return None, []
+    found = next((route for route in matched if route.method == method.upper()), None)
+    best = _specificity(matched[0])
+    allowed = [route.method for route in matched if _specificity(route) == best]
     return found, allowed
 
 
