@@ -109,10 +109,12 @@ STEP_TIMEOUT = Duration.seconds(60)
 # caller's own token, not by IAM.
 COGNITO_ACTIONS = {
     # Sign-up puts the user in students and deletes the Cognito user when the database rows
-    # fail (compensation). Exactly what the code calls: widen it when the code does.
+    # fail (compensation); a password reset signs the user out everywhere (no token of theirs is at
+    # hand). Exactly what the code calls: widen it when the code does.
     "auth": (
         "cognito-idp:AdminAddUserToGroup",
         "cognito-idp:AdminDeleteUser",
+        "cognito-idp:AdminUserGlobalSignOut",
     ),
     # Role changes move a user between groups.
     "admin": (
@@ -156,11 +158,12 @@ WORKFLOW_STARTERS = {
 # Functions that send email (students' notices, operator alerts) through SES: the payments ones, the
 # submissions function (submission received, to the student and the trainer) and the trainer
 # function (review results, project unlocked, track completed).
-EMAIL_FUNCTIONS = PAYMENT_FUNCTIONS | {"submissions", "trainer", "compliance"}
+# auth: a sign-up with an address that has an account emails its owner (with a sign-in link).
+EMAIL_FUNCTIONS = PAYMENT_FUNCTIONS | {"submissions", "trainer", "compliance", "auth"}
 # Of those, the ones that also alert the operators (apranova.alerts reads OPS_EMAIL).
 ALERT_FUNCTIONS = PAYMENT_FUNCTIONS
 # Functions whose emails link to the SPA (SPA_ORIGIN); the payments ones get it with their checkout URLs.
-SPA_LINK_FUNCTIONS = frozenset({"submissions", "trainer", "compliance"})
+SPA_LINK_FUNCTIONS = frozenset({"submissions", "trainer", "compliance", "auth"})
 # The sender when the operator configures none: a reserved domain, so a dev stack synthesizes and
 # deploys, and SES refuses to send until a verified sender is configured (docs/operations.md).
 DEFAULT_EMAIL_SENDER = "no-reply@apranova.example"

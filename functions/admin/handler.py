@@ -8,11 +8,10 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from pydantic import AwareDatetime
 
 from apranova import cognito, workflows
 from apranova.api import caller, create_app, lambda_entry, request_info
-from apranova.fields import UUID_PATTERN
+from apranova.fields import UUID_PATTERN, IsoDateTime
 from apranova.settings import BaseSettings, load
 from functions.admin import service
 from functions.admin.models import (
@@ -140,8 +139,9 @@ Uuid = Annotated[str | None, Query(pattern=UUID_PATTERN)]
 ActionFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$", description="e.g. LOGIN")]
 ResourceTypeFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z][a-z0-9_]*$", description="e.g. user")]
 ResourceIdFilter = Annotated[str | None, Query(min_length=1, max_length=256)]
-FromFilter = Annotated[AwareDatetime | None, Query(alias="from", description="occurred_at >= from (ISO 8601)")]
-ToFilter = Annotated[AwareDatetime | None, Query(alias="to", description="occurred_at < to (ISO 8601)")]
+# ISO 8601 text only: "0.5" or "1700000000" is a 422, not seconds since 1970.
+FromFilter = Annotated[IsoDateTime | None, Query(alias="from", description="occurred_at >= from (ISO 8601)")]
+ToFilter = Annotated[IsoDateTime | None, Query(alias="to", description="occurred_at < to (ISO 8601)")]
 
 
 @app.post("/api/admin/policies/", summary="Publish a privacy policy or terms version, now or for a later date")

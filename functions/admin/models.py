@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from apranova.fields import UUID_PATTERN
+from apranova.fields import UUID_PATTERN, IsoDateTime
 
 Role = Literal["student", "trainer", "admin"]
 
@@ -223,7 +223,7 @@ class PolicyPublication(BaseModel):
     version: str = Field(max_length=20, pattern=POLICY_VERSION, examples=["1.1"])
     content: str = Field(min_length=1, max_length=200_000, description="The full text (Markdown).")
     summary: str = Field(min_length=1, max_length=2000, description="What changed, in a few lines.")
-    effective_at: AwareDatetime = Field(
+    effective_at: IsoDateTime = Field(
         description="When it comes into force (now, or later: nothing changes for anyone until then)."
     )
 
@@ -295,4 +295,4 @@ class RetentionChange(BaseModel):
 
     resource_type: str = Field(max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$", examples=["AUDIT_LOGS"])
     retention_days: int = Field(ge=1, le=36_500)
-    is_active: bool | None = Field(default=None, description="Omitted: unchanged.")
+    is_active: StrictBool | None = Field(default=None, description="Omitted: unchanged.")

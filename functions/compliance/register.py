@@ -165,6 +165,12 @@ TABLES: tuple[Table, ...] = (
             _c("enrolled_at"),
             _c("completed_at"),
             _c("last_login_at"),
+            _c(
+                "sessions_valid_after",
+                ABOUT,
+                "When the person's sessions last ended (logout, password change, role change, ...): "
+                "access tokens issued before are refused.",
+            ),
             _c("is_active"),
             _c("deleted_at"),
             _c("created_at"),

@@ -17,7 +17,7 @@ def user(user_id: str) -> dict[str, Any] | None:
         .execute(
             """
             SELECT u.id::text AS id, u.email::text AS email, u.name, u.role, t.code AS track,
-                   u.enrollment_status, u.provisioning_status, u.tools_provisioned
+                   u.enrollment_status, u.provisioning_status, u.tools_provisioned, u.email_verified
             FROM users u LEFT JOIN tracks t ON t.id = u.track_id
             WHERE u.id = %s AND u.deleted_at IS NULL
             """,

@@ -155,6 +155,7 @@ def test_only_auth_admin_and_the_payments_webhook_get_cognito_permissions(templa
     assert set(COGNITO_ACTIONS["auth"]) == {
         "cognito-idp:AdminAddUserToGroup",
         "cognito-idp:AdminDeleteUser",
+        "cognito-idp:AdminUserGlobalSignOut",  # a password reset ends every session
     }
     assert set(COGNITO_ACTIONS["admin"]) == {
         "cognito-idp:AdminAddUserToGroup",

@@ -25,6 +25,7 @@ from cdk.constructs.student_tools import STUDENTS_DB_NAME, TOOL_PARAMETERS
 from cdk.constructs.workspaces import DEFAULT_IMAGE
 from cdk.stacks.apranova_stack import EMAIL_FUNCTIONS, EMAIL_STEPS, FUNCTION_EXTRA_PATHS, STEPS_WITHOUT_DATABASE
 from functions.admin.handler import WorkflowSettings
+from functions.auth.handler import AuthSettings
 from functions.curriculum.config import CurriculumSettings
 from functions.provision.catalog import STEP_FUNCTIONS
 from functions.provision.steps.assign_trainer import TrainerSettings
@@ -60,7 +61,7 @@ SETTINGS: dict[str, tuple[type[BaseModel], ...]] = {
     "workspace-idle-stopper": (WorkspaceSettings, DatabaseSettings),
     # The route functions (the payments ones: tests/infra/test_payments.py).
     "health": (DatabaseSettings,),
-    "auth": (CognitoSettings, DatabaseSettings),
+    "auth": (CognitoSettings, AuthSettings, MailSettings, DatabaseSettings),
     "admin": (CognitoSettings, WorkflowSettings, DatabaseSettings),
     "curriculum": (CurriculumSettings, DatabaseSettings),
     "submissions": (SubmissionSettings, MailSettings, DatabaseSettings),

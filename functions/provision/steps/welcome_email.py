@@ -25,7 +25,11 @@ class WelcomeSettings(BaseSettings):
 
 def render(user: dict[str, Any], track: str, project: dict[str, Any] | None, tools: list[dict[str, Any]],
            spa_origin: str) -> mail.Email:  # fmt: skip
-    lines = [f"Hello {user['name'] or 'there'},", "", f"Welcome to the ApraNova {track} track: you are enrolled."]
+    # A pay-first account's address is not verified yet: no text the payer typed goes to it, not
+    # even their name (design §8 rule 16).
+    name = mail.plain(user.get("name")) if user.get("email_verified") else ""
+    greeting = f"Hello {name}," if name else "Hello,"
+    lines = [greeting, "", f"Welcome to the ApraNova {track} track: you are enrolled."]
     if project:
         lines += ["", f"Your first project is unlocked: {project['number']}. {project['title']}"]
     ready = [t for t in tools if t["status"] == "SUCCEEDED"]
@@ -34,8 +38,10 @@ def render(user: dict[str, Any], track: str, project: dict[str, Any] | None, too
         for tool in ready:
             link = f" {tool['access_url']}" if tool["access_url"] else ""
             lines.append(f"- {TOOL_NAMES.get(tool['tool'], tool['tool'])}{link}")
-    lines += ["", f"Your dashboard: {spa_origin}/dashboard", "", "The ApraNova team"]
-    return mail.Email(to=(user["email"],), subject=f"Welcome to ApraNova — {track}", text="\n".join(lines))
+    dashboard = f"{spa_origin}/dashboard"
+    lines += ["", f"Your dashboard: {dashboard}", "", "The ApraNova team"]
+    links = (dashboard, *(t["access_url"] for t in ready if t["access_url"]))
+    return mail.Email(to=(user["email"],), subject=f"Welcome to ApraNova — {track}", text="\n".join(lines), links=links)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
