@@ -10,8 +10,15 @@ Transient errors retry with backoff by name; anything else is caught → RecordP
 AlertOps → Fail. The welcome email's failure is caught on its own and ends in success: an email
 never undoes an enrollment.
 
-Deprovision: every tool's deprovision in parallel (each tolerant of a tool never provisioned) →
-RecordDeprovisioned; failures are recorded and alerted the same way.
+Deprovision: every tool's deprovision in its own Parallel branch (each tolerant of a tool never
+provisioned, skipping a tool that is not configured, and leaving alone a tool another payment's
+enrollment provisioned) → RecordDeprovisioned. A tool outage retries for hours in its own branch and
+is then caught there as PENDING, so it never blocks the other tools; RecordDeprovisioned records
+what was taken back and fails the run (recorded and alerted) when anything is still pending.
+
+Every task retries Lambda's own errors (throttling above a step's reserved concurrency among them)
+with full jitter and a long ceiling: a burst waits instead of failing. Both machines' first states
+copy exactly the fields of their input contract (apranova/workflow_inputs.py).
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from apranova.workflow_inputs import STATE_FIELDS
 from cdk.constructs.nag import acknowledge
-from functions.provision.catalog import DP_TOOLS, FSD_TOOLS, TOOL_STEPS, TRANSIENT_ERRORS
+from functions.provision.catalog import DP_TOOLS, FSD_TOOLS, LAMBDA_SERVICE_ERRORS, TOOL_STEPS, TRANSIENT_ERRORS
 
 STEP_NAMES = {
     "STUDENT_DATABASE": "StudentDatabase",
@@ -35,6 +43,12 @@ STEP_NAMES = {
     "JUPYTER": "Jupyter",
     "WORKSPACE": "Workspace",
 }
+
+# Lambda's own errors (throttling): 2 s doubling to at most 5 min a wait, full jitter, ~35 min in all.
+SERVICE_RETRY = {"interval": 2, "backoff_rate": 2.0, "max_attempts": 12, "max_delay": 300}
+# A tool down while it is taken back: 5 min doubling to at most an hour, ~5 h in all (less with
+# jitter); its branch then records it as pending and the run is alerted.
+OUTAGE_RETRY = {"interval": 300, "backoff_rate": 2.0, "max_attempts": 8, "max_delay": 3600}
 
 
 class Workflows(Construct):
@@ -58,21 +72,46 @@ class Workflows(Construct):
             "Enrollment", f"apranova-{stage}-enrollment", self._enrollment(), log_retention, removal_policy
         )
         self.deprovision = self._machine(
-            "Deprovision", f"apranova-{stage}-deprovision", self._deprovision(), log_retention, removal_policy
+            "Deprovision",
+            f"apranova-{stage}-deprovision",
+            self._deprovision(),
+            log_retention,
+            removal_policy,
+            timeout_hours=24,  # a tool outage is retried for hours (OUTAGE_RETRY)
         )
 
     # --- building blocks ----------------------------------------------------------------------------
 
-    def _task(self, id: str, step: str, *, result_path: str | None = "$", retry: bool = True) -> tasks.LambdaInvoke:
+    def _task(
+        self, id: str, step: str, *, result_path: str | None = "$", retry: bool = True, outage: bool = False
+    ) -> tasks.LambdaInvoke:
+        """One step; ``outage``: a tool taken back, whose transient errors retry for hours."""
         task = tasks.LambdaInvoke(
             self,
             id,
             lambda_function=self._steps[step],
             payload_response_only=True,
-            retry_on_service_exceptions=False,  # the retry below names Lambda's own errors too
+            retry_on_service_exceptions=False,  # the service retry below replaces CDK's default one
             result_path=sfn.JsonPath.DISCARD if result_path is None else result_path,
         )
-        if retry:
+        task.add_retry(
+            errors=list(LAMBDA_SERVICE_ERRORS),
+            interval=Duration.seconds(SERVICE_RETRY["interval"]),
+            backoff_rate=SERVICE_RETRY["backoff_rate"],
+            max_attempts=SERVICE_RETRY["max_attempts"],
+            max_delay=Duration.seconds(SERVICE_RETRY["max_delay"]),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        if outage:
+            task.add_retry(
+                errors=list(TRANSIENT_ERRORS),
+                interval=Duration.seconds(OUTAGE_RETRY["interval"]),
+                backoff_rate=OUTAGE_RETRY["backoff_rate"],
+                max_attempts=OUTAGE_RETRY["max_attempts"],
+                max_delay=Duration.seconds(OUTAGE_RETRY["max_delay"]),
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+        elif retry:
             task.add_retry(
                 errors=list(TRANSIENT_ERRORS),
                 interval=self._retry_interval,
@@ -107,8 +146,8 @@ class Workflows(Construct):
         return parallel
 
     def _start(self, prefix: str, workflow: str, action: str) -> tuple[sfn.Pass, sfn.Pass]:
-        """The first two states: name the run, then keep only the input fields every step reads
-        (the execution input must carry user_id, track, payment_id and source)."""
+        """The first two states: name the run, then keep only the input contract's fields, which
+        every start site sends (apranova/workflow_inputs.py)."""
         start = sfn.Pass(
             self,
             f"Start{prefix}",
@@ -119,10 +158,7 @@ class Workflows(Construct):
             self,
             f"{prefix}Run",
             parameters={
-                "user_id.$": "$.user_id",
-                "track.$": "$.track",
-                "payment_id.$": "$.payment_id",
-                "source.$": "$.source",
+                **{f"{field}.$": f"$.{field}" for field in STATE_FIELDS},
                 "workflow.$": "$.run.workflow",
                 "action.$": "$.run.action",
             },
@@ -135,6 +171,11 @@ class Workflows(Construct):
         failure = self._failure("Enrollment")
         start, flatten = self._start("Enrollment", "enrollment", "provision")
         record_payment = self._task("RecordPayment", "provision-record-payment")
+        # A payment not committed yet (or still PENDING) is transient: waited for with backoff,
+        # about two minutes in all, never a permanent failure (functions/provision/steps/record_payment.py).
+        record_payment.add_retry(
+            errors=["PaymentNotYetSettled"], interval=Duration.seconds(1), backoff_rate=2, max_attempts=7
+        )
         enroll = self._task("Enroll", "provision-enroll")
         # Superset's database connection is the student's own database: it follows that step in its
         # branch instead of waiting for it through a retry.
@@ -172,14 +213,32 @@ class Workflows(Construct):
     def _deprovision(self) -> sfn.IChainable:
         failure = self._failure("Deprovision")
         start, flatten = self._start("Deprovision", "deprovision", "deprovision")
-        tools = self._tools("Deprovision", (*DP_TOOLS, *FSD_TOOLS))
+        # Each branch ends with its tool's outcome (DEPROVISIONED, NOT_CONFIGURED, NOT_THIS_PAYMENT,
+        # or PENDING with the error once its retries are spent): the list is $.tools.
+        tools = sfn.Parallel(self, "DeprovisionTools", result_path="$.tools")
+        for tool in (*DP_TOOLS, *FSD_TOOLS):
+            name = f"Deprovision{STEP_NAMES[tool]}"
+            task = self._task(name, TOOL_STEPS[tool], outage=True)
+            pending = sfn.Pass(
+                self,
+                f"{name}Pending",
+                parameters={"tool": tool, "action": "deprovision", "outcome": "PENDING", "error.$": "$.error"},
+            )
+            task.add_catch(pending, errors=[sfn.Errors.ALL], result_path="$.error")
+            tools.branch(task)
         done = self._task("RecordDeprovisioned", "provision-record-deprovisioned")
         self._catch(tools, failure)
         self._catch(done, failure)
         return start.next(flatten).next(tools).next(done).next(sfn.Succeed(self, "Deprovisioned"))
 
     def _machine(
-        self, id: str, name: str, definition: sfn.IChainable, retention: logs.RetentionDays, removal: RemovalPolicy
+        self,
+        id: str,
+        name: str,
+        definition: sfn.IChainable,
+        retention: logs.RetentionDays,
+        removal: RemovalPolicy,
+        timeout_hours: int = 2,
     ) -> sfn.StateMachine:
         log_group = logs.LogGroup(self, f"{id}Logs", retention=retention, removal_policy=removal)
         machine = sfn.StateMachine(
@@ -188,7 +247,7 @@ class Workflows(Construct):
             state_machine_name=name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
-            timeout=Duration.hours(2),
+            timeout=Duration.hours(timeout_hours),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )

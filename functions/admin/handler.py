@@ -13,6 +13,7 @@ from apranova import cognito, workflows
 from apranova.api import caller, create_app, lambda_entry, request_info
 from apranova.fields import UUID_PATTERN, IsoDateTime
 from apranova.settings import BaseSettings, load
+from apranova.workflow_inputs import EnrollmentInput
 from functions.admin import service
 from functions.admin.models import (
     AdminStats,
@@ -111,8 +112,8 @@ class WorkflowSettings(BaseSettings):
     enrollment_state_machine_arn: str
 
 
-def _start_enrollment(name: str, payload: dict) -> None:
-    workflows.start(load(WorkflowSettings).enrollment_state_machine_arn, name, payload)
+def _start_enrollment(name: str, workflow_input: EnrollmentInput) -> None:
+    workflows.start(load(WorkflowSettings).enrollment_state_machine_arn, name, workflow_input)
 
 
 def _accepted(body: WorkflowStarted) -> Response:

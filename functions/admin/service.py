@@ -12,11 +12,12 @@ from apranova.errors import Conflict, NotFound, ValidationFailed
 from apranova.fields import canonical_uuid
 from apranova.identity import Caller
 from apranova.pagination import Page, build_page, parse_limit, timestamp_id_keyset, timestamp_uuid_keyset
+from apranova.workflow_inputs import EnrollmentInput
 from functions.admin import repository
 from functions.admin.models import PolicyPublication, RetentionChange, RoleChange, RoleChanged
 
 # start(execution name, input): starts the enrollment state machine.
-StartWorkflow = Callable[[str, dict[str, Any]], Any]
+StartWorkflow = Callable[[str, EnrollmentInput], Any]  # (execution name, the enrollment's input contract)
 
 
 def change_role(
@@ -94,7 +95,7 @@ def enroll(
             details={"track": track, "reason": reason, "execution": name},
         )
         # Inside the transaction: if the start fails, nothing is recorded.
-        start(name, {"user_id": user_id, "track": track, "payment_id": None, "source": "admin", "reason": reason})
+        start(name, EnrollmentInput.by_admin(user_id, track))  # the reason is in the audit row
     return {"user_id": user_id, "track": track, "workflow": "enrollment", "execution": name, "status": "STARTED"}
 
 
@@ -120,7 +121,7 @@ def reprovision(actor: Caller, user_id: str, start: StartWorkflow, info: Request
             resource_id=user_id,
             details={"track": user["track"], "execution": name, "previous_status": user["provisioning_status"]},
         )
-        start(name, {"user_id": user_id, "track": user["track"], "payment_id": None, "source": "reprovision"})
+        start(name, EnrollmentInput.reprovision(user_id, user["track"]))
     return {
         "user_id": user_id,
         "track": user["track"],

@@ -113,7 +113,7 @@ def tools_left(user_id: str) -> dict[str, Any]:
         .execute(
             """
             SELECT (SELECT array_agg(tool ORDER BY tool) FROM tool_provisioning
-                    WHERE user_id = %(user)s AND status <> 'DEPROVISIONED') AS tools,
+                    WHERE user_id = %(user)s AND status NOT IN ('DEPROVISIONED', 'NOT_CONFIGURED')) AS tools,
                    EXISTS (SELECT 1 FROM student_database_credentials WHERE user_id = %(user)s) AS student_database
             """,
             {"user": user_id},
@@ -121,6 +121,22 @@ def tools_left(user_id: str) -> dict[str, Any]:
         .fetchone()
     )
     return {"tools": list(row["tools"] or []), "student_database": bool(row["student_database"])}
+
+
+def tools_pending(user_id: str) -> list[dict[str, Any]]:
+    """The tools a deprovision has not taken back (neither removed nor skipped as not configured)."""
+    return (
+        db.connection()
+        .execute(
+            """
+            SELECT tool, status, error FROM tool_provisioning
+            WHERE user_id = %s AND status NOT IN ('DEPROVISIONED', 'NOT_CONFIGURED')
+            ORDER BY tool
+            """,
+            (user_id,),
+        )
+        .fetchall()
+    )
 
 
 def file_keys(user_id: str) -> dict[str, list[str]]:

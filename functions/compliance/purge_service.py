@@ -38,6 +38,7 @@ from apranova import db, workflows
 from apranova.alerts import alert
 from apranova.audit import AuditAction, record
 from apranova.observability import logger
+from apranova.workflow_inputs import DeprovisionInput
 from functions.compliance import purge_repository as repository
 from functions.compliance import register
 from functions.compliance.erasure_config import PurgeSettings
@@ -63,7 +64,7 @@ class PurgeDeps:
     cognito: Any
     sfn: Any
     # The workflows module's start (ExecutionAlreadyExists is success) by default.
-    start_workflow: Callable[[str, str, dict[str, Any]], tuple[str, bool]] = workflows.start
+    start_workflow: Callable[[str, str, DeprovisionInput], tuple[str, bool]] = workflows.start
     alert: Callable[[str, dict[str, Any]], None] = alert
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
@@ -173,23 +174,34 @@ def deprovision(deps: PurgeDeps, request: Request) -> None:
     else:
         raise StepFailed(f"the deprovision workflow failed {attempt - 1} times; an operator must look")
     if described is None:
-        payload = {
-            "user_id": request.user_id,
-            "track": account["track"] or ("FSD" if "WORKSPACE" in left["tools"] else "DP"),
-            "payment_id": None,
-            "source": "purge",
-            "reason": "account erasure",
-        }
-        arn, _ = deps.start_workflow(machine, _execution_name(request.id, attempt), payload)
+        track = account["track"] or ("FSD" if "WORKSPACE" in left["tools"] else "DP")
+        arn, _ = deps.start_workflow(machine, _execution_name(request.id, attempt), erasure_input(request, track))
     else:
         arn = described["executionArn"]
     status = _wait(deps, arn)
     if status != "SUCCEEDED":
-        raise StepFailed(f"the deprovision workflow ended {status} (attempt {attempt})")
+        raise StepFailed(f"the deprovision workflow ended {status} (attempt {attempt}){_pending(request)}")
     # The deprovisioner deletes the credentials row only after the role, the schema and the
     # password are gone: a row still here means the student database was not taken back.
     if repository.tools_left(request.user_id)["student_database"]:
-        raise StepFailed("the student database is still provisioned after the deprovision workflow")
+        raise StepFailed(f"the student database is still provisioned after the deprovision workflow{_pending(request)}")
+
+
+def erasure_input(request: Request, track: str) -> DeprovisionInput:
+    """The deprovision workflow's input for erasing ``request``'s person: everything they have."""
+    return DeprovisionInput.erasure(request.user_id, track)
+
+
+def _pending(request: Request) -> str:
+    """What is still not taken back, for the request's recorded error: each tool, its state and the
+    class of its last error (the error's text may name the person's accounts in the tool)."""
+    pending = repository.tools_pending(request.user_id)
+    if not pending:
+        return ""
+    return "; still pending: " + ", ".join(
+        f"{row['tool']} {row['status']}" + (f" ({row['error'].split(':', 1)[0]})" if row["error"] else "")
+        for row in pending
+    )
 
 
 def _wait(deps: PurgeDeps, arn: str) -> str:

@@ -35,12 +35,17 @@ TOOL_STEPS: dict[str, str] = {
 DP_TOOLS = ("STUDENT_DATABASE", "SUPERSET", "PREFECT", "JUPYTER")
 FSD_TOOLS = ("WORKSPACE",)
 
-# Errors a retry can fix: a tool or database refusing connections or timing out, Lambda's own.
+# Errors a retry can fix: a tool or database refusing connections or timing out.
 TRANSIENT_ERRORS = (
     "ToolUnavailable",
     "OperationalError",
+)
+# Lambda's own errors on invoking a step (AWS's recommended retry for lambda:invoke tasks):
+# throttling above the step's reserved concurrency among them. A burst waits, with jitter so the
+# throttled invocations do not all come back at once, instead of failing the enrollment.
+LAMBDA_SERVICE_ERRORS = (
+    "Lambda.TooManyRequestsException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
 )

@@ -17,3 +17,8 @@ class UserNotFound(WorkflowError):
 
 class PaymentNotValid(WorkflowError):
     """The payment does not (or no longer) pay for this enrollment."""
+
+
+class DeprovisionIncomplete(WorkflowError):
+    """A tool could not be taken back after its retries (an outage that outlasted them): what was
+    taken back is recorded, the run fails and is alerted, and the pending tools are named."""

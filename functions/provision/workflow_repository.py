@@ -17,9 +17,26 @@ def user(user_id: str) -> dict[str, Any] | None:
         .execute(
             """
             SELECT u.id::text AS id, u.email::text AS email, u.name, u.role, t.code AS track,
-                   u.enrollment_status, u.provisioning_status, u.tools_provisioned, u.email_verified
+                   u.enrollment_status, u.provisioning_status, u.tools_provisioned,
+                   u.enrollment_payment_id::text AS enrollment_payment_id, u.email_verified
             FROM users u LEFT JOIN tracks t ON t.id = u.track_id
             WHERE u.id = %s AND u.deleted_at IS NULL
+            """,
+            (user_id,),
+        )
+        .fetchone()
+    )
+
+
+def account(user_id: str) -> dict[str, Any] | None:
+    """The users row even while an erasure runs (``deleted_at`` set): the deprovision records on it."""
+    return (
+        db.connection()
+        .execute(
+            """
+            SELECT u.id::text AS id, u.email::text AS email, u.deleted_at,
+                   u.enrollment_payment_id::text AS enrollment_payment_id
+            FROM users u WHERE u.id = %s
             """,
             (user_id,),
         )
@@ -48,11 +65,20 @@ def mark_provisioning(user_id: str, status: str, error: str | None = None) -> No
     )
 
 
-def enroll(cur: Cursor[Any], user_id: str, track: str, allowed_from: tuple[str, ...]) -> bool:
-    """ENROLLED in ``track`` (kept when already enrolled in it); False when the status forbids it."""
+def enroll(cur: Cursor[Any], user_id: str, track: str, allowed_from: tuple[str, ...], payment_id: str | None) -> bool:
+    """ENROLLED in ``track`` (kept when already enrolled in it); False when the status forbids it.
+
+    The enrollment remembers the payment it came from (None: an administrator's), which scopes a
+    later refund's deprovision; an enrollment that goes on in the same track (already enrolled, or
+    suspended and re-enrolled by an administrator) keeps its own.
+    """
     row = cur.execute(
         """
-        UPDATE users SET track_id = (SELECT id FROM tracks WHERE code = %(track)s),
+        UPDATE users SET enrollment_payment_id = CASE
+                             WHEN enrollment_status IN ('ENROLLED', 'SUSPENDED')
+                                  AND track_id = (SELECT id FROM tracks WHERE code = %(track)s)
+                             THEN enrollment_payment_id ELSE %(payment)s::uuid END,
+                         track_id = (SELECT id FROM tracks WHERE code = %(track)s),
                          enrollment_status = 'ENROLLED',
                          enrolled_at = coalesce(enrolled_at, now())
         WHERE id = %(user)s AND deleted_at IS NULL
@@ -60,7 +86,7 @@ def enroll(cur: Cursor[Any], user_id: str, track: str, allowed_from: tuple[str, 
                OR (enrollment_status = 'ENROLLED' AND track_id = (SELECT id FROM tracks WHERE code = %(track)s)))
         RETURNING id
         """,
-        {"user": user_id, "track": track, "allowed": list(allowed_from)},
+        {"user": user_id, "track": track, "allowed": list(allowed_from), "payment": payment_id},
     ).fetchone()
     return row is not None
 
@@ -75,17 +101,22 @@ def record_tool(
     details: dict[str, Any] | None = None,
     error: str | None = None,
     attempt: bool = False,
+    enrollment: bool = False,
 ) -> None:
-    """The per-tool record the workflows keep (one row per user and tool)."""
+    """The per-tool record the workflows keep (one row per user and tool). ``enrollment``: the
+    provisioning of the user's current enrollment, whose payment the record takes (a deprovision
+    keeps the payment the tool was provisioned for)."""
     db.connection().execute(
         """
         INSERT INTO tool_provisioning (user_id, tool, status, external_id, access_url, details, error, attempts,
-                                       provisioned_at, deprovisioned_at)
+                                       provisioned_at, deprovisioned_at, payment_id)
         VALUES (%(user)s, %(tool)s, %(status)s, %(external_id)s, %(access_url)s, %(details)s, %(error)s,
                 %(attempts)s, CASE WHEN %(status)s = 'SUCCEEDED' THEN now() END,
-                CASE WHEN %(status)s = 'DEPROVISIONED' THEN now() END)
+                CASE WHEN %(status)s = 'DEPROVISIONED' THEN now() END,
+                CASE WHEN %(enrollment)s THEN (SELECT enrollment_payment_id FROM users WHERE id = %(user)s) END)
         ON CONFLICT (user_id, tool) DO UPDATE SET
             status = EXCLUDED.status,
+            payment_id = CASE WHEN %(enrollment)s THEN EXCLUDED.payment_id ELSE tool_provisioning.payment_id END,
             external_id = coalesce(EXCLUDED.external_id, tool_provisioning.external_id),
             access_url = CASE WHEN EXCLUDED.status = 'DEPROVISIONED' THEN NULL
                               ELSE coalesce(EXCLUDED.access_url, tool_provisioning.access_url) END,
@@ -106,7 +137,22 @@ def record_tool(
             "details": Jsonb(details or {}),
             "error": error,
             "attempts": 1 if attempt else 0,
+            "enrollment": enrollment,
         },
+    )
+
+
+def tool_record(user_id: str, tool: str) -> dict[str, Any] | None:
+    return (
+        db.connection()
+        .execute(
+            """
+            SELECT status, payment_id::text AS payment_id, error FROM tool_provisioning
+            WHERE user_id = %s AND tool = %s
+            """,
+            (user_id, tool),
+        )
+        .fetchone()
     )
 
 

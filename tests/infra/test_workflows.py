@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from functions.provision.catalog import DP_TOOLS, FSD_TOOLS, STEP_FUNCTIONS, TOOL_STEPS, TRANSIENT_ERRORS
+from apranova.workflow_inputs import STATE_FIELDS
+from functions.provision.catalog import (
+    DP_TOOLS,
+    FSD_TOOLS,
+    LAMBDA_SERVICE_ERRORS,
+    STEP_FUNCTIONS,
+    TOOL_STEPS,
+    TRANSIENT_ERRORS,
+)
 from tests.infra.stack_support import function_ids, role_statements_by_id
 
 MACHINES = {"enrollment": "WorkflowsEnrollment", "deprovision": "WorkflowsDeprovision"}
@@ -116,14 +124,85 @@ def test_every_task_invokes_a_step_function_directly(definitions, steps, workflo
         assert "Parameters" not in state and "Arguments" not in state, name
 
 
+def _total_wait(retry: dict[str, Any]) -> float:
+    """The longest a retrier waits in all (before jitter), every interval capped at MaxDelaySeconds."""
+    interval, total = float(retry["IntervalSeconds"]), 0.0
+    for attempt in range(retry["MaxAttempts"]):
+        total += min(interval * retry["BackoffRate"] ** attempt, retry.get("MaxDelaySeconds", float("inf")))
+    return total
+
+
+def _retrier(state: dict[str, Any], errors: tuple[str, ...]) -> dict[str, Any]:
+    (retry,) = [r for r in state["Retry"] if r["ErrorEquals"] == list(errors)]
+    return retry
+
+
 @pytest.mark.parametrize("workflow", sorted(MACHINES))
-def test_every_task_retries_exactly_the_transient_errors_with_backoff(definitions, workflow):
+def test_every_task_waits_out_lambda_throttling_with_jitter_and_a_long_ceiling(definitions, workflow):
+    # AWS's recommended retry for a lambda:invoke task, with full jitter so a throttled burst does
+    # not come back at once, and a ceiling of minutes so reserved concurrency delays, never fails.
+    assert "Lambda.TooManyRequestsException" in LAMBDA_SERVICE_ERRORS
+    assert {"Lambda.ServiceException", "Lambda.SdkClientException"} <= set(LAMBDA_SERVICE_ERRORS)
     for name, (state, _parent) in _tasks(definitions[workflow]).items():
-        (retry,) = state["Retry"]
-        assert retry["ErrorEquals"] == list(TRANSIENT_ERRORS), name
+        assert state["Retry"][0]["ErrorEquals"] == list(LAMBDA_SERVICE_ERRORS), name  # first: nothing shadows it
+        retry = state["Retry"][0]
+        assert retry["JitterStrategy"] == "FULL", name
+        assert retry["BackoffRate"] > 1 and retry["MaxAttempts"] >= 8, name
+        assert retry["MaxDelaySeconds"] >= 300, name
+        assert _total_wait(retry) >= 15 * 60, name
+
+
+@pytest.mark.parametrize("workflow", sorted(MACHINES))
+def test_every_task_retries_the_transient_errors_with_backoff_and_never_a_permanent_one(definitions, workflow):
+    for name, (state, _parent) in _tasks(definitions[workflow]).items():
+        retry = _retrier(state, TRANSIENT_ERRORS)
         assert retry["MaxAttempts"] >= 2 and retry["BackoffRate"] > 1 and retry["IntervalSeconds"] >= 1, name
-    # Permanent errors are not retried: they are recorded at once.
-    assert "ToolFailed" not in TRANSIENT_ERRORS and "States.ALL" not in TRANSIENT_ERRORS
+        for other in state["Retry"]:
+            # Permanent errors are not retried: they are recorded at once.
+            assert not {"ToolFailed", "ToolNotConfigured", "States.ALL"} & set(other["ErrorEquals"]), name
+    assert set(TRANSIENT_ERRORS) == {"ToolUnavailable", "OperationalError"}
+
+
+def test_a_tool_outage_while_deprovisioning_retries_for_hours_in_its_own_branch(definitions, steps):
+    definition = definitions["deprovision"]
+    tool_tasks = {name: (state, parent) for name, (state, parent) in _tasks(definition).items()
+                  if _step_of(state, steps) in TOOL_STEPS.values()}  # fmt: skip
+    assert len(tool_tasks) == len(DP_TOOLS) + len(FSD_TOOLS)
+    parallel = definition["States"]["DeprovisionTools"]
+    assert len(parallel["Branches"]) == len(tool_tasks)  # one branch per tool: none waits for another
+    for name, (state, parent) in tool_tasks.items():
+        assert parent == "DeprovisionTools", name
+        retry = _retrier(state, TRANSIENT_ERRORS)
+        assert retry["JitterStrategy"] == "FULL" and retry["MaxDelaySeconds"] >= 3600, name
+        assert retry["IntervalSeconds"] >= 60, name
+        assert _total_wait(retry) >= 3 * 3600, name  # hours, not seconds
+        # Caught in the branch: the tool is recorded as pending and the other branches go on.
+        (catch,) = state["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"] and catch["ResultPath"] == "$.error", name
+        (branch,) = [b for b in parallel["Branches"] if name in b["States"]]
+        pending = branch["States"][catch["Next"]]
+        assert pending["Type"] == "Pass" and pending["Parameters"]["outcome"] == "PENDING", name
+        assert pending.get("End") is True, name
+    # The machine outlives the longest retry; a pending tool fails the run at RecordDeprovisioned.
+    assert parallel["ResultPath"] == "$.tools"
+    assert _step_of(definition["States"][parallel["Next"]], steps) == "provision-record-deprovisioned"
+
+
+def test_the_deprovision_machine_outlives_its_longest_retry(template, definitions):
+    longest = max(
+        _total_wait(retry) for state, _parent in _tasks(definitions["deprovision"]).values() for retry in state["Retry"]
+    )
+    assert definitions["deprovision"]["TimeoutSeconds"] > 1.5 * longest
+
+
+@pytest.mark.parametrize("workflow", sorted(MACHINES))
+def test_the_first_states_keep_exactly_the_input_contract(definitions, workflow):
+    definition = definitions[workflow]
+    start = definition["States"][definition["StartAt"]]
+    assert start["Type"] == "Pass"
+    run = definition["States"][start["Next"]]
+    kept = {key[:-2] for key in run["Parameters"] if key.endswith(".$")}
+    assert kept == {*STATE_FIELDS, "workflow", "action"}
 
 
 def _failure_state(definition: dict[str, Any], workflow: str) -> str:
@@ -145,9 +224,10 @@ def test_every_failure_is_caught_recorded_and_alerted(definitions, steps, workfl
     for name, state, parent in _states(states):
         if state["Type"] not in ("Task", "Parallel") or name in chain | exempt:
             continue
-        if parent is not None:  # a branch's failure fails its Parallel, which catches it
-            assert "Catch" not in state, name
-            continue
+        if parent is not None:
+            if workflow == "enrollment":  # a branch's failure fails its Parallel, which catches it
+                assert "Catch" not in state, name
+            continue  # a deprovision branch catches its own tool (see the outage test)
         catches = state.get("Catch", [])
         assert [c["ErrorEquals"] for c in catches] == [["States.ALL"]], name
         assert catches[0]["Next"] == failure and catches[0]["ResultPath"] == "$.error", name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -17,6 +18,15 @@ STUDENT = {"sub": "00000000-0000-4000-8000-0000000a0002", "token_use": "access",
 @pytest.fixture
 def admin_api(wf: WorkflowStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkflowStack]:
     monkeypatch.setenv("ENROLLMENT_STATE_MACHINE_ARN", wf.arns["enrollment"])
+    # The callers' accounts: a token is honoured only while its account holds the session.
+    for claims, role in ((ADMIN, "admin"), (STUDENT, "student")):
+        wf.rows(
+            "INSERT INTO users (id, email, name, role, email_verified) VALUES (%s, %s, 'Caller', %s, true)"
+            " ON CONFLICT (id) DO NOTHING RETURNING id",
+            claims["sub"],
+            f"caller-{claims['sub']}@example.com",
+            role,
+        )
     yield wf
 
 
@@ -25,9 +35,8 @@ def _call(path: str, body: str | None = None, claims: dict | None = None) -> tup
 
     from functions.admin import handler
 
-    event = http_api_event(
-        "POST", path, body=body, claims=claims or ADMIN, headers={"content-type": "application/json"}
-    )
+    claims = {**(claims or ADMIN), "iat": int(time.time())}  # signed in just now
+    event = http_api_event("POST", path, body=body, claims=claims, headers={"content-type": "application/json"})
     response = handler.lambda_handler(event, LambdaContext("apranova-admin"))
     return response["statusCode"], json.loads(response["body"])
 

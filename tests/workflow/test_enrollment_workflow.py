@@ -41,8 +41,8 @@ def _students_db_objects(wf: WorkflowStack, user_id: str) -> tuple[int, int]:
 
     names = names_for(user_id, wf.env["SSM_PREFIX"])
     roles = wf.students_db("SELECT 1 FROM pg_roles WHERE rolname = %s", names.role)
-    schemas = wf.students_db("SELECT 1 FROM pg_namespace WHERE nspname = %s", names.schema)
-    return len(roles), len(schemas)
+    databases = wf.students_db("SELECT 1 FROM pg_database WHERE datname = %s", names.database)  # one each
+    return len(roles), len(databases)
 
 
 def _student_parameters(wf: WorkflowStack, user_id: str) -> list[str]:
@@ -94,7 +94,7 @@ def test_dp_enrollment_provisions_everything(wf: WorkflowStack) -> None:
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     login = {"user": credentials["role_name"], "password": password["Parameter"]["Value"]}
-    with psycopg.connect(make_conninfo(wf.students_url, **login)) as conn:
+    with psycopg.connect(make_conninfo(wf.students_url, **login, dbname=credentials["database_name"])) as conn:
         assert conn.execute("SELECT current_schema()").fetchone()[0] == credentials["schema_name"]
     app_db = conninfo_to_dict(wf.database_url)
     with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
@@ -301,5 +301,28 @@ def test_deprovision_after_an_fsd_enrollment_leaves_nothing(wf: WorkflowStack) -
 
 def test_deprovision_of_a_student_never_provisioned_succeeds(wf: WorkflowStack) -> None:
     student = wf.student()
-    result = wf.run("deprovision", {"user_id": student["id"], "track": "DP", "payment_id": None, "source": "refund"})
-    assert result["status"] == "SUCCEEDED", wf.history(result["executionArn"])[-3:]
+    payment_id = wf.paid(student, "DP")
+    for source, payment in (("refund", payment_id), ("purge", None)):
+        state = {"user_id": student["id"], "track": "DP", "payment_id": payment, "source": source}
+        result = wf.run("deprovision", state)
+        assert result["status"] == "SUCCEEDED", wf.history(result["executionArn"])[-3:]
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"track": "DP", "payment_id": None, "source": "refund"},  # a refund names its payment
+        {"track": "DP", "source": "purge"},  # every field of the contract is sent, null or not
+        {"track": "DP", "payment_id": None, "source": "stripe"},  # not a deprovision source
+    ],
+)
+def test_a_deprovision_input_outside_the_contract_fails_recorded_and_alerted(wf: WorkflowStack, state: dict) -> None:
+    student = wf.student()
+    result = wf.run("deprovision", {"user_id": student["id"], **state})
+    assert result["status"] == "FAILED"
+    if "payment_id" not in state:  # the first states refuse it before any step runs
+        assert any(e["type"] == "ExecutionFailed" for e in wf.history(result["executionArn"]))
+        return
+    user = wf.row("SELECT provisioning_status, provisioning_error FROM users WHERE id = %s", student["id"])
+    assert user["provisioning_status"] == "FAILED" and "InvalidInput" in user["provisioning_error"]
+    assert wf.rows("SELECT 1 AS x FROM tool_provisioning WHERE user_id = %s", student["id"]) == []

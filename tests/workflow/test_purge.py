@@ -492,7 +492,7 @@ def assert_erased(erasure: Erasure, person: Person) -> None:
 
     names = names_for(person.id, wf.env["SSM_PREFIX"])
     assert wf.students_db("SELECT 1 FROM pg_roles WHERE rolname = %s", names.role) == []
-    assert wf.students_db("SELECT 1 FROM pg_namespace WHERE nspname = %s", names.schema) == []
+    assert wf.students_db("SELECT 1 FROM pg_database WHERE datname = %s", names.database) == []
     tools = ("STUDENT_DATABASE", "SUPERSET", "PREFECT", "JUPYTER") if person.track == "DP" else ("WORKSPACE",)
     someone = Student(user_id=person.id, email=person.email, track=person.track)
     for tool in tools:

@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from apranova import alerts
+from functions.provision.steps import contract_fields
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    fields = contract_fields(event)
     alerts.alert(
         f"{str(event.get('workflow', 'enrollment')).capitalize()} workflow failed",
         {
-            "user_id": event.get("user_id"),
-            "track": event.get("track"),
-            "payment_id": event.get("payment_id"),
-            "source": event.get("source"),
+            "user_id": fields["user_id"],
+            "track": fields["track"],
+            "payment_id": fields["payment_id"],
+            "source": fields["source"],
             "failure": event.get("failure"),
         },
     )

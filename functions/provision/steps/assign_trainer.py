@@ -9,7 +9,7 @@ from typing import Any
 from apranova import alerts, audit, db
 from apranova.settings import BaseSettings, load
 from functions.provision import workflow_repository as repository
-from functions.provision.steps import workflow_input
+from functions.provision.steps import enrollment_input
 
 
 class TrainerSettings(BaseSettings):
@@ -22,7 +22,7 @@ def settings() -> TrainerSettings:
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = workflow_input(event)
+    state = enrollment_input(event)
     unassigned = False
     with db.transaction() as cur:
         current = repository.current_trainer(cur, state.user_id)

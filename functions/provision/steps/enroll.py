@@ -7,7 +7,7 @@ from typing import Any
 from apranova import audit, db
 from functions.provision import workflow_repository as repository
 from functions.provision.errors import InvalidInput, PaymentNotValid, UserNotFound
-from functions.provision.steps import workflow_input
+from functions.provision.steps import enrollment_input
 
 # A payment enrolls a student who has not been enrolled (or was refunded and paid again); an
 # administrator may also re-enroll a suspended student.
@@ -18,7 +18,7 @@ ALLOWED_FROM = {
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = workflow_input(event)
+    state = enrollment_input(event)
     if not repository.track_exists(state.track):
         raise InvalidInput(f"unknown track {state.track}")
     user = repository.user(state.user_id)
@@ -33,7 +33,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return event
     with db.transaction() as cur:
         already = user["enrollment_status"] == "ENROLLED" and user["track"] == state.track
-        if not repository.enroll(cur, state.user_id, state.track, ALLOWED_FROM.get(state.source, ())):
+        # A paid enrollment remembers its payment: a refund of that payment, and of no other, takes it back.
+        payment_id = state.payment_id if state.source == "stripe" else None
+        if not repository.enroll(cur, state.user_id, state.track, ALLOWED_FROM.get(state.source, ()), payment_id):
             raise PaymentNotValid(
                 f"user {state.user_id} is {user['enrollment_status']}"
                 + (f" in {user['track']}" if user["track"] else "")

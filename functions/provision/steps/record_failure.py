@@ -23,7 +23,10 @@ def describe(error: dict[str, Any] | None) -> str:
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    user_id = event.get("user_id")
+    from functions.provision.steps import contract_fields  # the package imports describe from here
+
+    fields = contract_fields(event)
+    user_id = fields["user_id"]
     summary = describe(event.get("error"))
     workflow = event.get("workflow", "enrollment")
     if isinstance(user_id, str) and repository.user(user_id) is not None:
@@ -35,6 +38,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 subject_id=user_id,
                 resource_type="user",
                 resource_id=user_id,
-                details={"status": "FAILED", "workflow": workflow, "error": summary, "track": event.get("track")},
+                details={"status": "FAILED", "workflow": workflow, "error": summary, "track": fields["track"]},
             )
     return {**event, "failure": summary}

@@ -9,11 +9,11 @@ from apranova import audit, db
 from apranova.audit import AuditAction
 from functions.provision import workflow_repository as repository
 from functions.provision.errors import InvalidInput
-from functions.provision.steps import workflow_input
+from functions.provision.steps import enrollment_input
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = workflow_input(event)
+    state = enrollment_input(event)
     project = repository.first_project(state.track)
     if project is None:
         raise InvalidInput(f"track {state.track} has no projects")

@@ -8,7 +8,7 @@ from typing import Any
 from apranova import audit, db, mail
 from apranova.settings import BaseSettings, load
 from functions.provision import workflow_repository as repository
-from functions.provision.steps import workflow_input
+from functions.provision.steps import enrollment_input
 
 TOOL_NAMES = {
     "STUDENT_DATABASE": "Your PostgreSQL database (credentials on your dashboard)",
@@ -45,7 +45,7 @@ def render(user: dict[str, Any], track: str, project: dict[str, Any] | None, too
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = workflow_input(event)
+    state = enrollment_input(event)
     user = repository.user(state.user_id)
     if user is None or repository.audited(state.user_id, "WELCOME_EMAIL_SENT"):
         return event

@@ -47,6 +47,11 @@ class ToolFailed(ToolError):
     """Permanent: record the failure and alert; a retry will not help."""
 
 
+class ToolNotConfigured(ToolFailed):
+    """The tool is not configured in this deployment (no URL parameter, e.g. dev): provisioning
+    fails as before, while deprovisioning records the tool as NOT_CONFIGURED and goes on."""
+
+
 @runtime_checkable
 class ToolProvisioner(Protocol):
     name: str

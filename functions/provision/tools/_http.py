@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as AwsConnectionError
 
-from functions.provision.tools import ToolFailed, ToolUnavailable
+from functions.provision.tools import ToolFailed, ToolNotConfigured, ToolUnavailable
 
 _TRANSIENT_AWS_CODES = frozenset(
     {
@@ -70,9 +70,11 @@ class ToolParameters:
         return text
 
     def base_url(self, name: str) -> str:
-        """An ``http(s)://host[:port][/path]`` URL without a trailing slash, query or credentials."""
-        value = self.get(name)
-        assert value is not None
+        """An ``http(s)://host[:port][/path]`` URL without a trailing slash, query or credentials;
+        no parameter at all means the tool is not configured here (``ToolNotConfigured``)."""
+        value = self.get(name, required=False)
+        if value is None:
+            raise ToolNotConfigured(f"SSM parameter {name} is missing: the tool is not configured")
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             raise ToolFailed(f"SSM parameter {name} is not an http(s) base URL")

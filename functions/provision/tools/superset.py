@@ -50,7 +50,15 @@ from pydantic import Field
 from apranova.observability import logger
 from apranova.settings import BaseSettings
 from functions.provision import repository
-from functions.provision.tools import Student, ToolFailed, ToolResult, ToolStatus, ToolUnavailable, student_secrets
+from functions.provision.tools import (
+    Student,
+    ToolFailed,
+    ToolNotConfigured,
+    ToolResult,
+    ToolStatus,
+    ToolUnavailable,
+    student_secrets,
+)
 
 TOOL = "SUPERSET"
 _NAME_SALT = b"apranova/superset/v1:"
@@ -337,6 +345,7 @@ class SupersetProvisioner:
     # -- configuration ----------------------------------------------------------------------------
 
     def _tool_parameter(self, leaf: str, *, decrypt: bool = False, force_fetch: bool = False) -> str:
+        """A Superset parameter; a missing ``url`` means Superset is not configured here."""
         name = f"{self.settings.ssm_prefix}/tools/superset/{leaf}"
         try:
             value = self._parameters.get(name, max_age=_CACHE_SECONDS, decrypt=decrypt, force_fetch=force_fetch)
@@ -344,6 +353,10 @@ class SupersetProvisioner:
             inner = exc.__cause__ or exc.__context__
             cause = inner if isinstance(inner, Exception) else exc
             if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") == "ParameterNotFound":
+                if leaf == "url":
+                    raise ToolNotConfigured(
+                        f"the SSM parameter {name} is missing: Superset is not configured"
+                    ) from None
                 raise ToolFailed(f"the SSM parameter {name} is missing") from None
             raise _aws_error(f"read {name}", cause) from None
         if not isinstance(value, str) or not value:

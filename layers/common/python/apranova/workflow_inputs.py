@@ -17,6 +17,7 @@ and hands it to :func:`apranova.workflows.start`, which sends :meth:`execution_i
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -71,6 +72,24 @@ class EnrollmentInput(_Contract):
             raise ValueError("a paid enrollment names its payment")
         return self
 
+    # One constructor per start site, so a start site and the tests that replay it build the same input.
+
+    @classmethod
+    def paid(cls, payment: Mapping[str, Any]) -> Self:
+        """A paid payment (its row: ``id``, ``user_id``, ``track``) enrolls its payer (webhook, reconcile)."""
+        return cls(user_id=str(payment["user_id"]), track=payment["track"], payment_id=str(payment["id"]),
+                   source="stripe")  # fmt: skip
+
+    @classmethod
+    def by_admin(cls, user_id: str, track: str) -> Self:
+        """An administrator enrolls a student without payment."""
+        return cls(user_id=user_id, track=track, payment_id=None, source="admin")
+
+    @classmethod
+    def reprovision(cls, user_id: str, track: str) -> Self:
+        """An administrator runs the tools of an existing enrollment again."""
+        return cls(user_id=user_id, track=track, payment_id=None, source="reprovision")
+
 
 class DeprovisionInput(_Contract):
     """Takes back what a refunded or disputed payment's enrollment provisioned (``refund``,
@@ -88,6 +107,19 @@ class DeprovisionInput(_Contract):
         if self.source == "purge" and self.payment_id is not None:
             raise ValueError("a purge takes back everything and names no payment")
         return self
+
+    @classmethod
+    def withdrawal(cls, payment: Mapping[str, Any]) -> Self:
+        """A fully refunded payment, or one whose dispute was lost (its row: ``id``, ``user_id``,
+        ``track``, ``dispute_status``), takes back what its enrollment provisioned (webhook)."""
+        source: DeprovisionSource = "dispute" if payment.get("dispute_status") == "LOST" else "refund"
+        return cls(user_id=str(payment["user_id"]), track=payment["track"], payment_id=str(payment["id"]),
+                   source=source)  # fmt: skip
+
+    @classmethod
+    def erasure(cls, user_id: str, track: str | None) -> Self:
+        """An account purge takes back everything of the person (the account's track, if any)."""
+        return cls(user_id=user_id, track=track, payment_id=None, source="purge")
 
     @property
     def everything(self) -> bool:
