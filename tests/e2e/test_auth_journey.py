@@ -60,3 +60,11 @@ def test_the_whole_journey(auth_stack: Stack) -> None:
     assert out.status_code == 200, out.text
     again = requests.post(url("/api/auth/token/refresh/"), json={"refresh": tokens["refresh"]}, timeout=10)
     assert again.status_code == 401
+    # The session ended on the server: the access tokens of before stop working at once.
+    ended = requests.get(url("/api/auth/user/"), headers=fresh, timeout=10)
+    assert ended.status_code == 401 and ended.json()["error"]["code"] == "session_ended"
+    assert ended.headers["Cache-Control"] == "no-store" and ended.headers["X-Content-Type-Options"] == "nosniff"
+    # Signing in again at once works.
+    relogin = requests.post(url("/api/auth/login/"), json={"email": email, "password": PASSWORD}, timeout=10)
+    back = {"Authorization": f"Bearer {relogin.json()['access']}"}
+    assert requests.get(url("/api/auth/user/"), headers=back, timeout=10).status_code == 200

@@ -645,3 +645,29 @@ def test_an_unmatched_request_carries_them_too(pg):
         assert response["statusCode"] in (404, 405)
         assert response["headers"]["X-Content-Type-Options"] == "nosniff"
         assert response["headers"]["Cache-Control"] == "no-store"
+
+
+# --- names are plain text at the edge -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["Ada\r\n\r\nURGENT https://evil.example/x", "Ada\nLovelace", "Ada\x1b[31m", "Ada\u2028x"]
+)
+def test_a_name_with_control_characters_is_422_on_the_profile_and_the_pay_first_checkout(name, pg):
+    student = make_person(pg)
+    before = snapshot(pg)
+    status, body = call(route("PATCH /api/auth/user/"), who=student, body={"name": name})
+    assert status == 422 and {"field": "body.name", "code": "plain_text"} in [
+        {"field": d["field"], "code": d["code"]} for d in body["error"]["details"]
+    ]
+    checkout = {
+        "track": "DP",
+        "email": "victim@example.com",
+        "name": name,
+        "accept_privacy": True,
+        "privacy_version": "1.0",
+        "terms_version": "1.0",
+    }
+    status, body = call(route("POST /api/payments/create-anonymous-checkout/"), body=checkout)
+    assert status == 422 and "body.name" in [d["field"] for d in body["error"]["details"]]
+    assert snapshot(pg) == before

@@ -71,3 +71,77 @@ def test_without_a_configuration_set_the_request_names_none(monkeypatch, value):
 
     assert "ConfigurationSetName" not in request
     assert sent["from"] == SENDER
+
+
+# --- no link from text a person typed; none of it to an unverified address (design §8 rule 16) ---
+
+ATTACK = "Ada\r\n\r\nURGENT: your account is locked, confirm at https://evil.example/login now"
+
+
+def _sent(email: mail.Email) -> dict[str, Any]:
+    mail.reset()
+    message_id = mail.send(email)
+    (sent,) = [m for m in mailbox() if m["id"] == message_id]
+    return sent
+
+
+def test_only_the_senders_own_links_become_links():
+    email = mail.Email(
+        to=("student@example.com",),
+        subject="Links",
+        text="Hello https://evil.example/x,\n\nSign in: https://spa.test/login.",
+        links=("https://spa.test/login",),
+    )
+    html = _sent(email)["body_html"]
+    assert '<a href="https://spa.test/login">https://spa.test/login</a>.' in html
+    assert 'href="https://evil.example' not in html and "https://evil.example/x" in html
+
+
+def test_a_declined_pay_first_payment_email_carries_nothing_the_payer_typed():
+    from functions.payments import emails
+
+    contact = {"email": "victim@example.com", "name": ATTACK}
+    payment = {"amount_cents": 49900, "currency": "USD", "track": "DP"}
+    sent = _sent(emails.payment_failed(contact, payment, "https://spa.test"))
+    assert sent["to"] == ["victim@example.com"] and sent["subject"] == "Your ApraNova payment did not go through"
+    assert "Ada" not in sent["body_html"] and "evil" not in sent["body_html"] and "URGENT" not in sent["body_html"]
+    assert '<a href="https://spa.test/tracks/DP">' in sent["body_html"]
+    sent = _sent(emails.set_password(contact, payment, "https://spa.test"))
+    assert "Ada" not in sent["body_html"] and "evil" not in sent["body_html"]
+
+
+def test_a_students_name_reaches_emails_as_plain_text_never_a_link():
+    from functions.trainer import emails
+
+    submission = {
+        "student_email": "student@example.com",
+        "student_name": ATTACK,
+        "deliverable_title": "Schema design",
+        "attempt": 1,
+        "project_number": 1,
+        "project_title": "Warehouse",
+        "status": "APPROVED",
+        "feedback": "Good work",
+    }
+    sent = _sent(emails.review_result(submission, "https://spa.test"))
+    html = sent["body_html"]
+    assert "\r" not in sent["subject"] and "\n" not in sent["subject"]
+    assert "Hello Ada URGENT: your account is locked" in html  # one line, no paragraph of its own
+    assert 'href="https://evil.example' not in html and '<a href="https://spa.test/dashboard">' in html
+
+
+def test_the_trainers_notice_carries_the_students_name_on_one_line_without_links():
+    from apranova.learning import Learner
+    from functions.submissions.config import SubmissionSettings
+    from functions.submissions.service import received_by_trainer
+
+    student = Learner("u-1", "student@example.com", ATTACK, "DP", 1, "ENROLLED")
+    config = SubmissionSettings.model_construct(spa_origin="https://spa.test")
+    target = {"deliverable_title": "Schema design", "project_number": 1, "project_title": "Warehouse"}
+    email = received_by_trainer(
+        {"email": "trainer@example.com", "name": "Tess"}, student, target, {"attempt": 1}, config
+    )
+    sent = _sent(email)
+    assert "\n" not in sent["subject"] and sent["subject"].startswith("New submission to review from Ada URGENT")
+    assert 'href="https://evil.example' not in sent["body_html"]
+    assert '<a href="https://spa.test/trainer/submissions">' in sent["body_html"]
