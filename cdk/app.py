@@ -10,7 +10,10 @@ its private IP by default), ``supersetUrl``, ``jupyterhubUrl`` and ``prefectUrl`
 base URLs, written to SSM; otherwise the operator creates those parameters), ``account`` and
 ``region`` (without both the stack is environment-agnostic, so synth needs no credentials; with
 both, the CLI looks the region's availability zones up once, unless ``availabilityZones`` lists
-them). docs/operations.md describes each.
+them), ``costProfile`` (``standard``, or ``lean`` for a cheap non-production stage),
+``databaseAccess`` (``true``: the operator's port-forwarding instance to the database) and
+``workspaceImageCacheSecretArn`` (Docker Hub credentials for an ECR pull-through cache the workspace
+image is pulled through). docs/operations.md describes each.
 
 ``contextFile`` names a JSON file of those values (an operator's per-stage settings, kept out of
 cdk.json): it fills in what ``-c`` did not set. Stage ``prod`` refuses to synthesize without
@@ -39,7 +42,7 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 from cdk.constructs.identity import sender_address  # noqa: E402
 from cdk.constructs.student_tools import URL_CONTEXT  # noqa: E402
 from cdk.constructs.workspaces import DEFAULT_IMAGE  # noqa: E402
-from cdk.stacks.apranova_stack import DEFAULT_EMAIL_SENDER, ApraNovaStack  # noqa: E402
+from cdk.stacks.apranova_stack import COST_PROFILES, DEFAULT_EMAIL_SENDER, ApraNovaStack  # noqa: E402
 
 DEFAULT_SPA_ORIGIN = "http://localhost:5173"
 PRODUCTION_STAGE = "prod"
@@ -66,6 +69,9 @@ OPERATOR_CONTEXT = frozenset(
         "workspaceImage",
         "workspaceUrlTemplate",
         "availabilityZones",
+        "costProfile",
+        "databaseAccess",
+        "workspaceImageCacheSecretArn",
         *URL_CONTEXT.values(),
     }
 )
@@ -129,6 +135,13 @@ def check_context(app: App, stage: str) -> None:
             f"stage must be lower-case letters, digits and single hyphens, at most {STAGE_MAX_LENGTH} "
             f"characters, not {stage!r}"
         )
+    profile = app.node.try_get_context("costProfile") or "standard"
+    if profile not in COST_PROFILES:
+        raise ContextError(f"costProfile must be one of {', '.join(COST_PROFILES)}, not {profile!r}")
+    if stage == PRODUCTION_STAGE and profile != "standard":
+        raise ContextError(f"costProfile {profile} is for non-production stages; prod runs the standard profile")
+    if str(app.node.try_get_context("databaseAccess") or "false").lower() not in ("true", "false"):
+        raise ContextError("databaseAccess must be true or false")
     if stage != PRODUCTION_STAGE:
         return
     missing = [
@@ -169,6 +182,9 @@ def build(context: Mapping[str, Any] | None = None, outdir: str | None = None) -
         ops_email=app.node.try_get_context("opsEmail") or None,
         workspace_image=app.node.try_get_context("workspaceImage") or DEFAULT_IMAGE,
         workspace_url_template=app.node.try_get_context("workspaceUrlTemplate") or None,
+        cost_profile=app.node.try_get_context("costProfile") or "standard",
+        database_access=str(app.node.try_get_context("databaseAccess") or "false").lower() == "true",
+        workspace_image_cache_secret_arn=app.node.try_get_context("workspaceImageCacheSecretArn") or None,
         tool_urls={tool: url for tool, key in URL_CONTEXT.items() if (url := app.node.try_get_context(key))},
         env=Environment(account=account, region=region) if account and region else None,
         description=f"ApraNova ({stage})",

@@ -12,12 +12,13 @@ authentication end to end: no application password exists anywhere.
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Aspects, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from cdk.constructs.nag import acknowledge
@@ -36,17 +37,34 @@ LOG_EXPORTS = ("postgresql", "upgrade")
 MAX_CONNECTIONS = {False: 80, True: 400}
 
 
+# The lean profile's NAT: a small Graviton instance instead of a NAT gateway (docs/operations.md).
+NAT_INSTANCE_TYPE = "t4g.nano"
+
+
 class Database(Construct):
-    def __init__(self, scope: Construct, id: str, *, stage: str, production: bool) -> None:
+    """``lean``: the cheap non-production profile (``-c costProfile=lean``): a NAT instance instead of
+    the NAT gateway and no interface endpoints; every function in the VPC reaches AWS through the NAT."""
+
+    def __init__(self, scope: Construct, id: str, *, stage: str, production: bool, lean: bool = False) -> None:
         super().__init__(scope, id)
+        if lean and production:
+            raise ValueError("the lean cost profile is for non-production stages only")
         identifier = f"apranova-{stage}"
+        self.lean = lean
         self.max_connections = MAX_CONNECTIONS[production]
+        self.nat_instance: ec2.NatInstanceProviderV2 | None = None
+        if lean:
+            self.nat_instance = ec2.NatProvider.instance_v2(
+                instance_type=ec2.InstanceType(NAT_INSTANCE_TYPE),
+                default_allowed_traffic=ec2.NatTrafficDirection.OUTBOUND_ONLY,
+            )
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(VPC_CIDR),
             max_azs=2,
             nat_gateways=2 if production else 1,
+            nat_gateway_provider=self.nat_instance,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
                 ec2.SubnetConfiguration(
@@ -73,7 +91,10 @@ class Database(Construct):
             ),
             traffic_type=ec2.FlowLogTrafficType.REJECT,
         )
-        self.endpoints = Endpoints(self, "Endpoints", vpc=self.vpc, cidr=VPC_CIDR, production=production)
+        if self.nat_instance is not None:
+            self._lean_nat()
+        # The lean profile has none: its functions reach AWS through the NAT instance.
+        self.endpoints = None if lean else Endpoints(self, "Endpoints", vpc=self.vpc, cidr=VPC_CIDR)
 
         engine = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16)
         isolated = ec2.SubnetSelection(subnet_group_name=DATA_SUBNETS)
@@ -127,16 +148,29 @@ class Database(Construct):
                 f"Logs-{log}",
                 log_group_name=f"/aws/rds/instance/{identifier}/{log}",
                 retention=logs.RetentionDays.ONE_MONTH,
-                removal_policy=RemovalPolicy.RETAIN if production else RemovalPolicy.DESTROY,
+                # A fixed name: kept on delete, but removed when the create that made it rolls back
+                # (a plain Retain would leave the name taken and fail the retry).
+                removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if production else RemovalPolicy.DESTROY,
             )
             self.instance.node.add_dependency(group)
         self.secret = self.instance.secret
         # The rotation function calls Secrets Manager through its interface endpoint (private DNS).
-        self.instance.add_rotation_single_user(
+        # No rotation when the schedule is created: the first deploy's migrations read the secret
+        # while CloudFormation creates it, and an immediate rotation would change the password
+        # under them. Secrets Manager only tests the rotation function then (testSecret).
+        self.rotation = self.instance.add_rotation_single_user(
             automatically_after=Duration.days(30),
-            vpc_subnets=ec2.SubnetSelection(subnet_group_name=INTERNAL_SUBNETS),
+            vpc_subnets=ec2.SubnetSelection(subnet_group_name=EGRESS_SUBNETS if lean else INTERNAL_SUBNETS),
+            rotate_immediately_on_update=False,
         )
+        (self.rotation_schedule,) = [
+            c for c in self.secret.node.find_all() if isinstance(c, secretsmanager.CfnRotationSchedule)
+        ]
         # With IAM end to end, the proxy itself signs in to PostgreSQL with a token as the app user.
+        # The grant names the user on any instance of this account and region, not the instance's
+        # DbiResourceId: a restored instance (docs/operations.md, Restore) has a new resource id,
+        # and CloudFormation would keep the old one in the policy, so the proxy could not sign in
+        # after a restore. The proxy only connects to its registered target.
         proxy_role = iam.Role(self, "ProxyRole", assumed_by=iam.ServicePrincipal("rds.amazonaws.com"))
         proxy_role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -145,11 +179,18 @@ class Database(Construct):
                     Stack.of(self).format_arn(
                         service="rds-db",
                         resource="dbuser",
-                        resource_name=f"{self.instance.instance_resource_id}/{APP_USER}",
+                        resource_name=f"*/{APP_USER}",
                         arn_format=ArnFormat.COLON_RESOURCE_NAME,
                     )
                 ],
             )
+        )
+        acknowledge(
+            proxy_role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds-db:<AWS::Region>:<AWS::AccountId>:dbuser:*/{APP_USER}]",
+            "The proxy signs in as the application user on its registered target; the instance's "
+            "resource id changes when it is restored from a snapshot, so the grant names the user "
+            "(this account and region) rather than the id, and the proxy's target decides the instance.",
         )
         self.proxy = rds.DatabaseProxy(
             self,
@@ -186,6 +227,96 @@ class Database(Construct):
             "the proxy's and the migration function's security groups; another port adds no "
             "protection.",
         )
+
+    def add_operator_access(self) -> ec2.Instance:
+        """``-c databaseAccess=true``: a tiny instance an operator reaches with SSM Session Manager to
+        forward a local port to the database (docs/operations.md, Reaching the database). No SSH, no
+        key pair, no inbound rule: the SSM agent dials out (through the NAT) and the operator's
+        session is authorized by IAM and logged by CloudTrail. Deploy without the flag to remove it."""
+        self.operator_access_group = ec2.SecurityGroup(
+            self,
+            "OperatorAccessSecurityGroup",
+            vpc=self.vpc,
+            description="ApraNova operator access instance: no inbound; HTTPS to SSM, PostgreSQL to the database",
+            allow_all_outbound=False,
+        )
+        self.operator_access_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "the SSM agent to SSM")
+        self.instance.connections.allow_default_port_from(self.operator_access_group, "operator port forwarding")
+        role = iam.Role(
+            self,
+            "OperatorAccessRole",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description="ApraNova operator access instance: the SSM agent only",
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")],
+        )
+        self.operator_access = ec2.Instance(
+            self,
+            "OperatorAccess",
+            vpc=self.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_group_name=EGRESS_SUBNETS),
+            instance_type=ec2.InstanceType(NAT_INSTANCE_TYPE),
+            machine_image=ec2.MachineImage.latest_amazon_linux2023(cpu_type=ec2.AmazonLinuxCpuType.ARM_64),
+            security_group=self.operator_access_group,
+            role=role,
+            require_imdsv2=True,
+            block_devices=[
+                ec2.BlockDevice(device_name="/dev/xvda", volume=ec2.BlockDeviceVolume.ebs(8, encrypted=True))
+            ],
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
+            "AmazonSSMManagedInstanceCore is what the SSM agent needs to register and open sessions, "
+            "kept current by AWS; the instance does nothing else and exists only while an operator "
+            "asks for it (databaseAccess).",
+        )
+        acknowledge(
+            self.operator_access,
+            "AwsSolutions-EC28",
+            "A port-forwarding hop created on demand for an operator session: detailed monitoring "
+            "would watch an instance that does no work of its own.",
+        )
+        acknowledge(
+            self.operator_access,
+            "AwsSolutions-EC29",
+            "Meant to be removed (deploy without databaseAccess) after the operator's work; it holds "
+            "no data, so termination protection would only get in the way.",
+        )
+        CfnOutput(
+            Stack.of(self),
+            "OperatorAccessInstance",
+            value=self.operator_access.instance_id,
+            description="aws ssm start-session --target <this> with AWS-StartPortForwardingSessionToRemoteHost (docs)",
+        )
+        return self.operator_access
+
+    def _lean_nat(self) -> None:
+        """The lean profile's NAT instance forwards what the VPC sends out, and answers nothing else."""
+        assert self.nat_instance is not None
+        self.nat_instance.connections.allow_from(
+            ec2.Peer.ipv4(VPC_CIDR), ec2.Port.all_traffic(), "the VPC's traffic to the internet"
+        )
+        for gateway in self.nat_instance.gateway_instances:
+            # IMDSv2 only (a launch template with HttpTokens required), as on the access instance.
+            Aspects.of(gateway).add(ec2.InstanceRequireImdsv2Aspect())
+            # The root volume encrypted (the provider offers no block device setting).
+            gateway.instance.block_device_mappings = [
+                ec2.CfnInstance.BlockDeviceMappingProperty(
+                    device_name="/dev/xvda", ebs=ec2.CfnInstance.EbsProperty(encrypted=True, volume_type="gp3")
+                )
+            ]
+            acknowledge(
+                gateway,
+                "AwsSolutions-EC28",
+                "The lean profile's NAT instance only forwards packets; the basic five-minute metrics "
+                "are enough for a dev stage, which chose this profile to save money.",
+            )
+            acknowledge(
+                gateway,
+                "AwsSolutions-EC29",
+                "The lean profile's NAT instance holds no data: terminated, a deploy makes it again; "
+                "termination protection would only stop the stage from being torn down.",
+            )
 
     def connect_function(self, function: PythonFunction) -> None:
         """Lets an API function reach the database through the proxy as the application user."""

@@ -3,10 +3,12 @@ what happens to bounces and complaints.
 
 - **Identity**: without ``sesSenderArn`` the stack creates the SES domain identity of the sender's
   domain (Easy DKIM; the three CNAME records to publish are stack outputs) and keeps it when the
-  stack is deleted or stops managing it. With ``sesSenderArn`` the operator already has a verified
-  identity (which the user pool sends through too), and the stack creates none. An identity exists
-  once per account and region: once verified, pass it as ``sesSenderArn`` (the retained identity
-  then simply stays), and so does a second stage in the same account and region.
+  stack is deleted or stops managing it, though not when the deploy that created it fails (its
+  name would block the retry). With ``sesSenderArn`` the operator already has a verified identity
+  (which the user pool sends through too), and the stack creates none; nor does it for the dev
+  placeholder sender, a reserved domain nobody can verify. An identity exists once per account and
+  region: once verified, pass it as ``sesSenderArn`` (the retained identity then simply stays), and
+  so does a second stage in the same account and region.
 - **Configuration set** ``apranova-<stage>`` (``EMAIL_CONFIGURATION_SET``: apranova.mail names it on
   every send): reputation metrics on; addresses that bounce or complain go on the account's
   suppression list, so SES stops sending to them; bounces, complaints and rejections are published
@@ -25,6 +27,15 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from cdk.constructs.nag import acknowledge
+
+# The sender when the operator configures none: a reserved domain, so a dev stack synthesizes and
+# deploys, and SES refuses to send until a verified sender is configured (docs/operations.md).
+PLACEHOLDER_SENDER = "no-reply@apranova.example"
+# Outside production the stage is expected to stay in the SES sandbox, where SES delivers only to
+# verified identities and authorizes the send against the recipient's identity as well: the senders
+# may send to any identity of the account, as this stage's sender only (docs/operations.md, Email).
+SANDBOX_SID = "SesSandboxVerifiedRecipients"
 # SES tags every message with its configuration set under this name: the CloudWatch dimension.
 CONFIGURATION_SET_DIMENSION = "ses:configuration-set"
 PUBLISHED_EVENTS = (ses.EmailSendingEvent.BOUNCE, ses.EmailSendingEvent.COMPLAINT, ses.EmailSendingEvent.REJECT)
@@ -55,6 +66,7 @@ class Email(Construct):
         super().__init__(scope, id)
         stack = Stack.of(self)
         self.sender = sender
+        self.sandbox = not production
         self.domain = sender.split("@")[1]
         self.configuration_set_name = f"apranova-{stage}"
         self.configuration_set_arn = stack.format_arn(
@@ -122,7 +134,7 @@ class Email(Construct):
         )
 
         self.identity: ses.EmailIdentity | None = None
-        if not ses_sender_arn:
+        if not ses_sender_arn and sender != PLACEHOLDER_SENDER:
             self.identity = ses.EmailIdentity(
                 self,
                 "Identity",
@@ -130,8 +142,9 @@ class Email(Construct):
                 configuration_set=self.configuration_set,
             )
             # Verified once (DNS records published), kept: switching to ``sesSenderArn`` or deleting
-            # a stage must not delete the identity production mail depends on.
-            self.identity.apply_removal_policy(RemovalPolicy.RETAIN)
+            # a stage must not delete the identity production mail depends on. But a failed first
+            # create removes it: a leftover identity of the same name would fail the retry.
+            self.identity.apply_removal_policy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
             for number, record in enumerate(self.identity.dkim_records, start=1):
                 CfnOutput(
                     stack,
@@ -139,6 +152,29 @@ class Email(Construct):
                     value=f"{record.name} CNAME {record.value}",
                     description=f"Publish in the DNS of {self.domain} so SES verifies the sender (Easy DKIM)",
                 )
+
+    def grant_send(self, role: iam.IRole) -> None:
+        """``ses:SendEmail`` as the sender through the configuration set; outside production also to
+        the account's verified identities (the SES sandbox: see ``SANDBOX_SID``)."""
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["ses:SendEmail"], resources=self.sending_arns()))
+        if not self.sandbox:
+            return
+        stack = Stack.of(self)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid=SANDBOX_SID,
+                actions=["ses:SendEmail"],
+                resources=[stack.format_arn(service="ses", resource="identity", resource_name="*")],
+                conditions={"StringEquals": {"ses:FromAddress": self.sender}},
+            )
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]",
+            "In the SES sandbox a send is also authorized against each recipient's verified identity, "
+            "whose names are the testers' addresses, unknown to the template; only as this stage's "
+            "sender (ses:FromAddress), and only outside production.",
+        )
 
     def sending_arns(self) -> list[str]:
         """What ``ses:SendEmail`` is authorized against: the identity verified for the From address

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import jsii
 from aws_cdk import Duration, RemovalPolicy
@@ -38,6 +39,32 @@ ACCESS_LOG_FORMAT = {
     "latency": "$context.responseLatency",
     "integrationLatency": "$context.integrationLatency",
     "integrationError": "$context.integrationErrorMessage",
+}
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """A route's own limit: steady requests per second, and the burst (token bucket) above it."""
+
+    rate: float
+    burst: int
+
+
+# The public routes' own limits, tighter than the stage's (docs/operations.md, API throttling). API
+# Gateway counts them over all callers, not per address: they cap what a flood can cost (Cognito and
+# SES emails, Stripe sessions, sign-in attempts) rather than shield one user from another. The routes
+# that make an email (registration, resend, password reset) together stay below SES's sending rate
+# of a new production account (14 a second).
+PUBLIC_ROUTE_THROTTLES: dict[str, Throttle] = {
+    "POST /api/auth/registration/": Throttle(rate=2, burst=10),
+    "POST /api/auth/resend-verification/": Throttle(rate=1, burst=5),
+    "POST /api/auth/password/reset/": Throttle(rate=1, burst=5),
+    "POST /api/auth/password/reset/confirm/": Throttle(rate=2, burst=10),
+    "POST /api/auth/verify-email/": Throttle(rate=5, burst=20),
+    "POST /api/auth/login/": Throttle(rate=10, burst=40),
+    "POST /api/auth/token/refresh/": Throttle(rate=20, burst=80),
+    "POST /api/payments/create-anonymous-checkout/": Throttle(rate=2, burst=10),
+    "GET /api/payments/verify-session/": Throttle(rate=10, burst=40),
 }
 
 
@@ -70,6 +97,7 @@ class HttpApi(Construct):
         fallback_function: str = routes.FALLBACK_FUNCTION,
         throttle_rate: int = 100,
         throttle_burst: int = 200,
+        route_throttles: Mapping[str, Throttle] = PUBLIC_ROUTE_THROTTLES,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
@@ -130,6 +158,7 @@ class HttpApi(Construct):
                     f"{route.key} is {route.access.value} in the route table: it is called "
                     "without a token (a Stripe-signed webhook checks its signature in the handler).",
                 )
+        self._throttle_routes(deployed, route_throttles, throttle_rate, throttle_burst)
         # $default is the catch-all that answers unknown routes with a JSON 404/405.
         default_route = self.api.node.find_child("DefaultRoute")
         acknowledge(
@@ -138,6 +167,33 @@ class HttpApi(Construct):
             "$default only serves the fallback function's 404/405 answers for unmatched "
             "requests; it returns no data and needs no caller identity.",
         )
+
+    def _throttle_routes(
+        self, deployed: Sequence[routes.Route], throttles: Mapping[str, Throttle], rate: int, burst: int
+    ) -> None:
+        """The stage's RouteSettings: each throttled route's own limits (the stage's default applies
+        to the rest). Every throttle must name a route of the route table (a renamed route fails
+        the synth rather than losing its limit) and stay under the stage's."""
+        unknown = sorted(set(throttles) - {route.key for route in routes.ROUTES})
+        if unknown:
+            raise ValueError(f"route throttles name routes the route table does not have: {unknown}")
+        by_key = {route.key: route for route in deployed}
+        settings = {}
+        for key, throttle in sorted(throttles.items()):
+            if key not in by_key:  # an API built from part of the table (tests)
+                continue
+            if throttle.rate > rate or throttle.burst > burst:
+                raise ValueError(f"{key}: a route's throttle must not exceed the stage's ({rate}/s, burst {burst})")
+            # RouteSettings is JSON in the resource schema: written with the keys of its
+            # DefaultRouteSettings (the typed property CDK renders), not the L1 struct's camelCase.
+            settings[by_key[key].gateway_key] = {
+                "ThrottlingRateLimit": throttle.rate,
+                "ThrottlingBurstLimit": throttle.burst,
+            }
+            # API Gateway refuses settings for a route key that does not exist yet.
+            self.stage.node.add_dependency(self.routes[key])
+        cfn_stage: apigwv2.CfnStage = self.stage.node.default_child
+        cfn_stage.route_settings = settings
 
     @property
     def url(self) -> str:

@@ -64,17 +64,17 @@ def function_subnets(*, egress: bool) -> ec2.SubnetSelection:
 
 
 class Endpoints(Construct):
-    """The interface endpoints (private DNS on, HTTPS from inside the VPC only).
-
-    Production puts one endpoint interface in each availability zone; other stages one in the first
-    zone only (about half the hourly price: a zone's outage may take a dev stack down with it).
+    """The interface endpoints (private DNS on, HTTPS from inside the VPC only), one interface in each
+    availability zone in every stage: functions run in both zones, and a dev stage no longer depends
+    on its first zone alone. A zone that does not offer one of these services fails the deploy,
+    naming the endpoint (docs/operations.md, Network, says what to do). The cheaper path for a dev
+    stage is the lean profile (no interface endpoints at all).
     """
 
-    def __init__(self, scope: Construct, id: str, *, vpc: ec2.IVpc, cidr: str, production: bool) -> None:
+    def __init__(self, scope: Construct, id: str, *, vpc: ec2.IVpc, cidr: str) -> None:
         """``cidr``: the VPC's address range as a literal (cdk-nag checks rules it can read)."""
         super().__init__(scope, id)
-        internal = vpc.select_subnets(subnet_group_name=INTERNAL_SUBNETS).subnets
-        subnets = ec2.SubnetSelection(subnets=internal if production else internal[:1])
+        subnets = ec2.SubnetSelection(subnet_group_name=INTERNAL_SUBNETS)
         # One group for every endpoint: HTTPS in from the VPC, nothing out (an endpoint only answers).
         self.security_group = ec2.SecurityGroup(
             self,

@@ -16,7 +16,14 @@ are here, each limited to what that caller does:
 - the **execution role** (ECS itself: pulling the image, logging, injecting the password) reads
   the ``workspace-password`` parameters and writes to the workspace log group;
 - the **task role** (the student's container) may only mount and write the file system through a
-  mount target; the access point in the task definition confines it to the student's directory.
+  mount target and an access point (``elasticfilesystem:AccessPointArn``); the access point in the
+  task definition confines it to the student's directory and POSIX user.
+
+The tasks' security group admits nothing until the workspaces' front door exists (a proxy or load
+balancer that routes a student to their own task: ``allow_from_front_door``), and lets a task out
+only to HTTPS (image, extensions, the SSM and logs APIs) and to its file system (NFS). With
+``image_cache_secret_arn`` the image comes through an ECR pull-through cache of Docker Hub in this
+account, not anonymously from Docker Hub.
 
 A few ECS actions accept no resource (``DescribeTaskDefinition``, ``DeregisterTaskDefinition``,
 ``ListTaskDefinitions``) or only a container-instance one (``ListTasks``, scoped here by the
@@ -31,13 +38,13 @@ from collections.abc import Sequence
 
 from aws_cdk import Fn, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_efs as efs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk.constructs.database import VPC_CIDR
 from cdk.constructs.nag import acknowledge
 from cdk.constructs.student_tools import StudentTools
 
@@ -55,6 +62,23 @@ _ECR_IMAGE = re.compile(
     r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([a-z0-9._/-]+)(?::[\w.-]+|@sha256:[0-9a-f]{64})?$"
 )
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,1023}$")
+# ECR requires the Docker Hub credentials of a pull-through cache rule in a secret under this prefix.
+CACHE_SECRET_PREFIX = "ecr-pullthroughcache/"  # noqa: S105 - a secret name prefix, not a secret
+_CACHE_SECRET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache/[\w/+=.@-]+$"
+)
+DOCKER_HUB = "registry-1.docker.io"
+
+
+def docker_hub_path(image: str) -> str | None:
+    """The repository path and tag of a Docker Hub image as ECR's cache names it (official images
+    under ``library/``), or None for an image of another registry."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        if first not in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+            return None
+        image = rest
+    return image if "/" in image.split(":")[0].split("@")[0] else f"library/{image}"
 
 
 def workspace_image(value: str) -> str:
@@ -90,22 +114,31 @@ class Workspaces(Construct):
         production: bool = False,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        image_cache_secret_arn: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         self._tools = tools
+        self._stage = stage
         self.image = workspace_image(image)
+        self.cache_rule: ecr.CfnPullThroughCacheRule | None = None
         self._url_template = check_url_template(url_template) if url_template else None
         stack = Stack.of(self)
         subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         self.subnet_ids = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids
 
-        # Tasks pull the image and extensions through the NAT; code-server answers inside the VPC only.
+        # No way in until the front door exists (allow_from_front_door): a workspace must not be
+        # reachable from other workspaces or functions in the VPC. Out: HTTPS only (the image, code
+        # extensions, SSM and CloudWatch Logs for ECS, git over HTTPS) and NFS to the file system
+        # (added with its ingress below). DNS goes to the VPC's resolver, which security groups
+        # do not filter.
         self.security_group = ec2.SecurityGroup(
-            self, "TaskSecurityGroup", vpc=vpc, description="ApraNova workspace tasks (code-server)"
+            self,
+            "TaskSecurityGroup",
+            vpc=vpc,
+            description="ApraNova workspace tasks (code-server): in from the front door only",
+            allow_all_outbound=False,
         )
-        self.security_group.add_ingress_rule(
-            ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(CONTAINER_PORT), "code-server from within the VPC"
-        )
+        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS out")
 
         self.file_system = efs.FileSystem(
             self,
@@ -182,12 +215,30 @@ class Workspaces(Construct):
             assumed_by=ecs_tasks,
             description=f"ApraNova workspace task (a student's code-server, {stage})",
         )
+        # Only through an access point: the student's task definition names theirs, which pins the
+        # POSIX user and the root directory; mounting the file system's root is refused.
         self.task_role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
                 resources=[self.file_system.file_system_arn],
-                conditions={"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+                conditions={
+                    "Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"},
+                    "ArnLike": {
+                        "elasticfilesystem:AccessPointArn": stack.format_arn(
+                            service="elasticfilesystem", resource="access-point", resource_name="fsap-*"
+                        )
+                    },
+                },
             )
+        )
+        if image_cache_secret_arn:
+            self._pull_through_cache(image_cache_secret_arn)
+
+    def allow_from_front_door(self, front_door: ec2.IConnectable) -> None:
+        """The hook for the workspaces' front door (a proxy or load balancer routing each student to
+        their own task, built by the tools issue): code-server's port from it, and from nothing else."""
+        self.security_group.connections.allow_from(
+            front_door, ec2.Port.tcp(CONTAINER_PORT), "code-server from the front door"
         )
 
     # --- settings ----------------------------------------------------------------------------------
@@ -364,6 +415,64 @@ class Workspaces(Construct):
     def _cluster_id(self) -> str:
         return Stack.of(self).get_logical_id(self.cluster.node.default_child)
 
+    def _pull_through_cache(self, secret_arn: str) -> None:
+        """The image through an ECR pull-through cache of Docker Hub (``dockerhub-<stage>/...`` in
+        this account and region), with the operator's Docker Hub credentials (ECR requires them)."""
+        if not _CACHE_SECRET_ARN.match(secret_arn):
+            raise ValueError(
+                f"workspaceImageCacheSecretArn must be a Secrets Manager secret named {CACHE_SECRET_PREFIX}..., "
+                f"not {secret_arn!r}"
+            )
+        path = docker_hub_path(self.image)
+        if path is None:
+            raise ValueError(f"workspaceImageCacheSecretArn caches Docker Hub images; {self.image!r} is not one")
+        stack = Stack.of(self)
+        prefix = f"dockerhub-{self._stage}"
+        self.cache_rule = ecr.CfnPullThroughCacheRule(
+            self,
+            "ImageCache",
+            ecr_repository_prefix=prefix,
+            upstream_registry="docker-hub",
+            upstream_registry_url=DOCKER_HUB,
+            credential_arn=secret_arn,
+        )
+        self.image = f"{stack.account}.dkr.ecr.{stack.region}.{stack.url_suffix}/{prefix}/{path}"
+        repositories = stack.format_arn(service="ecr", resource="repository", resource_name=f"{prefix}/*")
+        # The first pull of an image creates its cached repository and imports it from Docker Hub.
+        self.execution_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:BatchImportUpstreamImage",
+                    "ecr:CreateRepository",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
+                resources=[repositories],
+            )
+        )
+        self._registry_login()
+        acknowledge(
+            self.execution_role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/{prefix}/*]",
+            "ECR's pull-through cache makes one repository per cached Docker Hub image under the rule's "
+            "prefix, at the first pull: the execution role may create, import and pull those, nothing else.",
+        )
+
+    def _registry_login(self) -> None:
+        policy = iam.Policy(
+            self,
+            "RegistryLogin",
+            statements=[iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])],
+        )
+        policy.attach_to_role(self.execution_role)
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken authorizes no resource ('*' is the only form AWS accepts); the image "
+            "pull itself is limited to the configured repository.",
+        )
+
     def _grant_image_pull(self) -> None:
         """An image in this account's ECR: pulling that repository only. Other registries need no grant
         (public images; a private registry other than ECR is not supported)."""
@@ -382,15 +491,4 @@ class Workspaces(Construct):
                 ],
             )
         )
-        policy = iam.Policy(
-            self,
-            "RegistryLogin",
-            statements=[iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])],
-        )
-        policy.attach_to_role(self.execution_role)
-        acknowledge(
-            policy,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken authorizes no resource ('*' is the only form AWS accepts); the image "
-            "pull itself is limited to the configured repository.",
-        )
+        self._registry_login()

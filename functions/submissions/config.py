@@ -1,6 +1,7 @@
 """The submissions function's settings and its S3 client, made once per warm environment.
 
-Nothing here is secret: the bucket's name, GitHub's public API address and link lifetimes. The
+Nothing here is secret: the bucket's name, GitHub's public API address, the name of the optional
+GitHub token's parameter and link lifetimes. The
 email sender is the mail module's own setting (``EMAIL_SENDER``).
 """
 
@@ -24,6 +25,8 @@ class SubmissionSettings(BaseSettings):
     # GitHub's REST API; tests and the local stack may point it at a stand-in.
     github_api_url: str = Field("https://api.github.com", pattern=r"^https?://[^\s/?#@]+(/[^\s?#@]*)?$")
     github_timeout_seconds: float = Field(5.0, gt=0, le=20)
+    # The SSM SecureString that may hold a GitHub token (its name, never the token): used when present.
+    github_token_param: str | None = Field(None, pattern=r"^/[A-Za-z0-9_./-]{1,1010}$")
     # The presigned POST and the presigned download link: short-lived.
     upload_url_expires_seconds: int = Field(900, ge=60, le=3600)
     download_url_expires_seconds: int = Field(300, ge=30, le=3600)

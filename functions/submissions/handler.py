@@ -3,7 +3,6 @@ student's own submissions. Answers carry ``Cache-Control: no-store`` (they hold 
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -43,7 +42,19 @@ def _json(status: int, body: object) -> Response:
 
 def _resolve_commit() -> service.ResolveCommit:
     settings = config.settings()
-    return partial(github.resolve_commit, settings.github_api_url, timeout=settings.github_timeout_seconds)
+
+    def resolve(owner: str, repo: str, ref: str) -> str:
+        # The token is read only when GitHub is really asked (a GITHUB deliverable without a commit).
+        return github.resolve_commit(
+            settings.github_api_url,
+            owner,
+            repo,
+            ref,
+            timeout=settings.github_timeout_seconds,
+            token=github.token(settings.github_token_param),
+        )
+
+    return resolve
 
 
 @app.post(

@@ -95,7 +95,10 @@ def test_the_worker_reads_uploads_and_writes_exports_only(template):
     exports_id, _ = _bucket(template, "Exports")
     assert _granted(template, "compliance-export", "s3:GetObject") == [f"<{uploads_id}.Arn>/{SUBMISSIONS_PREFIX}*"]
     assert _granted(template, "compliance-export", "s3:PutObject") == [f"<{exports_id}.Arn>/{EXPORTS_PREFIX}*"]
-    assert _granted(template, "compliance-export", "s3:DeleteObject") == []
+    # It removes an archive whose person or request went away while it was built (export_service),
+    # and nothing else: no other prefix, no old versions.
+    assert _granted(template, "compliance-export", "s3:DeleteObject") == [f"<{exports_id}.Arn>/{EXPORTS_PREFIX}*"]
+    assert _granted(template, "compliance-export", "s3:DeleteObjectVersion") == []
     # Failed builds are retried by Lambda, then dead-lettered.
     configs = [
         c

@@ -31,7 +31,8 @@ HOUSE_VARIABLES = {"STAGE", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMES
 DB_VARIABLES = {"DB_HOST", "DB_PORT", "DB_NAME", "DB_USER"}
 OWN_VARIABLES = {
     "curriculum": {"DATASETS_BUCKET"},
-    "submissions": {"UPLOADS_BUCKET", "EMAIL_SENDER", "EMAIL_CONFIGURATION_SET", "SPA_ORIGIN"},
+    # GITHUB_TOKEN_PARAM: the optional GitHub token's parameter name (the token itself never).
+    "submissions": {"UPLOADS_BUCKET", "EMAIL_SENDER", "EMAIL_CONFIGURATION_SET", "SPA_ORIGIN", "GITHUB_TOKEN_PARAM"},
     "trainer": {"EMAIL_SENDER", "EMAIL_CONFIGURATION_SET", "SPA_ORIGIN"},
     # Role changes (the pool), manual enrollment and re-provisioning (the enrollment workflow).
     "admin": {"COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID", "ENROLLMENT_STATE_MACHINE_ARN"},
@@ -155,8 +156,22 @@ def test_learning_roles_hold_exactly_their_grants(template):
     assert _own(template, "curriculum") == [
         {"Action": ["s3:GetObject"], "Effect": "Allow", "Resource": [f"<{datasets}.Arn>/*"]},
     ]
+    token = _arn("ssm", "parameter/apranova/dev/github/token")
     assert _own(template, "submissions") == sorted(
         [
+            # The optional GitHub token: that one parameter, decrypted only through SSM.
+            {"Action": ["ssm:GetParameter"], "Effect": "Allow", "Resource": [token]},
+            {
+                "Action": ["kms:Decrypt"],
+                "Condition": {
+                    "StringEquals": {
+                        "kms:EncryptionContext:PARAMETER_ARN": [token],
+                        "kms:ViaService": "ssm.<AWS::Region>.<AWS::URLSuffix>",
+                    }
+                },
+                "Effect": "Allow",
+                "Resource": [_arn("kms", "key/*")],
+            },
             {
                 "Action": ["s3:GetObject", "s3:PutObject"],
                 "Effect": "Allow",
@@ -209,6 +224,10 @@ def test_wildcard_resources_in_learning_roles_are_the_acknowledged_object_arns(t
     for name in LEARNING:
         for statement in _own(template, name):
             wild = [r for r in statement["Resource"] if "*" in r]
+            if wild == [_arn("kms", "key/*")] and name == "submissions":
+                # The GitHub token's key: only through SSM, only for that parameter (checked above).
+                assert statement["Condition"]["StringEquals"]["kms:ViaService"], statement
+                continue
             if wild:
                 actions, resource = acknowledged[name]
                 assert (statement["Action"], wild) == (actions, [resource]), (name, statement)

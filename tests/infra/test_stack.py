@@ -135,6 +135,8 @@ def test_no_action_on_every_resource_beyond_what_aws_requires(template):
         | {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
         | set(UNSCOPED_ECS_ACTIONS)
         | STATE_MACHINE_UNSCOPED_ACTIONS
+        # The workspace image from ECR: the registry login authorizes no resource.
+        | {"ecr:GetAuthorizationToken"}
     )
     for logical_id, policy in _resources(template, "AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
