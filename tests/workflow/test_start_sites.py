@@ -33,13 +33,30 @@ DP = ("STUDENT_DATABASE", "SUPERSET", "PREFECT", "JUPYTER")
 
 
 def _payment_row(wf: WorkflowStack, payment_id: str) -> dict[str, Any]:
-    """The payment as the webhook reads it (functions/payments/repository.py's columns it uses)."""
+    """The payment as the webhook's outbox row carries it (functions/payments/outbox.py)."""
     row = wf.row(
-        "SELECT id::text AS id, user_id::text AS user_id, track, status, dispute_status FROM payments WHERE id = %s",
+        """
+        SELECT id::text AS payment_id, user_id::text AS user_id, track, status, dispute_status
+        FROM payments WHERE id = %s
+        """,
         payment_id,
     )
     assert row is not None
     return row
+
+
+def _webhook_enrollment(row: dict[str, Any]) -> EnrollmentInput:
+    """What the webhook's outbox starts the enrollment with, built by its own code."""
+    from functions.payments import outbox
+
+    return outbox.enrollment_input(row)
+
+
+def _webhook_withdrawal(row: dict[str, Any]) -> DeprovisionInput:
+    """What the webhook's outbox starts a refund's or lost dispute's deprovision with."""
+    from functions.payments import outbox
+
+    return outbox.deprovision_input(row)
 
 
 def _refunded(wf: WorkflowStack, payment_id: str, *, dispute_lost: bool = False) -> dict[str, Any]:
@@ -58,11 +75,11 @@ def _refunded(wf: WorkflowStack, payment_id: str, *, dispute_lost: bool = False)
 
 
 def _run(wf: WorkflowStack, machine: str, workflow_input: EnrollmentInput | DeprovisionInput) -> dict[str, Any]:
-    """Starts an execution with exactly what the start site sends (``execution_input``)."""
-    sfn = wf.sfn()
-    arn = sfn.start_execution(
-        stateMachineArn=wf.arns[machine], name=f"s-{uuid.uuid4().hex[:12]}", input=workflow_input.execution_input()
-    )["executionArn"]
+    """Starts an execution as every start site does (the layer's ``workflows.start``) and waits."""
+    from apranova import workflows
+
+    arn, started = workflows.start(wf.arns[machine], f"s-{uuid.uuid4().hex[:12]}", workflow_input)
+    assert started
     return wf.wait(arn)
 
 
@@ -75,7 +92,7 @@ def _paid_enrollment(wf: WorkflowStack, track: str) -> tuple[dict[str, str], str
     wf.trainer(track)
     student = wf.student()
     payment_id = wf.paid(student, track)
-    _succeeded(wf, _run(wf, "enrollment", EnrollmentInput.paid(_payment_row(wf, payment_id))))
+    _succeeded(wf, _run(wf, "enrollment", _webhook_enrollment(_payment_row(wf, payment_id))))
     return student, payment_id
 
 
@@ -203,7 +220,7 @@ def test_webhook_enroll_then_refund_takes_back_that_enrollment(wf: WorkflowStack
     with psycopg.connect(login):
         pass
 
-    _succeeded(wf, _run(wf, "deprovision", DeprovisionInput.withdrawal(_refunded(wf, payment_id))))
+    _succeeded(wf, _run(wf, "deprovision", _webhook_withdrawal(_refunded(wf, payment_id))))
     for tool in DP:
         assert _tool_status(student, "DP", tool) == "NOT_PROVISIONED", tool
     with pytest.raises(psycopg.OperationalError):  # the student's database login is gone
@@ -216,7 +233,7 @@ def test_webhook_enroll_then_refund_takes_back_that_enrollment(wf: WorkflowStack
 def test_webhook_lost_dispute_takes_back_that_enrollment(wf: WorkflowStack) -> None:
     student, payment_id = _paid_enrollment(wf, "FSD")
     assert _tool_status(student, "FSD", "WORKSPACE") == "PROVISIONED"
-    dispute = DeprovisionInput.withdrawal(_refunded(wf, payment_id, dispute_lost=True))
+    dispute = _webhook_withdrawal(_refunded(wf, payment_id, dispute_lost=True))
     assert dispute.source == "dispute"
     _succeeded(wf, _run(wf, "deprovision", dispute))
     assert _tool_status(student, "FSD", "WORKSPACE") == "NOT_PROVISIONED"
@@ -281,7 +298,7 @@ def test_a_refund_of_a_payment_that_enrolled_nobody_leaves_the_student_alone(wf:
     assert trainer is not None
     # A second payment (another track) that enrolled nobody, refunded.
     other = wf.paid(student, "FSD")
-    _succeeded(wf, _run(wf, "deprovision", DeprovisionInput.withdrawal(_refunded(wf, other))))
+    _succeeded(wf, _run(wf, "deprovision", _webhook_withdrawal(_refunded(wf, other))))
     for tool in DP:
         assert _tool_status(student, "DP", tool) == "PROVISIONED", tool
     user = _user(wf, student["id"])
@@ -303,7 +320,7 @@ def test_a_refund_never_touches_an_administrator_s_enrollment(wf: WorkflowStack)
     student = wf.student()
     old = wf.paid(student, "DP")
     _succeeded(wf, _run(wf, "enrollment", EnrollmentInput.by_admin(student["id"], "FSD")))
-    _succeeded(wf, _run(wf, "deprovision", DeprovisionInput.withdrawal(_refunded(wf, old))))
+    _succeeded(wf, _run(wf, "deprovision", _webhook_withdrawal(_refunded(wf, old))))
     assert _tool_status(student, "FSD", "WORKSPACE") == "PROVISIONED"
     assert _user(wf, student["id"])["trainer"] is not None
 
@@ -311,11 +328,11 @@ def test_a_refund_never_touches_an_administrator_s_enrollment(wf: WorkflowStack)
 def test_a_late_refund_of_an_earlier_enrollment_leaves_the_new_one(wf: WorkflowStack) -> None:
     """Refunded, paid again (the tools are the new payment's now), then the first refund replayed."""
     student, first = _paid_enrollment(wf, "FSD")
-    refund = DeprovisionInput.withdrawal(_refunded(wf, first))
+    refund = _webhook_withdrawal(_refunded(wf, first))
     _succeeded(wf, _run(wf, "deprovision", refund))
     wf.row("UPDATE users SET enrollment_status = 'REFUNDED' WHERE id = %s RETURNING id", student["id"])
     second = wf.paid(student, "FSD")
-    _succeeded(wf, _run(wf, "enrollment", EnrollmentInput.paid(_payment_row(wf, second))))
+    _succeeded(wf, _run(wf, "enrollment", _webhook_enrollment(_payment_row(wf, second))))
     assert _records(wf, student["id"])["WORKSPACE"]["payment_id"] == second
     _succeeded(wf, _run(wf, "deprovision", refund))
     assert _tool_status(student, "FSD", "WORKSPACE") == "PROVISIONED"
@@ -332,7 +349,7 @@ def test_every_deprovision_start_site_succeeds_with_an_unconfigured_tool(wf: Wor
         if site == "purge":
             _purge_deprovision(wf, student["id"])
         else:
-            withdrawal = DeprovisionInput.withdrawal(_refunded(wf, payment_id, dispute_lost=site == "dispute"))
+            withdrawal = _webhook_withdrawal(_refunded(wf, payment_id, dispute_lost=site == "dispute"))
             assert withdrawal.source == site
             _succeeded(wf, _run(wf, "deprovision", withdrawal))
     records = _records(wf, student["id"])
@@ -347,7 +364,7 @@ def test_every_deprovision_start_site_succeeds_with_an_unconfigured_tool(wf: Wor
 
 def test_a_tool_outage_retries_alerts_and_never_blocks_the_other_tools(wf: WorkflowStack) -> None:
     student, payment_id = _paid_enrollment(wf, "DP")
-    refund = DeprovisionInput.withdrawal(_refunded(wf, payment_id))
+    refund = _webhook_withdrawal(_refunded(wf, payment_id))
     with _tool_url(wf, "prefect", "http://127.0.0.1:9"):  # Prefect down: connections refused
         result = _run(wf, "deprovision", refund)
     assert result["status"] == "FAILED"
