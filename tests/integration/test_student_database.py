@@ -446,6 +446,9 @@ def test_a_non_superuser_database_owner_with_createrole_can_provision_and_deprov
         session.execute("CREATE TABLE notes (body text)")
         with pytest.raises(errors.InsufficientPrivilege):
             session.execute("CREATE TABLE public.notes (body text)")
+        session.execute("ALTER ROLE CURRENT_USER SET statement_timeout = 0")
+    # The watchdog as this admin: its own students only (other tests' roles are not its to touch).
+    assert provisioner.enforce_limits()["roles"] == [names.role]
     provisioner.deprovision(student)
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as su:
         nothing_left(su, ssm, conn, student)

@@ -307,7 +307,9 @@ class StudentDatabaseProvisioner:
 
         A role's ``statement_timeout`` is a default the role itself may lift; this is the limit it
         cannot. Terminate, not cancel: PL/pgSQL can catch a cancel (``EXCEPTION WHEN
-        query_canceled``). Run every minute by a schedule; safe to run at any time.
+        query_canceled``). Run every minute by a schedule; safe to run at any time. Only the
+        student roles the admin administers (a member of each, as the provisioner makes it; a
+        superuser of all) are looked at.
         """
         limit = self._settings.students_db_statement_timeout
         with _translated("student database watchdog"), self._admin() as cur:
@@ -316,7 +318,7 @@ class StudentDatabaseProvisioner:
                 WITH overdue AS MATERIALIZED (
                     SELECT a.pid, r.rolname AS role
                     FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid
-                    WHERE r.rolname ~ %(pattern)s AND NOT r.rolsuper
+                    WHERE r.rolname ~ %(pattern)s AND NOT r.rolsuper AND pg_has_role(r.oid, 'MEMBER')
                       AND a.state IN ('active', 'fastpath function call')
                       AND a.query_start < now() - %(limit)s::interval
                 )
@@ -327,7 +329,7 @@ class StudentDatabaseProvisioner:
             drifted = cur.execute(
                 """
                 SELECT r.rolname FROM pg_roles r
-                WHERE r.rolname ~ %s AND NOT r.rolsuper AND r.rolcanlogin
+                WHERE r.rolname ~ %s AND NOT r.rolsuper AND r.rolcanlogin AND pg_has_role(r.oid, 'MEMBER')
                   AND (EXISTS (SELECT 1 FROM pg_db_role_setting s WHERE s.setrole = r.oid AND s.setdatabase <> 0)
                        OR (SELECT s.setconfig FROM pg_db_role_setting s
                            WHERE s.setrole = r.oid AND s.setdatabase = 0)
