@@ -705,3 +705,30 @@ def test_a_password_the_student_set_is_replaced_by_the_ssm_one_on_the_next_run(
 
     assert scram_verifier_matches(admin, names.role, password)
     assert password_of(ssm, names.parameter) == password
+
+
+def test_the_scheduled_watchdog_function_restores_a_lifted_limit(pair: Pair, students_db, monkeypatch) -> None:
+    """The function the schedule runs (local stack: ``/_local/jobs/student-db-watchdog``)."""
+    from functions.provision import student_database_watchdog
+    from functions.provision.tools import registry
+    from local.events import LambdaContext
+
+    params = conninfo_to_dict(students_db)
+    for key, value in {
+        "STUDENTS_DB_ADMIN_URL": students_db,
+        "STUDENTS_DB_NAME": params["dbname"],
+        "STUDENTS_DB_HOST": params.get("host") or "localhost",
+        "SSM_PREFIX": PREFIX,
+        "STUDENTS_DB_STATEMENT_TIMEOUT": STATEMENT_TIMEOUT,
+    }.items():
+        monkeypatch.setenv(key, value)
+    with pair.a() as a:
+        a.execute("ALTER ROLE CURRENT_USER SET statement_timeout = 0")
+    registry.reset()
+    try:
+        summary = student_database_watchdog.lambda_handler({}, LambdaContext("apranova-student-database-watchdog"))
+    finally:
+        registry.reset()
+    assert pair.a_role in summary["roles"]
+    with pair.a() as a:
+        assert a.execute("SHOW statement_timeout").fetchone() == (STATEMENT_TIMEOUT,)
