@@ -9,7 +9,10 @@ grants it needs, and uploads the course datasets to ``DATASETS_BUCKET``. Elsewhe
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
+
+import psycopg
 
 from apranova import secrets, tls
 from apranova.db import connect
@@ -22,6 +25,9 @@ from functions.migrate.seed import seed_database
 
 # Migrations may run longer than an API request may; the Lambda timeout bounds them.
 STATEMENT_TIMEOUT_MS = 240_000
+# Seconds between logins while the master password is refused: a rotation moves the secret's current
+# version seconds after it changes the password on the server.
+PASSWORD_RETRY_DELAYS = (1, 2, 4, 8, 15)
 
 
 def _settings(force: bool = False) -> DatabaseSettings:
@@ -45,9 +51,20 @@ def _settings(force: bool = False) -> DatabaseSettings:
 
 
 def _connect() -> Any:
-    # The master secret may rotate between the read and the login (first deploy, scheduled rotation):
-    # a refused password is read again once.
-    return secrets.use_with_rotation("db-master", _settings, connect, rejected=secrets.postgres_password_rejected)
+    """The master secret may rotate between the read and the login (first deploy, scheduled
+    rotation): a refused password is read again at once, and while a rotation is in progress (the
+    server has the new password, the secret's current version does not yet) a few times more."""
+    for delay in (*PASSWORD_RETRY_DELAYS, None):
+        try:
+            return secrets.use_with_rotation(
+                "db-master", _settings, connect, rejected=secrets.postgres_password_rejected
+            )
+        except psycopg.OperationalError as error:
+            if delay is None or not secrets.postgres_password_rejected(error):
+                raise
+            logger.warning("the master password was refused: reading the secret again shortly", extra={"delay": delay})
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def ensure_database(conn: Any, name: str) -> bool:

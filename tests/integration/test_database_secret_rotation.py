@@ -145,3 +145,30 @@ def test_the_migrate_function_re_reads_the_master_password_after_a_rotation(serv
     with handler._connect() as conn:
         assert conn.execute("SELECT current_database() AS name").fetchone()["name"] == app_db
         assert conn.pgconn.ssl_in_use
+
+
+def test_the_migrate_function_waits_out_a_rotation_in_progress(server, aws, monkeypatch) -> None:
+    """Rotation changes the password on the server, then (seconds later) the secret's current
+    version: a deploy that signs in between the two still succeeds."""
+    import threading
+
+    from functions.migrate import handler
+
+    monkeypatch.setenv("DB_SECRET_ARN", aws["arn"])
+    monkeypatch.setenv("DB_NAME", "postgres")
+    new_password = "rotating-" + uuid.uuid4().hex
+    with psycopg.connect(server.url(), autocommit=True) as su:
+        su.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(ADMIN), sql.Literal(new_password)))
+    secret = json.loads(aws["secretsmanager"].get_secret_value(SecretId=aws["arn"])["SecretString"])
+    finish = threading.Timer(
+        1.5,
+        lambda: aws["secretsmanager"].put_secret_value(
+            SecretId=aws["arn"], SecretString=json.dumps({**secret, "password": new_password})
+        ),
+    )
+    finish.start()
+    try:
+        with handler._connect() as conn:
+            assert conn.execute("SELECT current_user AS name").fetchone()["name"] == ADMIN
+    finally:
+        finish.join()
