@@ -17,7 +17,7 @@ from constructs import Construct
 from apranova import routes
 from cdk.constructs.common_layer import CommonLayer
 from cdk.constructs.database import Database
-from cdk.constructs.email import Email
+from cdk.constructs.email import PLACEHOLDER_SENDER, Email
 from cdk.constructs.http_api import HttpApi
 from cdk.constructs.identity import Identity
 from cdk.constructs.nag import acknowledge
@@ -166,7 +166,13 @@ ALERT_FUNCTIONS = PAYMENT_FUNCTIONS
 SPA_LINK_FUNCTIONS = frozenset({"submissions", "trainer", "compliance", "auth"})
 # The sender when the operator configures none: a reserved domain, so a dev stack synthesizes and
 # deploys, and SES refuses to send until a verified sender is configured (docs/operations.md).
-DEFAULT_EMAIL_SENDER = "no-reply@apranova.example"
+DEFAULT_EMAIL_SENDER = PLACEHOLDER_SENDER
+# The cost profiles (``-c costProfile=...``, docs/operations.md): standard, or lean for a cheap dev
+# stage (a NAT instance, no interface endpoints, every VPC function routed through the NAT).
+COST_PROFILES = ("standard", "lean")
+# The optional GitHub token (a SecureString the operator creates): the submissions function sends
+# it when present (5,000 requests an hour instead of 60 per NAT address).
+GITHUB_TOKEN_PARAMETER = "github/token"  # noqa: S105 - a parameter name, not a token
 
 
 def parameter_name(stage: str, suffix: str) -> str:
@@ -189,6 +195,9 @@ class ApraNovaStack(Stack):
         tool_urls: Mapping[str, str] | None = None,
         throttle_rate: int = 100,
         throttle_burst: int = 200,
+        cost_profile: str = "standard",
+        database_access: bool = False,
+        workspace_image_cache_secret_arn: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -220,7 +229,12 @@ class ApraNovaStack(Stack):
         retention = logs.RetentionDays.SIX_MONTHS if production else logs.RetentionDays.ONE_MONTH
 
         layer = CommonLayer(self, "CommonLayer").layer
-        database = Database(self, "Database", stage=stage, production=production)
+        if cost_profile not in COST_PROFILES:
+            raise ValueError(f"costProfile must be one of {', '.join(COST_PROFILES)}, not {cost_profile!r}")
+        database = Database(self, "Database", stage=stage, production=production, lean=cost_profile == "lean")
+        if database_access:
+            # An operator's way in to the isolated database, only while asked for (docs/operations.md).
+            database.add_operator_access()
         storage = Storage(self, "Storage", spa_origin=spa)
         identity = Identity(self, "Identity", stage=stage, production=production, ses_sender_arn=ses_sender_arn)
         self.identity = identity
@@ -238,7 +252,8 @@ class ApraNovaStack(Stack):
                 stage=stage,
                 log_retention=retention,
                 removal_policy=removal,
-                egress=name in EGRESS_FUNCTIONS,
+                # The lean profile has no interface endpoints: all its VPC functions go out by the NAT.
+                egress=name in EGRESS_FUNCTIONS or (database.lean and options.get("vpc") is not None),
                 reserved_concurrency=RESERVED_CONCURRENCY.get(name),
                 **options,
             )
@@ -257,6 +272,7 @@ class ApraNovaStack(Stack):
             production=production,
             log_retention=retention,
             removal_policy=removal,
+            image_cache_secret_arn=workspace_image_cache_secret_arn,
         )
         self.workspaces = workspaces
 
@@ -266,6 +282,7 @@ class ApraNovaStack(Stack):
                 env["DATASETS_BUCKET"] = storage.datasets.bucket_name
             if name == "submissions":
                 env["UPLOADS_BUCKET"] = storage.uploads.bucket_name
+                env["GITHUB_TOKEN_PARAM"] = parameter_name(stage, GITHUB_TOKEN_PARAMETER)
             if name in SPA_LINK_FUNCTIONS:
                 env["SPA_ORIGIN"] = spa
             if name == "tools":
@@ -340,6 +357,8 @@ class ApraNovaStack(Stack):
                     iam.PolicyStatement(actions=list(actions), resources=[identity.user_pool.user_pool_arn])
                 )
         self._grant_payments(stage, email_sender)
+        if "submissions" in self.functions:
+            self._grant_secure_parameters(self.functions["submissions"].role, [GITHUB_TOKEN_PARAMETER], stage)
 
         self.migrate = function(
             "migrate",
@@ -390,7 +409,15 @@ class ApraNovaStack(Stack):
             self,
             "RunMigrations",
             handler=self.migrate.function,
-            execute_after=[database.instance, database.proxy, storage.datasets, self.migrate],
+            # After the master secret's rotation schedule exists (created without rotating), so
+            # nothing changes the password while the migrations sign in with it.
+            execute_after=[
+                database.instance,
+                database.proxy,
+                database.rotation_schedule,
+                storage.datasets,
+                self.migrate,
+            ],
             # Only the functions' code: their security groups are referenced by the proxy's rules.
             # Every function that reads the database waits for the schema it expects.
             execute_before=[
@@ -528,47 +555,56 @@ class ApraNovaStack(Stack):
             if name not in self.functions:
                 continue
             role = self.functions[name].role
-            arns = [
-                self.format_arn(
-                    service="ssm",
-                    resource="parameter",
-                    resource_name=parameter_name(stage, STRIPE_PARAMETERS[variable]).lstrip("/"),
-                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                )
-                for variable in variables
-            ]
-            role.add_to_principal_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=arns))
-            # Decrypting the SecureString: the key is the account's aws/ssm key (or the operator's
-            # own), whose id the template cannot know. Only through SSM, and only for the ciphertext
-            # of these parameters: SSM binds each value to its ARN in the encryption context.
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=[self.format_arn(service="kms", resource="key", resource_name="*")],
-                    conditions={
-                        "StringEquals": {
-                            "kms:ViaService": f"ssm.{self.region}.{self.url_suffix}",
-                            "kms:EncryptionContext:PARAMETER_ARN": arns,
-                        }
-                    },
-                )
-            )
-            acknowledge(
-                role,
-                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]",
-                "kms:Decrypt for the Stripe SecureString parameters, whose key (aws/ssm or the "
-                "operator's) has an id the template cannot know; the statement is limited to calls "
-                "through SSM in this region (kms:ViaService) for exactly these parameters' ARNs "
-                "(kms:EncryptionContext:PARAMETER_ARN).",
-            )
+            self._grant_secure_parameters(role, [STRIPE_PARAMETERS[variable] for variable in variables], stage)
 
+        self._grant_sending_and_workflows()
+
+    def _grant_secure_parameters(self, role: iam.IRole, suffixes: list[str], stage: str) -> None:
+        """Reading and decrypting exactly these operator-made SecureString parameters (the Stripe
+        secrets, the GitHub token)."""
+        arns = [
+            self.format_arn(
+                service="ssm",
+                resource="parameter",
+                resource_name=parameter_name(stage, suffix).lstrip("/"),
+                arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+            )
+            for suffix in suffixes
+        ]
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=arns))
+        # Decrypting the SecureString: the key is the account's aws/ssm key (or the operator's
+        # own), whose id the template cannot know. Only through SSM, and only for the ciphertext
+        # of these parameters: SSM binds each value to its ARN in the encryption context.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[self.format_arn(service="kms", resource="key", resource_name="*")],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"ssm.{self.region}.{self.url_suffix}",
+                        "kms:EncryptionContext:PARAMETER_ARN": arns,
+                    }
+                },
+            )
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]",
+            "kms:Decrypt for operator-made SecureString parameters (Stripe secrets, the GitHub token), "
+            "whose key (aws/ssm or the operator's) has an id the template cannot know; the statement is "
+            "limited to calls through SSM in this region (kms:ViaService) for exactly these parameters' "
+            "ARNs (kms:EncryptionContext:PARAMETER_ARN).",
+        )
+
+    def _grant_sending_and_workflows(self) -> None:
+        """SES for every sender (the email steps too); the state machines the webhook and the admin
+        function start."""
         # SES authorizes the send against the identity verified for the From address (the address
         # itself or its domain, in this account and region) and the configuration set.
-        identities = self.email.sending_arns()
         senders = [self.functions[name] for name in sorted(EMAIL_FUNCTIONS & set(self.functions))]
         senders += [self.steps[name] for name in sorted(EMAIL_STEPS)]
         for function in senders:
-            function.role.add_to_principal_policy(iam.PolicyStatement(actions=["ses:SendEmail"], resources=identities))
+            self.email.grant_send(function.role)
 
         machines = {
             "ENROLLMENT_STATE_MACHINE_ARN": self.workflows.enrollment,
@@ -659,7 +695,10 @@ class ApraNovaStack(Stack):
         # data key on the writer's behalf) and reads the person from the pool.
         listing(worker.role, uploads, SUBMISSIONS_PREFIX)
         worker.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[user_uploads]))
-        worker.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[user_exports]))
+        # It deletes the archive again when the person or the request went away meanwhile (export_service).
+        worker.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:PutObject", "s3:DeleteObject"], resources=[user_exports])
+        )
         key.grant(worker.role, "kms:GenerateDataKey", "kms:Decrypt")
         worker.role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -734,9 +773,7 @@ class ApraNovaStack(Stack):
         )
         # The worker emails "your export is ready", the purge alerts the operators.
         for job in (worker, purge):
-            job.role.add_to_principal_policy(
-                iam.PolicyStatement(actions=["ses:SendEmail"], resources=self.email.sending_arns())
-            )
+            self.email.grant_send(job.role)
         # The sweep deletes expired exports and the files of purged users.
         for bucket, prefix, objects in people_files:
             listing(sweep.role, bucket, prefix, versions=True)

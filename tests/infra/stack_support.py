@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from apranova import routes
+from cdk.constructs.email import SANDBOX_SID
 from cdk.stacks.apranova_stack import EXPORT_WORKER, PURGE, RETENTION_SWEEP, SCHEDULED_FUNCTIONS
 from functions.provision.catalog import STEP_FUNCTIONS
 
@@ -86,13 +87,19 @@ def statements_with(statements: list[dict[str, Any]], prefix: str) -> list[dict[
     return [s for s in statements if any(action.startswith(prefix) for action in s["Action"])]
 
 
-def role_statements_by_id(template, role_id: str) -> list[dict[str, Any]]:
-    """``role_statements`` for a role given by its logical id (a state machine's, a task role)."""
+def role_statements_by_id(template, role_id: str, *, sandbox: bool = False) -> list[dict[str, Any]]:
+    """``role_statements`` for a role given by its logical id (a state machine's, a task role).
+
+    Without ``sandbox``, leaves out the SES sandbox statement every sender has outside production
+    (``Email.grant_send``; tests/infra/test_fidelity.py checks it), so the grant tests read the same in
+    every stage."""
     statements = []
     for policy in resources(template, "AWS::IAM::Policy").values():
         if {"Ref": role_id} not in policy["Properties"]["Roles"]:
             continue
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement.get("Sid") == SANDBOX_SID and not sandbox:
+                continue
             flat = flatten(statement)
             for key in ("Action", "Resource"):
                 flat[key] = sorted(flat[key] if isinstance(flat[key], list) else [flat[key]])

@@ -485,17 +485,19 @@ def test_workspace_cluster_has_container_insights(template):
     assert {"Name": "containerInsights", "Value": "enabled"} in cluster["Properties"]["ClusterSettings"]
 
 
-def test_code_server_is_reachable_from_within_the_vpc_only(template):
+def test_code_server_admits_nobody_until_the_front_door_exists_and_goes_out_by_https_only(template):
     ids = _ids(template)
     group = template.find_resources("AWS::EC2::SecurityGroup")[ids["sg"]]["Properties"]
-    assert group["SecurityGroupIngress"] == [
-        {
-            "CidrIp": VPC_CIDR,
-            "Description": "code-server from within the VPC",
-            "FromPort": 8080,
-            "IpProtocol": "tcp",
-            "ToPort": 8080,
-        }
+    # Not from the VPC, not from another workspace: the front door (the tools issue) will be the only
+    # way in (Workspaces.allow_from_front_door).
+    assert "SecurityGroupIngress" not in group
+    assert not [
+        r
+        for r in template.find_resources("AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [ids["sg"], "GroupId"]}
+    ]
+    assert group["SecurityGroupEgress"] == [
+        {"CidrIp": "0.0.0.0/0", "Description": "HTTPS out", "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}
     ]
     # The tasks reach their files (NFS) and nothing else reaches the file system.
     fs_targets = template.find_resources("AWS::EFS::MountTarget")
@@ -507,6 +509,15 @@ def test_code_server_is_reachable_from_within_the_vpc_only(template):
         if r["Properties"]["GroupId"] == {"Fn::GetAtt": [fs_group, "GroupId"]}
     ]
     assert [(r["SourceSecurityGroupId"]["Fn::GetAtt"][0], r["FromPort"]) for r in nfs] == [(ids["sg"], 2049)]
+    # ... and out of the tasks' group: HTTPS anywhere (above), NFS to the file system only.
+    egress = [
+        r["Properties"]
+        for r in template.find_resources("AWS::EC2::SecurityGroupEgress").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [ids["sg"], "GroupId"]}
+    ]
+    assert [(e["DestinationSecurityGroupId"]["Fn::GetAtt"][0], e["FromPort"], e["ToPort"]) for e in egress] == [
+        (fs_group, 2049, 2049)
+    ]
 
 
 def test_the_task_roles_are_ecs_s_and_hold_only_what_a_task_needs(template):
@@ -517,11 +528,19 @@ def test_the_task_roles_are_ecs_s_and_hold_only_what_a_task_needs(template):
         assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
         assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
         assert "ManagedPolicyArns" not in roles[ids[role]]["Properties"]
-    # The student's container: mount and write its files through a mount target, nothing else.
+    # The student's container: mount and write its files through a mount target and an access
+    # point (its own, named in its task definition), nothing else; never the file system's root.
     assert role_statements_by_id(template, ids["task"]) == [
         {
             "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
-            "Condition": {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+            "Condition": {
+                "ArnLike": {
+                    "elasticfilesystem:AccessPointArn": (
+                        "arn:<AWS::Partition>:elasticfilesystem:<AWS::Region>:<AWS::AccountId>:access-point/fsap-*"
+                    )
+                },
+                "Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"},
+            },
             "Effect": "Allow",
             "Resource": [f"<{ids['fs']}.Arn>"],
         }
