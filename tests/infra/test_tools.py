@@ -273,8 +273,9 @@ def test_the_student_database_step_holds_exactly_its_grants(template):
     ids = _ids(template)
     expected = [
         {"Action": ["secretsmanager:GetSecretValue"], "Effect": "Allow", "Resource": [f"<{ids['secret']}>"]},
-        # It writes the password and checks existence without decrypting: never kms:Decrypt.
-        *_secrets(["db-password"], write=True, decrypt=False, key=ids["key"]),
+        # It writes the password, and reads it back to set it again on every run (a student may
+        # have changed theirs: PostgreSQL lets any role).
+        *_secrets(["db-password"], write=True, decrypt=True, key=ids["key"]),
     ]
     assert _own(template, "provision-student-database") == sorted(expected, key=json.dumps)
 
@@ -398,7 +399,7 @@ def test_other_steps_hold_no_grant_beyond_the_house_ones_and_email(template):
 @pytest.mark.parametrize(
     ("prefix", "holders"),
     [
-        ("secretsmanager:", {"migrate", "provision-student-database"}),
+        ("secretsmanager:", {"migrate", "provision-student-database", "student-database-watchdog"}),
         ("ecs:", {"provision-workspace", "tools", "workspace-idle-stopper"}),
         ("elasticfilesystem:", {"provision-workspace"}),
         ("iam:", {"provision-workspace", "tools"}),
@@ -447,6 +448,7 @@ def test_only_the_admin_step_the_shared_tools_the_proxy_and_the_migration_reach_
         rotation,  # Secrets Manager's rotation of the master password
         function_group("migrate"),
         function_group("provision-student-database"),
+        function_group("student-database-watchdog"),  # ends student statements past the time limit
         clients,  # the shared tools the operator attaches it to
     }
     # The clients' group opens nothing but PostgreSQL (an inline rule: without one EC2 would add
