@@ -1,4 +1,6 @@
-from apranova.identity import Caller, caller_from_event, parse_groups
+import pytest
+
+from apranova.identity import Caller, caller_from_event, issued_at, parse_groups
 
 
 def test_groups_from_the_http_api_authorizer_string_form():
@@ -32,3 +34,13 @@ def test_an_id_token_is_not_a_session():
     assert caller_from_event({"requestContext": {"authorizer": {"jwt": {"claims": claims}}}}) is None
     del claims["token_use"]
     assert caller_from_event({"requestContext": {"authorizer": {"jwt": {"claims": claims}}}}) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1700000000", 1700000000), (1700000000, 1700000000), ("9" * 30, None), ("-5", None), ("1.5", None),
+     (True, None), (None, None)],
+)  # fmt: skip
+def test_issued_at_is_whole_seconds_that_fit_a_bigint(value, expected):
+    """``iat`` as the authorizer passes it (a string); anything else is no proof of a session (401)."""
+    assert issued_at({"iat": value}) == expected

@@ -86,9 +86,10 @@ def issued_at(claims: dict[str, Any] | None) -> int | None:
     if isinstance(value, bool):
         return None
     try:
-        return int(str(value))
+        seconds = int(str(value))
     except ValueError:
         return None
+    return seconds if 0 <= seconds < 2**62 else None  # a bigint; nothing else is a time we issued
 
 
 # One statement on the primary key. ``iat`` has whole-second resolution: a token counts only if it
