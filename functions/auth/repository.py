@@ -80,7 +80,7 @@ def mark_email_verified(cur: Cursor[Any], email: str) -> str | None:
 # a token's ``iat``), or null when they never were.
 _RECORD_LOGIN = """
 UPDATE users SET last_login_at = now() WHERE id = %s AND deleted_at IS NULL
-RETURNING floor(extract(epoch FROM sessions_valid_after))::bigint AS sessions_ended
+RETURNING floor(extract(epoch FROM sessions_valid_after))::bigint AS sessions_ended, is_active
 """
 _SESSIONS_ENDED = """
 SELECT floor(extract(epoch FROM sessions_valid_after))::bigint AS sessions_ended FROM users WHERE id = %s

@@ -264,6 +264,10 @@ def login(pool: Pool, email: str, password: str, info: RequestInfo) -> LoginResu
     user_id = jwt.decode(tokens["IdToken"], options={"verify_signature": False})["sub"]
     with db.transaction() as cur:
         account = repository.record_login(cur, user_id)
+        if account is not None and not account["is_active"]:
+            # Cognito knows the password; the account is switched off here. Its tokens would be
+            # refused on every request, so none are handed out (the stamp is rolled back).
+            raise Forbidden("This account is disabled.", code="account_disabled")
         info.audit(
             cur,
             "LOGIN",

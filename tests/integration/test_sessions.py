@@ -150,6 +150,10 @@ def test_a_disabled_account_is_refused_at_once(pool, versions, conn):
     email, tokens = person(versions)
     conn.execute("UPDATE users SET is_active = false WHERE id = %s", (tokens["user"]["id"],))
     assert refused(auth, "GET", PROFILE, tokens)
+    # Nor does signing in again hand out tokens (only once the password is right).
+    status, answer = call(auth, "POST", "/api/auth/login/", {"email": email, "password": PASSWORD})
+    assert status == 403 and answer["error"]["code"] == "account_disabled"
+    assert call(auth, "POST", "/api/auth/login/", {"email": email, "password": "Wrong-Passw0rd!"})[0] == 401
     # Turned back on, the old token stays refused (disabling ended the sessions); a new one works.
     conn.execute("UPDATE users SET is_active = true WHERE id = %s", (tokens["user"]["id"],))
     assert refused(auth, "GET", PROFILE, tokens)
