@@ -240,6 +240,7 @@ SCHEDULE_SECONDS = {
     "idle-workspaces": 600,
     "purge": 3600,
     "retention": 3600,
+    "reconcile": 300,
     "student-db-watchdog": 60,
 }
 

@@ -47,10 +47,19 @@ DATABASE_FUNCTIONS = frozenset(
     }
 )
 # ... except those that call something on the internet, through the NAT gateway: Stripe (payments;
-# the webhook only verifies signatures), GitHub's API (submissions resolves a commit) and the shared
-# tools' admin APIs (the Superset, Prefect and JupyterHub steps: the tools may run outside the VPC).
+# the webhook and the reconcile job refund what cannot be fulfilled and expire checkouts; the job
+# also looks for events that never arrived), GitHub's API (submissions resolves a commit) and the
+# shared tools' admin APIs (the Superset, Prefect and JupyterHub steps: the tools may run outside the VPC).
 EGRESS_FUNCTIONS = frozenset(
-    {"payments", "submissions", "provision-superset", "provision-prefect", "provision-jupyter"}
+    {
+        "payments",
+        "payments-webhook",
+        "payments-reconcile",
+        "submissions",
+        "provision-superset",
+        "provision-prefect",
+        "provision-jupyter",
+    }
 )
 # Reserved concurrency, where a downstream must be protected (a cap; also capacity nobody else takes):
 RESERVED_CONCURRENCY = {
@@ -67,6 +76,7 @@ RESERVED_CONCURRENCY = {
     "provision-prefect": 5,
     "provision-jupyter": 5,
     # One at a time: two runs would only race to stop the same tasks, or migrate the same database.
+    "payments-reconcile": 1,
     "workspace-idle-stopper": 1,
     # The daily GDPR sweeps (a retry must not overlap a run that is still going).
     "compliance-purge": 1,
@@ -86,6 +96,9 @@ SCHEDULED_FUNCTIONS = {
     "student-database-watchdog": "functions.provision.student_database_watchdog",
 }
 STUDENT_DB_WATCHDOG_RATE = Duration.minutes(1)
+# The payments reconcile job: often enough that a lost webhook costs a student minutes, not a day.
+PAYMENTS_RECONCILE = ("payments-reconcile", "functions.payments.reconcile")
+RECONCILE_RATE = Duration.minutes(10)
 IDLE_STOPPER_RATE = Duration.minutes(10)
 # The GDPR jobs (functions/compliance): the export worker, started asynchronously by the export
 # route, and the two daily sweeps - the purge of accounts past their grace period, then the
@@ -144,8 +157,9 @@ STRIPE_PARAMETERS = {
 }
 PAYMENT_SECRETS = {
     "payments": ("STRIPE_API_KEY_PARAM",),
-    # The webhook never calls Stripe: it verifies signatures with the signing secret only.
-    "payments-webhook": ("STRIPE_WEBHOOK_SECRET_PARAM",),
+    # The webhook verifies signatures with the signing secret, and calls Stripe only to refund a
+    # payment that cannot be fulfilled and to expire the payer's other checkouts.
+    "payments-webhook": ("STRIPE_WEBHOOK_SECRET_PARAM", "STRIPE_API_KEY_PARAM"),
 }
 # The workflows a function starts, by the environment variable that names the state machine: the
 # webhook (enrollment on payment, deprovisioning on a full refund or a lost dispute) and the admin
@@ -403,6 +417,10 @@ class ApraNovaStack(Stack):
             tools=tools,
             env={**email_env, **alert_env, "SPA_ORIGIN": spa},
         )
+        self.reconcile = self._payments_reconcile(
+            function, stage=stage, database=database, identity=identity,
+            env={**payment_env, **email_env, **alert_env, **cognito_env},
+        )  # fmt: skip
         # Migrations run on every deploy that changes the migrate function (its code carries the
         # SQL files), after the database exists and before new API code is deployed.
         self.migration_trigger = triggers.Trigger(
@@ -427,6 +445,7 @@ class ApraNovaStack(Stack):
                     *self.steps.values(),
                     self.idle_stopper,
                     *self.compliance_jobs.values(),
+                    self.reconcile,
                 ]
             ],
             timeout=Duration.minutes(6),
@@ -547,6 +566,47 @@ class ApraNovaStack(Stack):
             raise ValueError(f"no settings or grants for the {tool} step")
         for key, value in env.items():
             step.add_environment(key, value)
+
+    def _payments_reconcile(
+        self, function, *, stage: str, database: Database, identity: Identity, env: Mapping[str, str]
+    ) -> PythonFunction:
+        """The reconcile job (functions/payments/reconcile.py), every RECONCILE_RATE: lost webhooks
+        (asks Stripe), paid payments that started nothing, the outbox. It does what the webhook does,
+        so it gets the webhook's grants: the Stripe API key, the pool actions of pay-first accounts,
+        both state machines and SES; what it finds is alerted (logged at ERROR and emailed)."""
+        name, module = PAYMENTS_RECONCILE
+        job = function(
+            name,
+            handler_module=module,
+            vpc=database.vpc,
+            timeout=Duration.minutes(5),
+            environment={
+                **env,
+                "STRIPE_API_KEY_PARAM": parameter_name(stage, STRIPE_PARAMETERS["STRIPE_API_KEY_PARAM"]),
+                "ENROLLMENT_STATE_MACHINE_ARN": self.workflows.enrollment.state_machine_arn,
+                "DEPROVISION_STATE_MACHINE_ARN": self.workflows.deprovision.state_machine_arn,
+            },
+            description=f"ApraNova payments reconcile ({stage}); run by a schedule",
+        )
+        database.connect_function(job)
+        self._grant_secure_parameters(job.role, [STRIPE_PARAMETERS["STRIPE_API_KEY_PARAM"]], stage)
+        job.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(COGNITO_ACTIONS["payments-webhook"]),
+                resources=[identity.user_pool.user_pool_arn],
+            )
+        )
+        self.workflows.enrollment.grant_start_execution(job.role)
+        self.workflows.deprovision.grant_start_execution(job.role)
+        self.email.grant_send(job.role)
+        self.schedules.add(
+            "Reconcile",
+            job.function,
+            scheduler.ScheduleExpression.rate(RECONCILE_RATE),
+            description=f"ApraNova {stage}: no paid student left behind (lost webhooks, unstarted enrollments)",
+            max_event_age=Duration.minutes(5),
+        )
+        return job
 
     def _grant_payments(self, stage: str, email_sender: str) -> None:
         """Exactly what the payments functions call: their Stripe parameters, SES as the sender (the

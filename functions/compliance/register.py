@@ -305,6 +305,29 @@ TABLES: tuple[Table, ...] = (
         order_by="t.received_at, t.event_id",
     ),
     Table(
+        "payment_outbox",
+        "What a payment change calls for outside the database (start a workflow, refund, expire a checkout), "
+        "carried out after the change commits; ids only.",
+        (
+            _c("id", Category.NONE),
+            _c("key", Category.NONE),
+            _c("action", Category.NONE),
+            _c("payment_id", ID, "Links the action to the person's payment."),
+            _c("target", Category.NONE, "A Stripe Checkout Session id to expire."),
+            _c("reason", Category.NONE),
+            _c("created_at", Category.NONE),
+            _c("attempts", Category.NONE),
+            _c("last_error", Category.NONE),
+            _c("done_at", Category.NONE),
+        ),
+        Purge.KEPT_OPAQUE,
+        legal_basis=TAX,
+        retention=PAYMENT_YEARS,
+        selector=f"t.payment_id IN ({_THEIR_PAYMENT_IDS})",
+        purge_note="Kept: they point at the payment, which the purge anonymises.",
+        order_by="t.created_at, t.id",
+    ),
+    Table(
         "stripe_customers",
         "The person's customer record at Stripe (its id).",
         (
@@ -563,6 +586,17 @@ TABLES: tuple[Table, ...] = (
         retention_policy="USER_DATA",
         selector="t.student_id = %(user_id)s",
         order_by="t.project_id, t.step_id",
+    ),
+    Table(
+        "progress_high_water",
+        "The most required steps of a track the student ever had completed at once (refund eligibility).",
+        (_c("student_id", ID), _c("track"), _c("completed_steps"), _c("updated_at")),
+        Purge.DELETED,
+        legal_basis=CONTRACT,
+        retention=WHILE_ACCOUNT,
+        retention_policy="USER_DATA",
+        selector="t.student_id = %(user_id)s",
+        order_by="t.track",
     ),
     Table(
         "submissions",

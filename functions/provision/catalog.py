@@ -35,10 +35,28 @@ TOOL_STEPS: dict[str, str] = {
 DP_TOOLS = ("STUDENT_DATABASE", "SUPERSET", "PREFECT", "JUPYTER")
 FSD_TOOLS = ("WORKSPACE",)
 
+# A database connection lost (a restart, a failover, the proxy or pooler dropping it): Lambda names
+# the error by psycopg's class for its SQLSTATE (57P01-03, class 08), not by the OperationalError
+# they all derive from, and a retry matches names exactly. The next attempt reconnects.
+DATABASE_CONNECTION_LOST = (
+    "AdminShutdown",
+    "CrashShutdown",
+    "CannotConnectNow",
+    "ConnectionException",
+    "ConnectionDoesNotExist",
+    "ConnectionFailure",
+    "SqlclientUnableToEstablishSqlconnection",
+    "SqlserverRejectedEstablishmentOfSqlconnection",
+    "ProtocolViolation",
+    # psycopg's answer when a pooler loses the server connection in the middle of a transaction
+    # ("received 2 results from command 'COMMIT'"); the connection is closed, the retry reconnects.
+    "InternalError",
+)
 # Errors a retry can fix: a tool or database refusing connections or timing out.
 TRANSIENT_ERRORS = (
     "ToolUnavailable",
     "OperationalError",
+    *DATABASE_CONNECTION_LOST,
 )
 # Lambda's own errors on invoking a step (AWS's recommended retry for lambda:invoke tasks):
 # throttling above the step's reserved concurrency among them. A burst waits, with jitter so the

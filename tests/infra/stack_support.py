@@ -7,7 +7,13 @@ from typing import Any
 
 from apranova import routes
 from cdk.constructs.email import SANDBOX_SID
-from cdk.stacks.apranova_stack import EXPORT_WORKER, PURGE, RETENTION_SWEEP, SCHEDULED_FUNCTIONS
+from cdk.stacks.apranova_stack import (
+    EXPORT_WORKER,
+    PAYMENTS_RECONCILE,
+    PURGE,
+    RETENTION_SWEEP,
+    SCHEDULED_FUNCTIONS,
+)
 from functions.provision.catalog import STEP_FUNCTIONS
 
 # Functions the stack deploys besides the route table's, by name → handler module: the migration,
@@ -16,7 +22,7 @@ EXTRA_FUNCTIONS: dict[str, str] = {
     "migrate": routes.handler_module("migrate"),
     **STEP_FUNCTIONS,
     **SCHEDULED_FUNCTIONS,
-    **dict([EXPORT_WORKER, PURGE, RETENTION_SWEEP]),
+    **dict([EXPORT_WORKER, PURGE, RETENTION_SWEEP, PAYMENTS_RECONCILE]),
 }
 
 

@@ -68,7 +68,8 @@ def test_the_webhook_asset_is_the_payments_folder(tmp_path):
 def test_dev_settings_name_the_stage_parameters_and_spa_urls(template):
     api, webhook = (_env(template, name) for name in PAYMENTS)
     assert api["STRIPE_API_KEY_PARAM"] == "/apranova/dev/stripe/api-key"
-    assert "STRIPE_API_KEY_PARAM" not in webhook  # the webhook only verifies signatures
+    # The webhook refunds what cannot be fulfilled and expires the payer's other checkouts.
+    assert webhook["STRIPE_API_KEY_PARAM"] == "/apranova/dev/stripe/api-key"
     assert webhook["STRIPE_WEBHOOK_SECRET_PARAM"] == "/apranova/dev/stripe/webhook-secret"
     assert "STRIPE_WEBHOOK_SECRET_PARAM" not in api  # the API function never reads the signing secret
     for env in (api, webhook):
@@ -94,8 +95,8 @@ def test_the_payments_code_reads_what_the_stack_sets(configured):
         plain = {k: v for k, v in env.items() if isinstance(v, str)}
         settings = load(PaymentSettings, plain)
         assert settings.stage == "staging"
-        expected_key = "/apranova/staging/stripe/api-key" if name == "payments" else None
-        assert settings.stripe_api_key_param == expected_key
+        # Both call Stripe (the webhook refunds what cannot be fulfilled).
+        assert settings.stripe_api_key_param == "/apranova/staging/stripe/api-key"
         assert settings.stripe_api_base is None
         assert settings.spa_origin == "https://app.apranova.example"
         assert settings.checkout_success_url == (
@@ -170,8 +171,8 @@ def test_payments_roles_hold_exactly_their_grants(template):
     )
     assert sorted(_payments_statements(template, "payments-webhook"), key=json.dumps) == sorted(
         [
-            {"Action": ["ssm:GetParameter"], "Effect": "Allow", "Resource": [webhook_secret]},
-            kms([webhook_secret]),
+            {"Action": ["ssm:GetParameter"], "Effect": "Allow", "Resource": sorted([webhook_secret, api_key])},
+            kms([webhook_secret, api_key]),
             {"Action": ["ses:SendEmail"], "Effect": "Allow", "Resource": sender},
             {
                 "Action": [
@@ -224,6 +225,8 @@ STARTERS = {
     "admin": ("enrollment",),
     # The purge runs the deprovision workflow for each erased account (and polls the execution).
     "compliance-purge": ("deprovision",),
+    # The payments reconcile job does what the webhook left undone.
+    "payments-reconcile": ("enrollment", "deprovision"),
 }
 
 
@@ -273,7 +276,7 @@ def test_the_configured_stage_passes_cdk_nag(configured):
 def test_configured_stage_scopes_parameters_and_sender(configured):
     _report, template = configured
     (ssm,) = statements_with(role_statements(template, "payments-webhook"), "ssm:")
-    assert ssm["Resource"] == [_parameter("staging", "webhook-secret")]
+    assert ssm["Resource"] == sorted([_parameter("staging", "webhook-secret"), _parameter("staging", "api-key")])
     (ses,) = statements_with(role_statements(template, "payments"), "ses:")
     assert ses["Resource"] == [
         _arn("ses", "configuration-set/apranova-staging"),

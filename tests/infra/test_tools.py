@@ -252,8 +252,9 @@ def test_every_email_sender_may_send_as_the_sender_only(template):
     )
     for name in function_ids(template):
         statements = statements_with(role_statements(template, name), "ses:")
-        # The export worker emails "your export is ready"; the purge alerts the operators.
-        if name in EMAIL_FUNCTIONS | EMAIL_STEPS | {"compliance-export", "compliance-purge"}:
+        # The export worker emails "your export is ready"; the purge and the payments reconcile job
+        # alert the operators (and the job tells a refunded payer why, as the webhook does).
+        if name in EMAIL_FUNCTIONS | EMAIL_STEPS | {"compliance-export", "compliance-purge", "payments-reconcile"}:
             assert statements == [{"Action": ["ses:SendEmail"], "Effect": "Allow", "Resource": sender}], name
         else:
             assert statements == [], name
