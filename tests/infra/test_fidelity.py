@@ -195,6 +195,20 @@ def test_tls_is_required_by_the_proxy_the_instance_and_the_workspace_files(stage
     } in files["Properties"]["FileSystemPolicy"]["Statement"]
 
 
+def test_functions_verify_the_database_with_the_rds_ca_bundle_the_layer_ships(stage):
+    """apranova.tls connects with sslmode=verify-full and the RDS bundle inside the common layer; a
+    deployed function must not point it elsewhere (``DB_CA_BUNDLE`` is for the tests' own server)."""
+    from apranova import tls
+    from cdk.constructs.common_layer import PACKAGE
+
+    bundle = tls.RDS_CA_BUNDLE
+    assert bundle.is_relative_to(PACKAGE) and bundle.read_text().count("-----BEGIN CERTIFICATE-----") > 1
+    for name, logical_id in stage.functions().items():
+        variables = resources(stage.main, "AWS::Lambda::Function")[logical_id]["Properties"]["Environment"]["Variables"]
+        assert "DB_CA_BUNDLE" not in variables, name
+        assert not [k for k, v in variables.items() if isinstance(v, str) and v in ("disable", "allow", "prefer")], name
+
+
 # --- workspaces ------------------------------------------------------------------------------------------
 
 
