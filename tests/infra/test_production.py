@@ -424,7 +424,7 @@ def test_only_the_functions_that_call_the_internet_have_a_route_out(stage):
     for name, logical_id in stage.functions().items():
         props = functions[logical_id]["Properties"]
         variables = props["Environment"]["Variables"]
-        uses_database = bool({"DB_HOST", "DB_SECRET_ARN"} & set(variables))
+        uses_database = bool({"DB_HOST", "DB_SECRET_ARN", "STUDENTS_DB_ADMIN_SECRET_ARN"} & set(variables))
         # In the VPC exactly when it reaches a database; everything else stays out.
         assert ("VpcConfig" in props) == uses_database, name
         if "VpcConfig" not in props:
