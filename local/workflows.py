@@ -24,7 +24,12 @@ FUNCTION_PREFIX = "apranova-"
 MACHINES = {"enrollment": "WorkflowsEnrollment", "deprovision": "WorkflowsDeprovision"}
 _MODULE_TO_STEP = {module: step for step, module in STEP_FUNCTIONS.items()}
 # What the definitions are built from: a change here means a new synthesis.
-_SOURCES = ("cdk/constructs/workflows.py", "functions/provision/catalog.py", "constraints.txt")
+_SOURCES = (
+    "cdk/constructs/workflows.py",
+    "functions/provision/catalog.py",
+    "layers/common/python/apranova/workflow_inputs.py",
+    "constraints.txt",
+)
 
 
 def extract(template: dict[str, Any]) -> dict[str, Any]:
