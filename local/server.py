@@ -28,7 +28,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
-from apranova import routes
+from apranova import cors, routes
 from local.environments import Environments
 from local.events import LambdaContext, http_api_event
 from local.jwt_check import JwtCheck, Unauthorized, api_gateway_claims
@@ -114,6 +114,8 @@ class LocalApi:
     jwt_check: JwtCheck | None
     openapi: Callable[[], dict[str, Any]]
     mailbox: Callable[[], list[dict[str, Any]]]
+    # The deployed HTTP API's CORS configuration (apranova.cors), for the local SPA's origin.
+    cors_policy: cors.CorsPolicy = field(default_factory=lambda: cors.policy(cors.LOCAL_SPA_ORIGIN))
     # Requests run at once, each in an environment of its function that serves nothing else
     # meanwhile (own connection and handler module), as Lambda runs them (local/environments.py).
     environments: Environments = field(default_factory=Environments)
@@ -132,6 +134,20 @@ class LocalApi:
     # --- routing ------------------------------------------------------------------------------
 
     def dispatch(self, request: Request) -> Response:
+        """API Gateway's CORS around the routing: it answers a preflight itself (204; the CORS
+        headers only for an allowed origin) and, on every other answer, drops what the function said
+        about CORS and adds its own for an allowed origin."""
+        origin = request.headers.get("Origin")
+        if cors.is_preflight(request.method, request.headers):
+            return Response(status=204, headers=cors.preflight_headers(self.cors_policy, origin))
+        response = self._route(request)
+        for name in [name for name in response.headers.keys() if name.lower().startswith("access-control-")]:
+            del response.headers[name]
+        for name, value in cors.response_headers(self.cors_policy, origin).items():
+            response.headers[name] = value
+        return response
+
+    def _route(self, request: Request) -> Response:
         if (request.content_length or 0) > MAX_PAYLOAD_BYTES:
             response = _gateway_error(413, "Request Entity Too Large")
             response.headers["Connection"] = "close"

@@ -28,6 +28,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from werkzeug.serving import WSGIRequestHandler
 
+from apranova import cors
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV_DATABASE = "apranova_dev"
 # The export worker (functions/compliance/export_worker.py): invoked by the compliance API, not routed.
@@ -227,7 +229,7 @@ def _start_stripe(state: Path, api_url: str, moto_url: str) -> tuple[Any, str]:
             "STRIPE_WEBHOOK_SECRET_PARAM": payments.webhook_secret_param,
             "CHECKOUT_SUCCESS_URL": f"{pages}/payment/success?session_id={{CHECKOUT_SESSION_ID}}",
             "CHECKOUT_CANCEL_URL": f"{pages}/payment/cancelled",
-            "SPA_ORIGIN": spa_origin or "http://localhost:5173",
+            "SPA_ORIGIN": spa_origin or cors.LOCAL_SPA_ORIGIN,
             "OPS_EMAIL": os.environ.get("OPS_EMAIL") or "ops@apranova.local",
         }
     )
@@ -300,7 +302,9 @@ def main() -> int:
             openapi_cache["doc"] = build_openapi()
         return openapi_cache["doc"]
 
-    app = LocalApi(jwt_check=None, openapi=openapi, mailbox=moto_stack.mailbox)
+    # CORS as the deployed API answers it (apranova.cors), for the SPA's origin.
+    spa_origin = os.environ.get("SPA_ORIGIN") or cors.LOCAL_SPA_ORIGIN
+    app = LocalApi(jwt_check=None, openapi=openapi, mailbox=moto_stack.mailbox, cors_policy=cors.policy(spa_origin))
     try:
         http = serve(app, "127.0.0.1", port, request_handler=_RequestLog)
     except OSError as error:
@@ -322,7 +326,7 @@ def main() -> int:
         pooler.start()
         pooler_url = _as_url(pooler.pooled(database_url))
         os.environ["DATABASE_URL"] = pooler_url
-        boot = moto_stack.bootstrap(moto.url, state, spa_origin=os.environ.get("SPA_ORIGIN", "http://localhost:5173"))
+        boot = moto_stack.bootstrap(moto.url, state, spa_origin=spa_origin)
         store.save()
         store.start()
         # The functions' boto3 clients reach moto; their settings name the local resources.

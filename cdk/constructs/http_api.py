@@ -22,7 +22,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from apranova import routes
+from apranova import cors, routes
 from cdk.constructs.nag import acknowledge
 
 # One JSON object per request. Deliberately without the query string, headers or the
@@ -116,7 +116,8 @@ class HttpApi(Construct):
             name: integrations.HttpLambdaIntegration(f"{name}-integration", fn, scope_permission_to_route=False)
             for name, fn in sorted(functions.items())
         }
-        methods = sorted({r.method for r in deployed})
+        # The CORS the local server also answers with (apranova.cors): one setting for both.
+        cors_policy = cors.policy(spa_origin, deployed)
         self.api = apigwv2.HttpApi(
             self,
             "Api",
@@ -124,10 +125,11 @@ class HttpApi(Construct):
             create_default_stage=False,
             default_integration=self.integrations[fallback_function],
             cors_preflight=apigwv2.CorsPreflightOptions(
-                allow_origins=[spa_origin],
-                allow_methods=[apigwv2.CorsHttpMethod(m) for m in [*methods, "OPTIONS"]],
-                allow_headers=["authorization", "content-type"],
-                max_age=Duration.hours(1),
+                allow_origins=list(cors_policy.allow_origins),
+                allow_methods=[apigwv2.CorsHttpMethod(m) for m in cors_policy.allow_methods],
+                allow_headers=list(cors_policy.allow_headers),
+                allow_credentials=cors_policy.allow_credentials,
+                max_age=Duration.seconds(cors_policy.max_age_seconds),
             ),
         )
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
