@@ -13,7 +13,8 @@ both, the CLI looks the region's availability zones up once, unless ``availabili
 them), ``costProfile`` (``standard``, or ``lean`` for a cheap non-production stage),
 ``databaseAccess`` (``true``: the operator's port-forwarding instance to the database) and
 ``workspaceImageCacheSecretArn`` (Docker Hub credentials for an ECR pull-through cache the workspace
-image is pulled through). docs/operations.md describes each.
+image is pulled through), ``apiDomainName`` with ``apiCertificateArn`` (the API on a domain of the
+operator's, with an ACM certificate of the stack's region). docs/operations.md describes each.
 
 ``contextFile`` names a JSON file of those values (an operator's per-stage settings, kept out of
 cdk.json): it fills in what ``-c`` did not set. Stage ``prod`` refuses to synthesize without
@@ -72,6 +73,8 @@ OPERATOR_CONTEXT = frozenset(
         "costProfile",
         "databaseAccess",
         "workspaceImageCacheSecretArn",
+        "apiDomainName",
+        "apiCertificateArn",
         *URL_CONTEXT.values(),
     }
 )
@@ -128,6 +131,30 @@ def _pin_availability_zones(app: App) -> None:
     app.node.set_context(f"availability-zones:account={account}:region={region}", list(zones))
 
 
+API_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+ACM_CERTIFICATE = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
+
+
+def _check_api_domain(app: App) -> None:
+    """``apiDomainName`` and ``apiCertificateArn`` come together; the certificate must be ACM's, in
+    the stack's region when that is pinned (a regional API domain takes no other)."""
+    name, arn = app.node.try_get_context("apiDomainName"), app.node.try_get_context("apiCertificateArn")
+    if not name and not arn:
+        return
+    if not (name and arn):
+        raise ContextError("apiDomainName and apiCertificateArn go together: set both, or neither")
+    if not API_DOMAIN.match(str(name)):
+        raise ContextError(f"apiDomainName must be a lower-case host name, not {name!r}")
+    match = ACM_CERTIFICATE.match(str(arn))
+    if not match:
+        raise ContextError(f"apiCertificateArn must be an ACM certificate ARN, not {arn!r}")
+    region = app.node.try_get_context("region")
+    if region and match.group(1) != region:
+        raise ContextError(
+            f"apiCertificateArn must be a certificate of {region}, the stack's region, not {match.group(1)}"
+        )
+
+
 def check_context(app: App, stage: str) -> None:
     """Raises ``ContextError`` naming everything wrong with the context for ``stage``."""
     if len(stage) > STAGE_MAX_LENGTH or not STAGE_NAME.match(stage):
@@ -142,6 +169,7 @@ def check_context(app: App, stage: str) -> None:
         raise ContextError(f"costProfile {profile} is for non-production stages; prod runs the standard profile")
     if str(app.node.try_get_context("databaseAccess") or "false").lower() not in ("true", "false"):
         raise ContextError("databaseAccess must be true or false")
+    _check_api_domain(app)
     if stage != PRODUCTION_STAGE:
         return
     missing = [
@@ -185,6 +213,8 @@ def build(context: Mapping[str, Any] | None = None, outdir: str | None = None) -
         cost_profile=app.node.try_get_context("costProfile") or "standard",
         database_access=str(app.node.try_get_context("databaseAccess") or "false").lower() == "true",
         workspace_image_cache_secret_arn=app.node.try_get_context("workspaceImageCacheSecretArn") or None,
+        api_domain_name=app.node.try_get_context("apiDomainName") or None,
+        api_certificate_arn=app.node.try_get_context("apiCertificateArn") or None,
         tool_urls={tool: url for tool, key in URL_CONTEXT.items() if (url := app.node.try_get_context(key))},
         env=Environment(account=account, region=region) if account and region else None,
         description=f"ApraNova ({stage})",

@@ -18,6 +18,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -98,6 +99,8 @@ class HttpApi(Construct):
         throttle_rate: int = 100,
         throttle_burst: int = 200,
         route_throttles: Mapping[str, Throttle] = PUBLIC_ROUTE_THROTTLES,
+        domain_name: str | None = None,
+        certificate_arn: str | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
@@ -133,6 +136,20 @@ class HttpApi(Construct):
             ),
         )
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
+        # An operator's own domain for the API (docs/operations.md, A custom API domain): regional,
+        # TLS 1.2 at least, with a certificate of the stack's region; the $default stage at its root.
+        self.domain: apigwv2.DomainName | None = None
+        if domain_name and certificate_arn:
+            self.domain = apigwv2.DomainName(
+                self,
+                "Domain",
+                domain_name=domain_name,
+                certificate=acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn),
+                endpoint_type=apigwv2.EndpointType.REGIONAL,
+                security_policy=apigwv2.SecurityPolicy.TLS_1_2,
+            )
+        elif domain_name or certificate_arn:
+            raise ValueError("a custom API domain needs both its name and its certificate's ARN")
         self.stage = apigwv2.HttpStage(
             self,
             "DefaultStage",
@@ -141,6 +158,7 @@ class HttpApi(Construct):
             auto_deploy=True,
             throttle=apigwv2.ThrottleSettings(rate_limit=throttle_rate, burst_limit=throttle_burst),
             access_log_settings=_AccessLogSettings(self.access_logs),
+            domain_mapping=apigwv2.DomainMappingOptions(domain_name=self.domain) if self.domain else None,
         )
 
         self.routes: dict[str, apigwv2.HttpRoute] = {}
@@ -199,4 +217,7 @@ class HttpApi(Construct):
 
     @property
     def url(self) -> str:
+        """The API's base URL (ending in /): the custom domain when there is one."""
+        if self.domain is not None:
+            return f"https://{self.domain.name}/"
         return self.stage.url

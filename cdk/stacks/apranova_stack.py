@@ -212,6 +212,8 @@ class ApraNovaStack(Stack):
         cost_profile: str = "standard",
         database_access: bool = False,
         workspace_image_cache_secret_arn: str | None = None,
+        api_domain_name: str | None = None,
+        api_certificate_arn: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -463,11 +465,20 @@ class ApraNovaStack(Stack):
             ),
             throttle_rate=throttle_rate,
             throttle_burst=throttle_burst,
+            domain_name=api_domain_name,
+            certificate_arn=api_certificate_arn,
             log_retention=retention,
             removal_policy=removal,
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.url)
+        if self.api.domain is not None:
+            CfnOutput(
+                self,
+                "ApiDomainTarget",
+                value=self.api.domain.regional_domain_name,
+                description=f"Point {api_domain_name} here (a CNAME, or a Route 53 alias; docs/operations.md)",
+            )
         CfnOutput(self, "DatasetsBucket", value=storage.datasets.bucket_name)
         CfnOutput(self, "UploadsBucket", value=storage.uploads.bucket_name)
         CfnOutput(self, "UserPoolId", value=identity.user_pool.user_pool_id)

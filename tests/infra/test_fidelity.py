@@ -57,6 +57,8 @@ EMAILING_ROUTES = (
 )
 SES_PRODUCTION_RATE = 14  # emails a second, a new production SES account's sending rate
 CACHE_SECRET = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
+API_DOMAIN = "api.apranova.example"
+API_CERTIFICATE = "arn:aws:acm:eu-west-1:111122223333:certificate/0f1e2d3c-4b5a-6978-8899-aabbccddeeff"
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -245,6 +247,8 @@ def options(tmp_path_factory) -> tuple[dict[str, Any], Template, Any]:
             "costProfile": "lean",
             "databaseAccess": "true",
             "workspaceImageCacheSecretArn": CACHE_SECRET,
+            "apiDomainName": API_DOMAIN,
+            "apiCertificateArn": API_CERTIFICATE,
         },
         outdir=str(tmp_path_factory.mktemp("cdk.out.options")),
     )
@@ -454,3 +458,52 @@ def test_outside_production_every_sender_may_reach_the_verified_recipients_as_th
                 }
             ], name
     assert senders >= 8
+
+
+# --- a custom API domain -------------------------------------------------------------------------------
+
+
+def test_a_custom_domain_serves_the_api_and_the_stripe_webhook(options):
+    _report, template, _stack = options
+    ((domain_id, domain),) = resources(template, "AWS::ApiGatewayV2::DomainName").items()
+    assert domain["Properties"] == {
+        "DomainName": API_DOMAIN,
+        "DomainNameConfigurations": [
+            {"CertificateArn": API_CERTIFICATE, "EndpointType": "REGIONAL", "SecurityPolicy": "TLS_1_2"}
+        ],
+    }
+    ((_, mapping),) = resources(template, "AWS::ApiGatewayV2::ApiMapping").items()
+    assert mapping["Properties"]["DomainName"] == {"Ref": domain_id} and mapping["Properties"]["Stage"] == "$default"
+    outputs = template.to_json()["Outputs"]
+    assert flatten(outputs["ApiUrl"]["Value"]) == f"https://<{domain_id}>/"
+    assert flatten(outputs["StripeWebhookUrl"]["Value"]) == f"https://<{domain_id}>/api/payments/webhook/"
+    assert outputs["ApiDomainTarget"]["Value"] == {"Fn::GetAtt": [domain_id, "RegionalDomainName"]}
+
+
+def test_the_default_stages_have_no_custom_domain(stage):
+    assert not resources(stage.main, "AWS::ApiGatewayV2::DomainName")
+    assert "ApiDomainTarget" not in stage.main.to_json()["Outputs"]
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"apiDomainName": API_DOMAIN}, "go together"),
+        ({"apiDomainName": "API.example", "apiCertificateArn": API_CERTIFICATE}, "lower-case host name"),
+        ({"apiDomainName": API_DOMAIN, "apiCertificateArn": "arn:aws:iam::111122223333:server-certificate/x"}, "ACM"),
+        (
+            {
+                "apiDomainName": API_DOMAIN,
+                "apiCertificateArn": API_CERTIFICATE.replace("eu-west-1", "us-east-1"),
+                "account": "111122223333",
+                "region": "eu-west-1",
+            },
+            "the stack's region",
+        ),
+    ],
+)
+def test_bad_api_domain_context_is_refused_by_name(context, message):
+    from cdk.app import ContextError, build
+
+    with pytest.raises(ContextError, match=message):
+        build({"aws:cdk:bundling-stacks": [], **context})
