@@ -121,7 +121,14 @@ class Database(Construct):
             port=PORT,
             database_name=DB_NAME,
             credentials=rds.Credentials.from_generated_secret(MASTER_USER),
-            parameter_group=rds.ParameterGroup(self, "Parameters", engine=engine, parameters={"rds.force_ssl": "1"}),
+            parameter_group=rds.ParameterGroup(
+                self,
+                "Parameters",
+                engine=engine,
+                # TLS only; and only rds_password members (the master user, through rds_superuser)
+                # may set passwords: a student cannot change theirs away from the one in SSM.
+                parameters={"rds.force_ssl": "1", "rds.restrict_password_commands": "1"},
+            ),
             iam_authentication=True,
             storage_encrypted=True,
             storage_encryption_key=self.key,
