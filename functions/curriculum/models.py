@@ -28,8 +28,14 @@ class TrackList(BaseModel):
 
 ProjectStatus = Literal["locked", "unlocked", "in_progress", "submitted", "changes_requested", "approved"]
 STATUS_DESCRIPTION = (
-    "This student's status: locked (not unlocked yet), unlocked, in_progress (started), submitted, "
-    "changes_requested or approved. Derived by the server; never sent by a client."
+    "This student's status: locked (not unlocked yet), unlocked, in_progress (started), submitted "
+    "(every required deliverable has a pending or approved submission), changes_requested (a required "
+    "deliverable's latest attempt was sent back) or approved (every required deliverable approved). "
+    "Derived by the server; never sent by a client."
+)
+PROGRESS_DESCRIPTION = (
+    "Required steps completed, in percent (rounded down); 100 once the project is approved (approval "
+    "completes the project, whatever is left unticked)."
 )
 
 
@@ -50,7 +56,7 @@ class Project(BaseModel):
     subtitle: str
     estimated_hours: int
     status: ProjectStatus = Field(description=STATUS_DESCRIPTION)
-    progress_percent: int = Field(ge=0, le=100, description="Required steps completed, in percent (rounded down).")
+    progress_percent: int = Field(ge=0, le=100, description=PROGRESS_DESCRIPTION)
 
 
 class ProjectList(BaseModel):

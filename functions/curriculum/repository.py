@@ -88,6 +88,7 @@ SELECT p.id, p.number, p.title, p.subtitle, p.description, p.estimated_hours, p.
                SELECT x.id, x.attempt, x.status, x.submitted_at, x.feedback, x.reviewed_at
                FROM submissions x
                WHERE x.student_id = %(student)s AND x.project_id = d.project_id AND x.deliverable_id = d.id
+                 AND x.status <> 'SUPERSEDED'
                ORDER BY x.attempt DESC
                LIMIT 1
            ) latest ON true

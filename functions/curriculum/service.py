@@ -20,7 +20,7 @@ from apranova import audit, db
 from apranova.audit import RequestInfo
 from apranova.errors import Conflict, Forbidden, NotFound
 from apranova.identity import Caller
-from apranova.learning import Learner, learner
+from apranova.learning import Learner, learner, progress_percent
 from functions.curriculum import repository
 from functions.curriculum.models import (
     DatasetLink,
@@ -71,7 +71,7 @@ def _project(row: dict[str, Any]) -> Project:
         subtitle=row["subtitle"],
         estimated_hours=row["estimated_hours"],
         status=_status(row["status"]),
-        progress_percent=percent(row["steps_done"], row["steps_total"]),
+        progress_percent=progress_percent(row["status"], row["steps_done"], row["steps_total"]),
     )
 
 
@@ -128,7 +128,7 @@ def my_progress(caller: Caller) -> MyProgress:
             number=current["number"],
             title=current["title"],
             status=_status(current["status"]),
-            progress_percent=percent(current["steps_done"], current["steps_total"]),
+            progress_percent=progress_percent(current["status"], current["steps_done"], current["steps_total"]),
         ),
         completed=completed,
         completed_at=first["completed_at"] if completed else None,
@@ -145,7 +145,9 @@ def project_detail(caller: Caller, project_id: int) -> ProjectDetail:
         {
             **row,
             "status": _status(row["status"]),
-            "progress_percent": percent(sum(1 for step in required if step["completed"]), len(required)),
+            "progress_percent": progress_percent(
+                row["status"], sum(1 for step in required if step["completed"]), len(required)
+            ),
         }
     )
 

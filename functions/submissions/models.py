@@ -68,7 +68,10 @@ class Submission(BaseModel):
     deliverable_type: DeliverableType
     project_id: int
     project_number: int
-    attempt: int = Field(description="1 for the first submission of a deliverable, then 2, 3, ...")
+    attempt: int = Field(
+        description="1 for the first submission of a deliverable, +1 after each attempt sent back with changes "
+        "requested; a pending attempt replaced before review keeps its number (the replaced one is SUPERSEDED)."
+    )
     status: SubmissionStatus
     submitted_at: datetime
     submission_url: str | None = None

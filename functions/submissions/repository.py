@@ -28,6 +28,7 @@ SELECT d.id AS deliverable_id, d.project_id, d.title AS deliverable_title, d.del
        sp.status AS project_status,
        (SELECT s.status FROM submissions s
         WHERE s.student_id = %(student)s AND s.project_id = d.project_id AND s.deliverable_id = d.id
+          AND s.status <> 'SUPERSEDED'
         ORDER BY s.attempt DESC LIMIT 1) AS latest_status
 FROM deliverables d
 JOIN projects p ON p.id = d.project_id
@@ -54,15 +55,32 @@ def lock_progress(cur: Cursor[Any], student_id: str, project_id: int) -> str | N
 
 
 def lock_latest(cur: Cursor[Any], student_id: str, project_id: int, deliverable_id: int) -> dict[str, Any] | None:
-    """The latest attempt, locked: a review of it in flight finishes first, and its outcome is seen."""
+    """The latest live attempt, locked: a review of it in flight finishes first, and its outcome is seen."""
     return cur.execute(
         """
         SELECT id::text AS id, attempt, status FROM submissions
-        WHERE student_id = %s AND project_id = %s AND deliverable_id = %s
+        WHERE student_id = %s AND project_id = %s AND deliverable_id = %s AND status <> 'SUPERSEDED'
         ORDER BY attempt DESC LIMIT 1 FOR UPDATE
         """,
         (student_id, project_id, deliverable_id),
     ).fetchone()
+
+
+def rejected_attempts(student_id: str, deliverable_id: int, limit: int = 10) -> list[dict[str, Any]]:
+    """The content of the deliverable's attempts a trainer sent back (newest first, at most ``limit``)."""
+    return (
+        db.connection()
+        .execute(
+            """
+            SELECT id::text AS id, attempt, submission_url, commit_sha, submission_text, file_key, file_size
+            FROM submissions
+            WHERE student_id = %s AND deliverable_id = %s AND status = 'CHANGES_REQUESTED'
+            ORDER BY attempt DESC LIMIT %s
+            """,
+            (student_id, deliverable_id, limit),
+        )
+        .fetchall()
+    )
 
 
 def supersede_pending(cur: Cursor[Any], student_id: str, deliverable_id: int) -> str | None:

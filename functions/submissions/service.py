@@ -9,10 +9,16 @@ before anything is written: LINK an http(s) URL; GITHUB a repository on github.c
 commit (given, or resolved through GitHub now); TEXT 1..50,000 characters; FILE an object this
 student uploaded for this deliverable, within its size limit and of an accepted type.
 
-The attempt is written in one transaction: the project's progress row and the latest attempt are
-locked, the pending attempt (if any) becomes SUPERSEDED, the new one is inserted with attempt =
-latest + 1, the project's status is re-derived (``learning.recompute``) and the audit row is
-written. Emails go after the commit. A student never writes status, feedback or reviewers: the
+Content a trainer already sent back (changes requested) is refused unchanged: 409
+``unchanged_resubmission`` for the same repository and commit, the same text (ignoring surrounding
+blanks) or the same file (the same key, or an upload with the same size and ETag, i.e. the same
+bytes). A LINK may be sent again: what is behind a URL can change.
+
+The attempt is written in one transaction: the project's progress row and the latest live attempt
+are locked, the pending attempt (if any) becomes SUPERSEDED and the new one takes its number (a
+replacement before review is not a new try), otherwise the new one is numbered latest + 1; the
+project's status is re-derived (``learning.recompute``) and the audit row is written.
+Emails go after the commit. A student never writes status, feedback or reviewers: the
 request model has no such fields, and only the derivation changes the project's status.
 
 Dependencies are passed in: ``s3`` (a boto3 S3 client), ``resolve_commit`` (GitHub), ``send`` (an
@@ -322,6 +328,60 @@ def check_content(
     return _file(student, target, request.file_key or "", config, s3)
 
 
+# --- the same content again ------------------------------------------------------------------------
+
+
+def _etag(s3: Any, bucket: str, key: str) -> tuple[str, int] | None:
+    """The object's ETag and size, or None when it is gone (the retention sweep, an erasure)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        return None
+    return str(head.get("ETag") or ""), int(head.get("ContentLength") or 0)
+
+
+def _same_content(
+    kind: str, content: dict[str, Any], rejected: dict[str, Any], config: SubmissionSettings, s3: Any
+) -> bool:
+    if kind == "GITHUB":
+        return (content["submission_url"], content["commit_sha"]) == (
+            rejected["submission_url"],
+            rejected["commit_sha"],
+        )
+    if kind == "TEXT":
+        return content["submission_text"].strip() == (rejected["submission_text"] or "").strip()
+    if kind == "FILE" and rejected["file_key"]:
+        if content["file_key"] == rejected["file_key"]:
+            return True
+        if content["file_size"] != rejected["file_size"]:
+            return False
+        # A fresh upload of the same file has a new key: its bytes decide (a form upload is one part,
+        # so its ETag is the MD5 of its content).
+        before = _etag(s3, config.uploads_bucket, rejected["file_key"])
+        now = _etag(s3, config.uploads_bucket, content["file_key"])
+        return before is not None and before == now
+    return False  # LINK: the page behind an unchanged URL may have changed
+
+
+def refuse_unchanged(
+    student: Learner, target: dict[str, Any], content: dict[str, Any], config: SubmissionSettings, s3: Any
+) -> None:
+    """409 ``unchanged_resubmission`` when ``content`` is what a trainer already sent back."""
+    kind = target["deliverable_type"]
+    if kind == "LINK":
+        return
+    for rejected in repository.rejected_attempts(student.user_id, target["deliverable_id"]):
+        if _same_content(kind, content, rejected, config, s3):
+            raise Conflict(
+                f"Attempt {rejected['attempt']} with this same content was sent back with changes requested: "
+                "make the changes, then submit again.",
+                code="unchanged_resubmission",
+                details=[{"submission_id": rejected["id"], "attempt": rejected["attempt"]}],
+            )
+
+
 # --- submitting ------------------------------------------------------------------------------------
 
 
@@ -338,6 +398,7 @@ def create_submission(
     target = _target(student, request.deliverable_id)
     # Network checks (GitHub, S3) before the transaction: no row lock is held while they run.
     content = check_content(student, target, request, config, s3, resolve_commit)
+    refuse_unchanged(student, target, content, config, s3)
     project_id, deliverable_id = target["project_id"], target["deliverable_id"]
     with db.transaction() as cur:
         check_project(repository.lock_progress(cur, student.user_id, project_id))
@@ -346,8 +407,11 @@ def create_submission(
             raise _approved_deliverable()
         superseded = None
         if latest is not None and latest["status"] == "PENDING":
+            # Replaced before review: the same try, corrected (it keeps its number).
             superseded = repository.supersede_pending(cur, student.user_id, deliverable_id)
-        attempt = (latest["attempt"] if latest else 0) + 1
+            attempt = latest["attempt"]
+        else:
+            attempt = (latest["attempt"] if latest else 0) + 1
         submission_id = repository.insert_submission(
             cur,
             student_id=student.user_id,

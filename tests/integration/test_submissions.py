@@ -258,15 +258,16 @@ def test_upload_then_submit_a_file_download_it_and_emails(aws, people, conn) -> 
     assert created["attempt"] == 1 and created["status"] == "PENDING" and created["deliverable_id"] == report["id"]
     assert created["file_key"] == form["key"] and created["file_name"] == "My_Report_final_.PDF"
     assert (created["file_size"], created["file_content_type"]) == (len(PDF), "application/pdf")
-    assert created["project_id"] == pid and created["project_status"] == "submitted"
+    # One required deliverable of three: the project is still in progress.
+    assert created["project_id"] == pid and created["project_status"] == "in_progress"
     assert created["superseded_id"] is None and created["feedback"] is None and created["reviewed_at"] is None
-    assert project_status(conn, ada, pid) == "SUBMITTED"
+    assert project_status(conn, ada, pid) == "IN_PROGRESS"
 
     (audited,) = audit_rows(conn, ada)
     assert (audited["actor_id"], audited["actor_role"]) == (ada.user_id, "student")
     assert (audited["resource_type"], audited["resource_id"]) == ("submission", created["id"])
     assert audited["details"]["attempt"] == 1 and audited["details"]["deliverable_id"] == report["id"]
-    assert audited["details"]["project_status"] == {"before": "IN_PROGRESS", "after": "SUBMITTED"}
+    assert audited["details"]["project_status"] == {"before": "IN_PROGRESS", "after": "IN_PROGRESS"}
     assert audited["ip"] == "203.0.113.9" and audited["request_id"]
 
     status, detail = call("GET", f"{SUBMIT}{created['id']}/", ada)
@@ -440,7 +441,7 @@ def test_link_submissions_take_http_urls_only(aws, people, conn) -> None:
     url = "https://superset.example.com/superset/dashboard/7/?standalone=1"
     status, created = call("POST", SUBMIT, ada, {"deliverable_id": link["id"], "submission_url": url})
     assert status == 201 and created["submission_url"] == url and created["commit_sha"] is None
-    assert project_status(conn, ada, pid) == "SUBMITTED"
+    assert project_status(conn, ada, pid) == "IN_PROGRESS"
 
 
 def test_github_with_a_commit_given_is_pinned_without_asking_github(aws, people, conn) -> None:
@@ -480,7 +481,8 @@ def test_github_without_a_commit_pins_the_head_or_the_tree_ref(aws, people, conn
 
     url = "https://github.com/Ada-L/kpi.sql/tree/feature/kpis"
     status, again = call("POST", SUBMIT, ada, {"deliverable_id": repo["id"], "submission_url": url})
-    assert status == 201 and again["commit_sha"] == branch_sha and again["attempt"] == 2
+    # It replaces the pending attempt before any review: the same try, corrected.
+    assert status == 201 and again["commit_sha"] == branch_sha and again["attempt"] == 1
     assert aws.github.requests[-1]["path"] == "/repos/Ada-L/kpi.sql/commits/feature/kpis"
 
 
@@ -581,8 +583,9 @@ def test_a_resubmission_supersedes_the_pending_attempt_and_keeps_history(aws, pe
 
     first = submit("https://bi.example.com/v1")
     second = submit("https://bi.example.com/v2")
-    assert second["attempt"] == 2 and second["superseded_id"] == first["id"]
-    assert [(a["attempt"], a["status"]) for a in attempts(conn, ada)] == [(1, "SUPERSEDED"), (2, "PENDING")]
+    # Replaced before review: not a new try, so it keeps attempt 1.
+    assert second["attempt"] == 1 and second["superseded_id"] == first["id"]
+    assert [(a["attempt"], a["status"]) for a in attempts(conn, ada)] == [(1, "SUPERSEDED"), (1, "PENDING")]
 
     # The trainer requests changes (as the trainer function records a review).
     conn.execute(
@@ -597,15 +600,16 @@ def test_a_resubmission_supersedes_the_pending_attempt_and_keeps_history(aws, pe
     )
 
     third = submit("https://bi.example.com/v3")
-    assert third["attempt"] == 3 and third["superseded_id"] is None and third["project_status"] == "submitted"
+    # The first real resubmission; the project's other required deliverables are not in yet.
+    assert third["attempt"] == 2 and third["superseded_id"] is None and third["project_status"] == "in_progress"
     assert [(a["attempt"], a["status"]) for a in attempts(conn, ada)] == [
         (1, "SUPERSEDED"),
-        (2, "CHANGES_REQUESTED"),
-        (3, "PENDING"),
+        (1, "CHANGES_REQUESTED"),
+        (2, "PENDING"),
     ]
     assert attempts(conn, ada)[1]["feedback"] == "Add the KPI filters."
-    assert project_status(conn, ada, pid) == "SUBMITTED"
-    assert [row["details"]["attempt"] for row in audit_rows(conn, ada)] == [1, 2, 3]
+    assert project_status(conn, ada, pid) == "IN_PROGRESS"
+    assert [row["details"]["attempt"] for row in audit_rows(conn, ada)] == [1, 1, 2]
 
     # An approved deliverable takes no new attempt.
     conn.execute(

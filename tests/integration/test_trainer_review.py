@@ -160,15 +160,21 @@ def submit(conn, student: Person, project_id: int, deliverable: dict[str, Any]) 
             "SELECT 1 FROM student_progress WHERE student_id = %s AND project_id = %s FOR UPDATE",
             (student.user_id, project_id),
         )
-        cur.execute(
+        replaced = cur.execute(
             "UPDATE submissions SET status = 'SUPERSEDED'"
-            " WHERE student_id = %s AND deliverable_id = %s AND status = 'PENDING'",
+            " WHERE student_id = %s AND deliverable_id = %s AND status = 'PENDING' RETURNING attempt",
             (student.user_id, deliverable["id"]),
+        ).fetchone()
+        # A replaced pending attempt keeps its number; a try after a decision takes the next one.
+        attempt = (
+            replaced["attempt"]
+            if replaced
+            else cur.execute(
+                "SELECT coalesce(max(attempt), 0) + 1 AS n FROM submissions"
+                " WHERE student_id = %s AND deliverable_id = %s AND status <> 'SUPERSEDED'",
+                (student.user_id, deliverable["id"]),
+            ).fetchone()["n"]
         )
-        attempt = cur.execute(
-            "SELECT coalesce(max(attempt), 0) + 1 AS n FROM submissions WHERE student_id = %s AND deliverable_id = %s",
-            (student.user_id, deliverable["id"]),
-        ).fetchone()["n"]
         content: dict[str, Any] = {"url": None, "sha": None, "text": None, "key": None, "size": None, "type": None}
         kind = deliverable["deliverable_type"]
         if kind == "LINK":
@@ -272,7 +278,7 @@ def test_a_student_cannot_review_even_their_own_submission(people, conn) -> None
     status, _ = call("POST", REVIEW.format(submission_id), student, {"decision": "approve"})
     assert status == 403
     assert submission(conn, submission_id)["status"] == "PENDING"
-    assert progress(conn, student) == {1: "SUBMITTED"}
+    assert progress(conn, student) == {1: "IN_PROGRESS"}  # one required deliverable of several
     assert reviews_audited(conn, submission_id) == []
 
 
@@ -308,7 +314,12 @@ def test_students_are_the_trainers_assigned_ones_with_their_progress(people, con
     first, second = body["items"]
     assert first["email"] == ada.email and first["name"] == ada.name and first["track"] == "DP"
     assert first["enrollment_status"] == "ENROLLED" and first["trainer_id"] == trainer.user_id
-    assert first["current_project"] == {"id": dp[0]["id"], "number": 1, "title": dp[0]["title"], "status": "submitted"}
+    assert first["current_project"] == {
+        "id": dp[0]["id"],
+        "number": 1,
+        "title": dp[0]["title"],
+        "status": "in_progress",
+    }
     assert first["progress"] == {
         "steps_completed": 2,
         "steps_total": dp_steps,
@@ -507,7 +518,7 @@ def test_bad_review_bodies_are_422_and_change_nothing(body: dict[str, Any], pend
     assert status == 422 and answer["error"]["code"] == "validation_error"
     if body.get("decision") == "request_changes":
         assert [d["field"] for d in answer["error"]["details"]] == ["body.feedback"]
-    assert submission(conn, submission_id)["status"] == "PENDING" and progress(conn, student) == {1: "SUBMITTED"}
+    assert submission(conn, submission_id)["status"] == "PENDING" and progress(conn, student) == {1: "IN_PROGRESS"}
 
 
 def test_two_concurrent_reviews_decide_once(pending, database_url: str, conn) -> None:

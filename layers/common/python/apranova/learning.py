@@ -3,8 +3,14 @@ learn (an enrolled student who accepted the policies in force) and how a project
 from its submissions.
 
 A project's status is *derived* from facts — the project was unlocked, started, and the latest
-attempt of each required deliverable — never written from a request (design §8 rule 4). The
+live attempt of each required deliverable — never written from a request (design §8 rule 4). The
 derivation runs inside the writer's transaction, with the student's progress row locked.
+
+One status model (docs/decisions.md, "One status model"): a project is ``submitted`` when every
+required deliverable has a live submission (pending or approved), ``approved`` when every required
+deliverable is approved, ``changes_requested`` while a required deliverable's latest attempt was
+sent back, and ``in_progress`` otherwise once started. A deliverable's *latest* attempt is its live
+(not superseded) attempt with the highest number (migration 0017).
 """
 
 from __future__ import annotations
@@ -90,24 +96,37 @@ SELECT d.id AS deliverable_id, latest.status
 FROM deliverables d
 LEFT JOIN LATERAL (
     SELECT s.status FROM submissions s
-    WHERE s.student_id = %(student)s AND s.deliverable_id = d.id
+    WHERE s.student_id = %(student)s AND s.deliverable_id = d.id AND s.status <> 'SUPERSEDED'
     ORDER BY s.attempt DESC LIMIT 1
 ) latest ON true
 WHERE d.project_id = %(project)s AND d.is_required AND d.is_active
 """
 
 
+LIVE = ("PENDING", "APPROVED")
+
+
 def derive_status(current: str, latest: list[str | None]) -> str:
-    """The project's status from the latest attempt of each required deliverable."""
+    """The project's status from the latest attempt of each required deliverable (None: none yet)."""
     if current in ("LOCKED", "UNLOCKED") and not any(latest):
         return current
     if latest and all(status == "APPROVED" for status in latest):
         return "APPROVED"
+    # Submitted means all of it is in: one deliverable of three submitted is still work in progress.
+    if latest and all(status in LIVE for status in latest):
+        return "SUBMITTED"
     if any(status == "CHANGES_REQUESTED" for status in latest):
         return "CHANGES_REQUESTED"
-    if any(status == "PENDING" for status in latest):
-        return "SUBMITTED"
     return "IN_PROGRESS" if current != "UNLOCKED" or any(latest) else current
+
+
+def progress_percent(status: str | None, steps_done: int, steps_total: int) -> int:
+    """A project's progress as the student and their trainer see it: the required steps ticked off,
+    rounded down (100 means all of them), except that an approved project is 100 — the trainer's
+    approval of every required deliverable completes the project, whatever is left unticked."""
+    if (status or "").upper() == "APPROVED":
+        return 100
+    return steps_done * 100 // steps_total if steps_total else 0
 
 
 def recompute(cur: Cursor[Any], student_id: str, project_id: int) -> ProjectChange:
