@@ -5,12 +5,14 @@ from __future__ import annotations
 from functools import cache
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from apranova import cognito, mail
 from apranova.api import caller, create_app, lambda_entry, request_info
 from apranova.audit import RequestInfo
 from apranova.errors import Unauthorized
 from apranova.settings import BaseSettings, load
+from apranova.user_pool_settings import REFRESH_TOKEN_DAYS
 from functions.auth import service
 from functions.auth.models import (
     EmailOnly,
@@ -59,8 +61,49 @@ def _access_token() -> str:
     return token.strip()
 
 
-def _json(status: int, body: object) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=NO_STORE)
+def _json(status: int, body: object, cookies: list[Cookie] | None = None) -> Response:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=NO_STORE, cookies=cookies
+    )
+
+
+# The browser's refresh token (design §12): HttpOnly (no script reads it), Secure, SameSite=Strict
+# (no other site's request carries it) and sent only to the refresh and logout routes.
+REFRESH_COOKIE = "apranova_refresh"
+REFRESH_COOKIE_PATH = "/api/auth/"
+
+
+def _refresh_cookie(token: str) -> Cookie:
+    return Cookie(
+        name=REFRESH_COOKIE,
+        value=token,
+        path=REFRESH_COOKIE_PATH,
+        secure=True,
+        http_only=True,
+        same_site=SameSite.STRICT_MODE,
+        max_age=REFRESH_TOKEN_DAYS * 24 * 3600,
+    )
+
+
+def _cleared_refresh_cookie() -> Cookie:
+    return Cookie(
+        name=REFRESH_COOKIE,
+        value="",
+        path=REFRESH_COOKIE_PATH,
+        secure=True,
+        http_only=True,
+        same_site=SameSite.STRICT_MODE,
+        max_age=0,
+    )
+
+
+def _cookie_refresh_token() -> str | None:
+    """The refresh token from the request's cookie (HTTP API payload 2.0 lists cookies apart)."""
+    for cookie in app.current_event.cookies or []:
+        name, _, value = cookie.strip().partition("=")
+        if name == REFRESH_COOKIE and value:
+            return value
+    return None
 
 
 def _tell_owner(email: str) -> None:
@@ -87,18 +130,23 @@ def resend_verification(request: EmailOnly) -> Response[Message]:
 
 @app.post("/api/auth/login/", summary="Log in with email and password")
 def login(request: Login) -> Response[LoginResult]:
-    return _json(200, service.login(_pool(), request.email, request.password, _info()))
+    result = service.login(_pool(), request.email, request.password, _info())
+    return _json(200, result, cookies=[_refresh_cookie(result.refresh)])
 
 
 @app.post("/api/auth/token/refresh/", summary="A new access token for a refresh token")
-def refresh(request: RefreshRequest) -> Response[RefreshResult]:
-    return _json(200, service.refresh(_pool(), request.refresh))
+def refresh(request: RefreshRequest | None = None) -> Response[RefreshResult]:
+    token = (request.refresh if request else None) or _cookie_refresh_token()
+    if not token:
+        raise Unauthorized("No refresh token was sent.", code="token_not_valid")
+    result = service.refresh(_pool(), token)
+    return _json(200, result, cookies=[_refresh_cookie(token)])
 
 
 @app.post("/api/auth/logout/", summary="Log out: the refresh token stops working")
 def logout(request: LogoutRequest | None = None) -> Response[Message]:
     service.logout(_pool(), caller(app), _access_token(), _info())
-    return _json(200, Message(detail="Logged out."))
+    return _json(200, Message(detail="Logged out."), cookies=[_cleared_refresh_cookie()])
 
 
 @app.post("/api/auth/password/reset/", summary="Email a password reset code")

@@ -73,7 +73,8 @@ class Login(Strict):
 
 
 class RefreshRequest(Strict):
-    refresh: str = Field(min_length=1, max_length=8192)
+    # Browsers send nothing here: their refresh token is the HttpOnly cookie (design §12).
+    refresh: str | None = Field(default=None, min_length=1, max_length=8192)
 
 
 class LogoutRequest(Strict):

@@ -314,7 +314,8 @@ def test_refresh_gives_a_new_access_token_and_echoes_the_refresh(pool, versions)
     assert answer["refresh"] == tokens["refresh"] and answer["access"]
     status, answer = call(auth, "POST", "/api/auth/token/refresh/", {"refresh": "garbage"})
     assert status == 401 and answer["error"]["code"] == "token_not_valid"
-    assert call(auth, "POST", "/api/auth/token/refresh/", {})[0] == 422
+    # No token in the body and no cookie (browsers send theirs as the HttpOnly cookie).
+    assert call(auth, "POST", "/api/auth/token/refresh/", {})[0] == 401
 
 
 def test_after_logout_the_refresh_token_no_longer_works(pool, versions, conn):
