@@ -299,6 +299,8 @@ class ApraNovaStack(Stack):
             if name == "submissions":
                 env["UPLOADS_BUCKET"] = storage.uploads.bucket_name
                 env["GITHUB_TOKEN_PARAM"] = parameter_name(stage, GITHUB_TOKEN_PARAMETER)
+            if name == "trainer":  # signs download links of the files it reviews
+                env["UPLOADS_BUCKET"] = storage.uploads.bucket_name
             if name in SPA_LINK_FUNCTIONS:
                 env["SPA_ORIGIN"] = spa
             if name == "tools":
@@ -946,4 +948,21 @@ class ApraNovaStack(Stack):
                 "made per upload; the function signs upload forms and download links and checks an "
                 "upload, for the calling student's own prefix only (checked in the service), so the "
                 "role needs the whole submissions prefix, and nothing else in the bucket.",
+            )
+        if "trainer" in self.functions:
+            uploads = storage.uploads
+            role = self.functions["trainer"].role
+            # Read only: the trainer function signs download links of the files its reviewers open.
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"], resources=[uploads.arn_for_objects(f"{SUBMISSIONS_PREFIX}*")]
+                )
+            )
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(uploads.node.default_child)}.Arn>/"
+                f"{SUBMISSIONS_PREFIX}*]",
+                "A reviewer opens the file of a submission by any student they review; the service "
+                "signs a link only for a submission of the caller's own students (admins: any), so "
+                "the role reads the submissions prefix, nothing else in the bucket, and writes nothing.",
             )

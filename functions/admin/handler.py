@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from apranova import cognito, workflows
 from apranova.api import caller, create_app, lambda_entry, request_info
 from apranova.fields import UUID_PATTERN, IsoDateTime
+from apranova.query_params import known_query_only
 from apranova.settings import BaseSettings, load
 from apranova.workflow_inputs import EnrollmentInput
 from functions.admin import service
@@ -56,7 +57,11 @@ def _json(status: int, body: object) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=NO_STORE)
 
 
-@app.get("/api/admin/users/", summary="Users, newest first, by role, track, enrollment status or email prefix")
+@app.get(
+    "/api/admin/users/",
+    summary="Users, newest first, by role, track, enrollment status or email prefix",
+    middlewares=[known_query_only],
+)
 def list_users(
     role: RoleFilter = None,
     track: TrackFilter = None,
@@ -80,7 +85,11 @@ def assign_trainer(id: str, request: AdminTrainerAssignment) -> Response[AdminTr
     return _json(200, AdminTrainerAssigned.model_validate(assigned))
 
 
-@app.get("/api/admin/submissions/", summary="All submissions, newest first, by status, track or trainer")
+@app.get(
+    "/api/admin/submissions/",
+    summary="All submissions, newest first, by status, track or trainer",
+    middlewares=[known_query_only],
+)
 def list_submissions(
     status: SubmissionFilter = None,
     track: TrackFilter = None,
@@ -92,7 +101,9 @@ def list_submissions(
     return _json(200, AdminSubmissionPage.model_validate(page.model_dump()))
 
 
-@app.get("/api/admin/stats/", summary="Enrollments, revenue, review turnaround and queue")
+@app.get(
+    "/api/admin/stats/", summary="Enrollments, revenue, review turnaround and queue", middlewares=[known_query_only]
+)
 def stats() -> Response[AdminStats]:
     return _json(200, AdminStats.model_validate(service.stats()))
 
@@ -151,7 +162,11 @@ def publish_policy(request: PolicyPublication) -> Response[PolicyPublished]:
     return _json(201, PolicyPublished.model_validate(published))
 
 
-@app.get("/api/admin/audit-logs/", summary="The audit trail, newest first, by actor, subject, action, resource, time")
+@app.get(
+    "/api/admin/audit-logs/",
+    summary="The audit trail, newest first, by actor, subject, action, resource, time",
+    middlewares=[known_query_only],
+)
 def audit_logs(
     actor_id: Uuid = None,
     subject_id: Uuid = None,
@@ -176,7 +191,7 @@ def audit_logs(
     return _json(200, AuditLogPage.model_validate(page.model_dump()))
 
 
-@app.get("/api/admin/retention-policies/", summary="The data retention policies")
+@app.get("/api/admin/retention-policies/", summary="The data retention policies", middlewares=[known_query_only])
 def retention_policies() -> Response[RetentionPolicyList]:
     return _json(200, RetentionPolicyList(items=service.retention_policies()))
 

@@ -22,3 +22,11 @@ class Export(BaseModel):
     requested_at: datetime | None = None
     completed_at: datetime | None = None
     size_bytes: int | None = None
+
+
+class ExportPage(BaseModel):
+    """My exports, newest first; an item's ``download_url`` is always null here: GET its own route
+    (``/api/compliance/exports/{id}/``) for a link."""
+
+    items: list[Export]
+    next_cursor: str | None = None

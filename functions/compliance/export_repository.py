@@ -91,6 +91,21 @@ def export_of(user_id: str, export_id: str) -> dict[str, Any] | None:
     return db.connection().execute(_EXPORT + " WHERE id = %s AND user_id = %s", (export_id, user_id)).fetchone()
 
 
+def exports_of(user_id: str, after: list[Any] | None, limit: int) -> list[dict[str, Any]]:
+    """The person's exports, newest first (index data_export_requests_user), ``limit`` at most,
+    after the keyset ``(requested_at, id)`` of the previous page's last row."""
+    where = " WHERE user_id = %s"
+    params: list[Any] = [user_id]
+    if after is not None:
+        where += " AND (requested_at, id) < (%s::timestamptz, %s::uuid)"
+        params.extend(after)
+    return (
+        db.connection()
+        .execute(_EXPORT + where + " ORDER BY requested_at DESC, id DESC LIMIT %s", (*params, limit))
+        .fetchall()
+    )
+
+
 # --- the build (worker) --------------------------------------------------------------------------------
 
 

@@ -3,12 +3,15 @@ Answers carry ``Cache-Control: no-store`` (a READY export's answer holds a presi
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from apranova.api import caller, request_info
 from functions.compliance import config, export_service
 from functions.compliance.api import app
-from functions.compliance.export_models import Export
+from functions.compliance.export_models import Export, ExportPage
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -27,6 +30,15 @@ def export_data() -> Response[Export]:
         caller(app), config.export_settings(), config.lambda_client(), request_info(app)
     )
     return _json(202, Export.model_validate(started))
+
+
+@app.get("/api/compliance/exports/", summary="My exports, newest first (no links: open one for its link)")
+def exports(
+    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
+    limit: Annotated[str | None, Query(max_length=4, description="1..100, default 20")] = None,
+) -> Response[ExportPage]:
+    page = export_service.list_exports(caller(app), cursor, limit)
+    return _json(200, ExportPage.model_validate(page.model_dump()))
 
 
 @app.get(

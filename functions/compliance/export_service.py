@@ -39,6 +39,7 @@ from apranova.errors import NotFound, ServiceUnavailable, TooManyRequests
 from apranova.fields import is_uuid
 from apranova.identity import Caller
 from apranova.observability import logger
+from apranova.pagination import Page, build_page, parse_limit, timestamp_uuid_keyset
 from functions.compliance import export_repository as repository
 from functions.compliance import register
 from functions.compliance.config import ExportSettings, ExportWorkerSettings
@@ -156,6 +157,18 @@ def get_export(caller: Caller, export_id: str, config: ExportSettings, s3: Any, 
     with db.transaction() as cur:
         _audit(cur, found["id"], caller.user_id, "link_issued", info=info, actor=caller, link_seconds=lifetime)
     return _answer(found, download_url=str(url), download_expires_in=lifetime)
+
+
+def list_exports(caller: Caller, cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
+    """The caller's own exports, newest first, keyset-paged. No links here: an export's own route
+    signs one (and audits it) when the person asks for that export. One SQL statement."""
+    size = parse_limit(limit)
+    rows = repository.exports_of(caller.user_id, timestamp_uuid_keyset(cursor), size + 1)
+    page = build_page(rows, size, lambda r: (r["requested_at"].isoformat(), r["id"]))
+    return Page[dict[str, Any]](
+        items=[_answer(row, status="EXPIRED") if row["expired"] else _answer(row) for row in page.items],
+        next_cursor=page.next_cursor,
+    )
 
 
 # --- building an export (the worker) ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from apranova import mail
 from apranova.api import caller, create_app, lambda_entry, request_info
 from apranova.audit import RequestInfo
+from apranova.query_params import known_query_only
 from functions.payments import service, stripe_gateway
 from functions.payments.config import settings
 from functions.payments.models import (
@@ -94,7 +95,13 @@ def request_refund(request: RefundRequestCreate) -> Response[RefundRequest]:
     return _json(201, RefundRequest.model_validate(created))
 
 
-@app.get("/api/admin/payments/", summary="All payments, newest first (admin)")
+@app.get("/api/payments/my-refund-requests/", summary="My refund requests, newest first")
+def my_refund_requests(cursor: Cursor = None, limit: Limit = None) -> Response[RefundRequestPage]:
+    page = service.my_refund_requests(caller(app), cursor, limit)
+    return _json(200, RefundRequestPage.model_validate(page.model_dump()))
+
+
+@app.get("/api/admin/payments/", summary="All payments, newest first (admin)", middlewares=[known_query_only])
 def admin_payments(
     status: PaymentStatusFilter = None, cursor: Cursor = None, limit: Limit = None
 ) -> Response[AdminPaymentPage]:
@@ -102,7 +109,7 @@ def admin_payments(
     return _json(200, AdminPaymentPage.model_validate(page.model_dump()))
 
 
-@app.get("/api/admin/refund-requests/", summary="Refund requests, oldest first (admin)")
+@app.get("/api/admin/refund-requests/", summary="Refund requests, oldest first (admin)", middlewares=[known_query_only])
 def refund_requests(
     status: RefundStatusFilter = None, cursor: Cursor = None, limit: Limit = None
 ) -> Response[RefundRequestPage]:

@@ -77,6 +77,8 @@ class Payment(BaseModel):
 
 class AdminPayment(Payment):
     user_id: str | None
+    email: str | None = Field(description="Who paid: the account's email, else the checkout's customer email.")
+    name: str | None = Field(description="Who paid: the account's name, else the checkout's customer name.")
     kind: str
     stripe_checkout_session_id: str | None
     stripe_payment_intent_id: str | None

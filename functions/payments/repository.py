@@ -248,7 +248,8 @@ def payments_of(user_id: str, after: list[Any] | None, limit: int) -> list[dict[
 
 
 def all_payments(status: str | None, after: list[Any] | None, limit: int) -> list[dict[str, Any]]:
-    """Admin list, newest first, optionally of one status."""
+    """Admin list, newest first, optionally of one status; each row with who paid: the account's
+    email and name, or the checkout's customer details when no account is linked (yet)."""
     clauses, params = [sql.SQL("true")], []
     if status:
         clauses.append(sql.SQL("p.status = %s"))
@@ -257,7 +258,10 @@ def all_payments(status: str | None, after: list[Any] | None, limit: int) -> lis
         clauses.append(sql.SQL("(p.created_at, p.id) < (%s, %s)"))
         params.extend(after)
     query = sql.SQL(
-        "SELECT {columns} FROM payments p WHERE {where} ORDER BY p.created_at DESC, p.id DESC LIMIT %s"
+        "SELECT {columns}, coalesce(u.email::text, p.customer_email::text) AS email,"
+        " coalesce(u.name, p.customer_name) AS name"
+        " FROM payments p LEFT JOIN users u ON u.id = p.user_id"
+        " WHERE {where} ORDER BY p.created_at DESC, p.id DESC LIMIT %s"
     ).format(columns=_PAYMENT, where=sql.SQL(" AND ").join(clauses))
     return db.connection().execute(query, (*params, limit + 1)).fetchall()
 
@@ -435,6 +439,20 @@ def decide_refund_request(
         (status, decided_by, decision_reason, stripe_refund_id, request_id),
     )
     return refund_request(cur, request_id)
+
+
+def refund_requests_of(user_id: str, after: list[Any] | None, limit: int) -> list[dict[str, Any]]:
+    """The person's own refund requests, newest first: from their payments (payments_user_created)
+    to each payment's requests (refund_requests_payment), ``limit`` at most after the keyset."""
+    clauses, params = [sql.SQL("p.user_id = %s AND r.user_id = %s")], [user_id, user_id]
+    if after is not None:
+        clauses.append(sql.SQL("(r.created_at, r.id) < (%s, %s)"))
+        params.extend(after)
+    query = sql.SQL(
+        "SELECT {columns} FROM payments p JOIN refund_requests r ON r.payment_id = p.id WHERE {where}"
+        " ORDER BY r.created_at DESC, r.id DESC LIMIT %s"
+    ).format(columns=_REFUND, where=sql.SQL(" AND ").join(clauses))
+    return db.connection().execute(query, (*params, limit + 1)).fetchall()
 
 
 def refund_requests(status: str | None, after: list[Any] | None, limit: int) -> list[dict[str, Any]]:

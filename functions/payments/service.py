@@ -481,6 +481,13 @@ def _notify_decision(send: Send, request: dict[str, Any]) -> None:
         _send_quietly(send, emails.refund_decided(contact, request))
 
 
+def my_refund_requests(caller: Caller, cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
+    """The caller's own refund requests, newest first (keyset-paged; one SQL statement)."""
+    size = parse_limit(limit)
+    rows = repository.refund_requests_of(caller.user_id, timestamp_uuid_keyset(cursor), size)
+    return build_page(rows, size, lambda r: (r["created_at"].isoformat(), r["id"]))
+
+
 def refund_requests(status: str | None, cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
     size = parse_limit(limit)
     rows = repository.refund_requests(status, timestamp_uuid_keyset(cursor), size)

@@ -4,16 +4,23 @@ Trainers and admins only (the route table's TRAINER access); admins see and revi
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import Field
 
 from apranova import mail
 from apranova.api import caller, create_app, lambda_entry, request_info
 from apranova.settings import BaseSettings, load
 from functions.trainer import service
-from functions.trainer.models import QueuePage, ReviewRequest, ReviewResult, TrainerStudentPage
+from functions.trainer.models import (
+    QueuePage,
+    ReviewRequest,
+    ReviewResult,
+    TrainerStudentPage,
+    TrainerSubmissionDetail,
+)
 
 app = create_app()
 NO_STORE = {"Cache-Control": "no-store"}
@@ -36,6 +43,43 @@ def settings() -> TrainerSettings:
     return load(TrainerSettings)
 
 
+class FileSettings(BaseSettings):
+    """Read only when a file's link is signed: the reviews need none of it."""
+
+    # Where students' files are (the submissions function's bucket; read-only here).
+    uploads_bucket: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+    download_url_expires_seconds: int = Field(300, ge=30, le=3600)
+
+
+@cache
+def file_settings() -> FileSettings:
+    return load(FileSettings)
+
+
+@cache
+def s3() -> Any:
+    """Signature V4 (presigned links with session credentials); ``AWS_ENDPOINT_URL`` points it at moto
+    locally. Made on first use: the other routes never load botocore."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(signature_version="s3v4", connect_timeout=3, read_timeout=10)
+    return boto3.client("s3", region_name=file_settings().aws_region, config=config)
+
+
+def presign_file(key: str, filename: str, content_type: str | None) -> tuple[str, int]:
+    config = file_settings()
+    params = {
+        "Bucket": config.uploads_bucket,
+        "Key": key,
+        "ResponseContentDisposition": f'attachment; filename="{filename}"',
+    }
+    if content_type:
+        params["ResponseContentType"] = content_type
+    url = s3().generate_presigned_url("get_object", Params=params, ExpiresIn=config.download_url_expires_seconds)
+    return url, config.download_url_expires_seconds
+
+
 def _json(status: int, body: object) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=NO_STORE)
 
@@ -50,6 +94,15 @@ def students(track: TrackFilter = None, cursor: Cursor = None, limit: Limit = No
 def submissions(status: StatusFilter = None, cursor: Cursor = None, limit: Limit = None) -> Response[QueuePage]:
     page = service.queue(caller(app), status, cursor, limit)
     return _json(200, QueuePage.model_validate(page.model_dump()))
+
+
+@app.get(
+    "/api/trainer/submissions/<id>/",
+    summary="One submission of my students (admin: any): earlier attempts and a short-lived file link (audited)",
+)
+def submission(id: str) -> Response[TrainerSubmissionDetail]:  # noqa: A002 - the route's parameter
+    found = service.submission(caller(app), id, presign_file, info=request_info(app))
+    return _json(200, TrainerSubmissionDetail.model_validate(found))
 
 
 @app.post("/api/trainer/submissions/<id>/review/", summary="Approve or request changes (audited; emails the student)")

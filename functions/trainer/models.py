@@ -17,7 +17,15 @@ EnrollmentStatus = Literal["PENDING_PAYMENT", "ENROLLED", "COMPLETED", "REFUNDED
 
 
 class ReviewRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
+    # The feedback rule of _feedback, for clients: requesting changes needs a feedback that is not blank.
+    model_config = ConfigDict(
+        extra="forbid",
+        str_max_length=10_000,
+        json_schema_extra={
+            "if": {"properties": {"decision": {"const": "request_changes"}}, "required": ["decision"]},
+            "then": {"required": ["feedback"], "properties": {"feedback": {"type": "string", "pattern": "\\S"}}},
+        },
+    )
 
     decision: Literal["approve", "request_changes"]
     feedback: str | None = Field(
@@ -111,6 +119,56 @@ class QueuedSubmission(BaseModel):
 class QueuePage(BaseModel):
     items: list[QueuedSubmission]
     next_cursor: str | None = None
+
+
+# --- one submission, for review ------------------------------------------------------------------------
+
+
+class EarlierAttempt(BaseModel):
+    id: str
+    attempt: int
+    status: SubmissionStatus
+    submitted_at: datetime
+    submission_url: str | None
+    commit_sha: str | None
+    submission_text: str | None
+    file_name: str | None = Field(description="The uploaded file's name (open that attempt for its link).")
+    feedback: str | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+
+
+class TrainerSubmissionDetail(BaseModel):
+    id: str
+    student_id: str
+    student_name: str
+    student_email: str
+    project_id: int
+    project_number: int
+    project_title: str
+    deliverable_id: int
+    deliverable_title: str
+    deliverable_type: Literal["LINK", "GITHUB", "FILE", "TEXT"]
+    attempt: int
+    status: SubmissionStatus
+    submission_url: str | None
+    commit_sha: str | None
+    submission_text: str | None
+    file_key: str | None
+    file_name: str | None
+    file_size: int | None
+    file_content_type: str | None
+    file_url: str | None = Field(
+        description="A short-lived presigned GET of the uploaded file (FILE deliverables; each one issued is audited)."
+    )
+    file_url_expires_in: int | None = Field(description="Seconds the file_url stays valid.")
+    submitted_at: datetime
+    feedback: str | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    earlier_attempts: list[EarlierAttempt] = Field(
+        description="The student's other attempts at this deliverable submitted before this one, newest first."
+    )
 
 
 class ReviewResult(BaseModel):

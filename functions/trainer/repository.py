@@ -156,6 +156,41 @@ def queue(trainer_id: str | None, status: str, after: list[Any] | None, limit: i
     return db.connection().execute(query, params).fetchall()
 
 
+# --- one submission ------------------------------------------------------------------------------------
+
+# The submission, its student's assigned trainer (for the ownership check), and the student's earlier
+# attempts at the same deliverable (index submissions_student_project), in one statement.
+_DETAIL = """
+SELECT {columns},
+       u.name AS student_name, u.email::text AS student_email,
+       p.number AS project_number, p.title AS project_title,
+       d.title AS deliverable_title, d.deliverable_type,
+       ta.trainer_id::text AS trainer_id,
+       coalesce((
+           SELECT json_agg(json_build_object(
+                      'id', e.id, 'attempt', e.attempt, 'status', e.status, 'submitted_at', e.submitted_at,
+                      'submission_url', e.submission_url, 'commit_sha', e.commit_sha,
+                      'submission_text', e.submission_text, 'file_key', e.file_key, 'feedback', e.feedback,
+                      'reviewed_by', e.reviewed_by, 'reviewed_at', e.reviewed_at
+                  ) ORDER BY e.submitted_at DESC, e.id DESC)
+           FROM submissions e
+           WHERE e.student_id = s.student_id AND e.project_id = s.project_id AND e.deliverable_id = s.deliverable_id
+             AND (e.submitted_at, e.id) < (s.submitted_at, s.id)
+       ), '[]'::json) AS earlier_attempts
+FROM submissions s
+JOIN users u ON u.id = s.student_id
+JOIN projects p ON p.id = s.project_id
+JOIN deliverables d ON d.id = s.deliverable_id
+LEFT JOIN trainer_assignments ta ON ta.student_id = s.student_id
+WHERE s.id = %s
+"""
+
+
+def submission_detail(submission_id: str) -> dict[str, Any] | None:
+    query = sql.SQL(_DETAIL).format(columns=sql.SQL(SUBMISSION_COLUMNS))
+    return db.connection().execute(query, (submission_id,)).fetchone()
+
+
 # --- the review ------------------------------------------------------------------------------------
 
 

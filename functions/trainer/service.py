@@ -5,7 +5,10 @@ and reviews everyone (design §8 rule 4). A review writes the decision, re-deriv
 status with ``apranova.learning.recompute`` (which unlocks the next project or completes the track)
 and records the audit row, all in one transaction; the emails go out after the commit.
 
-Dependencies are passed in: ``send`` sends an email.
+The detail of one submission carries a short-lived presigned GET of its file (FILE deliverables):
+each link issued is audited (SUBMISSION_FILE_VIEWED), without the link itself (a bearer URL).
+
+Dependencies are passed in: ``send`` sends an email; ``presign`` signs a download of an uploaded file.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from functions.trainer import emails, repository
 from functions.trainer.models import ReviewRequest
 
 Send = Callable[[mail.Email], Any]
+Presign = Callable[[str, str, str], tuple[str, int]]  # (key, filename, content type) → (url, expires_in)
 
 DECISIONS = {"approve": "APPROVED", "request_changes": "CHANGES_REQUESTED"}
 
@@ -90,6 +94,49 @@ def queue(caller: Caller, status: str | None, cursor: str | None, limit: str | N
     size = parse_limit(limit)
     rows = repository.queue(_scope(caller), status or "PENDING", timestamp_uuid_keyset(cursor), size + 1)
     return build_page(rows, size, lambda r: (r["submitted_at"].isoformat(), r["id"]))
+
+
+# --- one submission ----------------------------------------------------------------------------------
+
+
+def _file_name(key: str | None) -> str | None:
+    return key.rsplit("/", 1)[-1] if key else None
+
+
+def submission(caller: Caller, submission_id: str, presign: Presign, info: RequestInfo | None = None) -> dict[str, Any]:
+    """One of the caller's students' submissions (admins: any) with the earlier attempts at the same
+    deliverable and, for a file, a short-lived download link (audited). 404 for an unknown id and for
+    another trainer's student alike."""
+    submission_id = canonical_uuid(submission_id) or ""
+    row = repository.submission_detail(submission_id) if submission_id else None
+    if row is None or not (caller.is_admin or row["trainer_id"] == caller.user_id):
+        raise _not_found()
+    found = {key: value for key, value in row.items() if key not in ("trainer_id", "earlier_attempts")}
+    found["file_name"] = _file_name(row["file_key"])
+    found["earlier_attempts"] = [
+        {**{k: v for k, v in attempt.items() if k != "file_key"}, "file_name": _file_name(attempt["file_key"])}
+        for attempt in row["earlier_attempts"]
+    ]
+    found["file_url"] = found["file_url_expires_in"] = None
+    if row["file_key"]:
+        url, expires_in = presign(row["file_key"], found["file_name"], row["file_content_type"])
+        with db.transaction() as cur:
+            (info or RequestInfo()).audit(
+                cur,
+                AuditAction.SUBMISSION_FILE_VIEWED,
+                actor=caller,
+                subject_id=row["student_id"],
+                resource_type="submission",
+                resource_id=submission_id,
+                details={
+                    "deliverable_id": row["deliverable_id"],
+                    "attempt": row["attempt"],
+                    "file_key": row["file_key"],
+                    "expires_in": expires_in,
+                },
+            )
+        found["file_url"], found["file_url_expires_in"] = url, expires_in
+    return found
 
 
 # --- the review ------------------------------------------------------------------------------------

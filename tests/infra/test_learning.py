@@ -33,7 +33,8 @@ OWN_VARIABLES = {
     "curriculum": {"DATASETS_BUCKET"},
     # GITHUB_TOKEN_PARAM: the optional GitHub token's parameter name (the token itself never).
     "submissions": {"UPLOADS_BUCKET", "EMAIL_SENDER", "EMAIL_CONFIGURATION_SET", "SPA_ORIGIN", "GITHUB_TOKEN_PARAM"},
-    "trainer": {"EMAIL_SENDER", "EMAIL_CONFIGURATION_SET", "SPA_ORIGIN"},
+    # UPLOADS_BUCKET: the reviewer's short-lived link to a submitted file.
+    "trainer": {"EMAIL_SENDER", "EMAIL_CONFIGURATION_SET", "SPA_ORIGIN", "UPLOADS_BUCKET"},
     # Role changes (the pool), manual enrollment and re-provisioning (the enrollment workflow).
     "admin": {"COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID", "ENROLLMENT_STATE_MACHINE_ARN"},
 }
@@ -187,15 +188,23 @@ def test_learning_roles_hold_exactly_their_grants(template):
         ],
         key=json.dumps,
     )
-    assert _own(template, "trainer") == [email]
+    # The trainer function reads students' files (to sign a reviewer's link), writes none.
+    assert _own(template, "trainer") == sorted(
+        [
+            {"Action": ["s3:GetObject"], "Effect": "Allow", "Resource": [f"<{uploads}.Arn>/{SUBMISSIONS_PREFIX}*"]},
+            email,
+        ],
+        key=json.dumps,
+    )
     # Admin's grants are the pool's groups and the enrollment workflow (tests/infra/test_identity.py,
     # test_payments.py): nothing of S3 or SES.
     assert not [s for s in _own(template, "admin") if any(a.startswith(("s3:", "ses:")) for a in s["Action"])]
 
 
-# Besides the submissions function, the GDPR jobs: the export reads a person's files, the purge and
-# the retention sweep delete them (tests/infra/test_compliance.py checks exactly how).
-UPLOADS_READERS = ("submissions", "compliance-export", "compliance-purge", "compliance-retention")
+# Besides the submissions function, the trainer function (a reviewer's link, read only) and the GDPR
+# jobs: the export reads a person's files, the purge and the retention sweep delete them
+# (tests/infra/test_compliance.py checks exactly how).
+UPLOADS_READERS = ("submissions", "trainer", "compliance-export", "compliance-purge", "compliance-retention")
 
 
 def test_only_the_submissions_function_and_the_gdpr_jobs_touch_the_uploads_bucket(template):
@@ -220,6 +229,7 @@ def test_wildcard_resources_in_learning_roles_are_the_acknowledged_object_arns(t
     acknowledged = {
         "curriculum": (["s3:GetObject"], f"<{datasets}.Arn>/*"),
         "submissions": (["s3:GetObject", "s3:PutObject"], f"<{uploads}.Arn>/{SUBMISSIONS_PREFIX}*"),
+        "trainer": (["s3:GetObject"], f"<{uploads}.Arn>/{SUBMISSIONS_PREFIX}*"),
     }
     for name in LEARNING:
         for statement in _own(template, name):

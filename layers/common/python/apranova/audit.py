@@ -56,6 +56,7 @@ class AuditAction(StrEnum):
     PROJECT_STARTED = "PROJECT_STARTED"
     PROJECT_UNLOCKED = "PROJECT_UNLOCKED"
     SUBMISSION = "SUBMISSION"
+    SUBMISSION_FILE_VIEWED = "SUBMISSION_FILE_VIEWED"  # a download link to a student's file was issued
     REVIEW = "REVIEW"
     # Administration
     ROLE_CHANGE = "ROLE_CHANGE"
