@@ -32,10 +32,11 @@ from moto.core.base_backend import BaseBackend
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 from moto.ses.models import SESBackend
+from moto.sesv2.responses import SESV2Response
 from moto.utilities.utils import load_resource
 
 from apranova import user_pool_settings
-from local import lambda_dispatch
+from local import cognito, lambda_dispatch
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account, the one fake credentials map to
@@ -96,7 +97,8 @@ class MotoServer:
 
     def start(self) -> None:
         lambda_dispatch.install()
-        _stamp_sent_mail()
+        cognito.install()
+        patch_ses()
         # moto's config and MOTO_PORT are process-wide: put them back on stop (tests share the process).
         self._saved = ({key: default_user_config.get(key) for key in MOTO_CONFIG}, os.environ.get("MOTO_PORT"))
         self._server.start()
@@ -126,8 +128,9 @@ def client(service: str, moto_url: str) -> Any:
     )
 
 
-def _stamp_sent_mail() -> None:
-    """moto's SES messages carry no time; the mailbox shows when each was accepted."""
+def patch_ses() -> None:
+    """moto's SES messages carry no time (the mailbox shows when each was accepted) and lose their text
+    part when they have both (the mailbox shows both). Idempotent."""
     if getattr(SESBackend, "_apranova_stamped", False):
         return
     for name in ("send_email", "send_raw_email", "send_templated_email"):
@@ -140,6 +143,25 @@ def _stamp_sent_mail() -> None:
 
         setattr(SESBackend, name, stamped)
     SESBackend._apranova_stamped = True  # type: ignore[attr-defined]
+    _keep_text_part()
+
+
+def _keep_text_part() -> None:
+    """moto's SES v2 keeps only the HTML of a message that has both parts: keep the text part too, so
+    the mailbox shows what a mail client without HTML shows."""
+    original = SESV2Response.send_email
+
+    def send_email(self: SESV2Response) -> str:
+        answer = original(self)
+        body = ((json.loads(self.body).get("Content") or {}).get("Simple") or {}).get("Body") or {}
+        if "Html" in body and "Text" in body:
+            message_id = json.loads(answer)["MessageId"]
+            for message in self.sesv2_backend.core_backend.sent_messages:
+                if message.id == message_id:
+                    message.text_body = body["Text"]["Data"]
+        return answer
+
+    SESV2Response.send_email = send_email  # type: ignore[method-assign]
 
 
 # --- state on disk ------------------------------------------------------------------------------
@@ -306,7 +328,11 @@ def pool_settings() -> dict[str, Any]:
         },
         "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False},
         "MfaConfiguration": "OFF",
-        "VerificationMessageTemplate": {"DefaultEmailOption": "CONFIRM_WITH_CODE"},
+        "VerificationMessageTemplate": {
+            "DefaultEmailOption": "CONFIRM_WITH_CODE",
+            "EmailSubject": user_pool_settings.VERIFICATION_EMAIL_SUBJECT,
+            "EmailMessage": user_pool_settings.VERIFICATION_EMAIL_MESSAGE,
+        },
         "AccountRecoverySetting": {"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]},
     }
 
@@ -578,7 +604,8 @@ def mailbox() -> list[dict[str, Any]]:
                     item["subject"] = f"template {message.template}"
                     item["body_text"] = message.template_data
                 elif _looks_html(message.body or ""):
-                    item["body_html"] = message.body  # moto keeps only the HTML part when both are sent
+                    item["body_html"] = message.body
+                    item["body_text"] = getattr(message, "text_body", None)  # kept by _keep_text_part
                 else:
                     item["body_text"] = message.body
                 items.append((item["sent_at"] or "", index, item))

@@ -20,6 +20,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from local import cognito as local_cognito
+from local import moto_stack
 from local.pooler import PgBouncer
 from local.postgres import Server, find_server
 
@@ -37,6 +39,12 @@ for _key, _value in {
     "POWERTOOLS_LOG_LEVEL": "WARNING",
 }.items():
     os.environ[_key] = _value
+
+# moto's Cognito, wherever a test meets it (a moto server or mock_aws), mails its codes and accepts
+# only those, as Cognito does (local/cognito.py), and SES keeps both parts of a message: the same in
+# every test, whatever ran first.
+local_cognito.install()
+moto_stack.patch_ses()
 
 
 # jsii runs on the Node 22 that package.json pins (the machine's Node may be past its support date).

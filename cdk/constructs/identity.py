@@ -72,8 +72,8 @@ class Identity(Construct):
             ),
             user_verification=cognito.UserVerificationConfig(
                 email_style=cognito.VerificationEmailStyle.CODE,
-                email_subject="Your ApraNova verification code",
-                email_body="Your ApraNova verification code is {####}",
+                email_subject=settings.VERIFICATION_EMAIL_SUBJECT,
+                email_body=settings.VERIFICATION_EMAIL_MESSAGE,
             ),
             password_policy=cognito.PasswordPolicy(
                 min_length=policy.min_length,

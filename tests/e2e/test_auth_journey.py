@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from tests.e2e.test_local_stack import Stack, _free_port
+from tests.integration.auth_support import other_than
 
 PASSWORD = "Journey-Passw0rd!"
 
@@ -38,7 +39,16 @@ def test_the_whole_journey(auth_stack: Stack) -> None:
 
     early = requests.post(url("/api/auth/login/"), json={"email": email, "password": PASSWORD}, timeout=10)
     assert early.status_code == 403 and early.json()["error"]["code"] == "email_not_verified"
-    verified = requests.post(url("/api/auth/verify-email/"), json={"email": email, "code": "123456"}, timeout=10)
+    # The code is in the mailbox, as Cognito's email; a wrong code is refused, a resend replaces it.
+    first = auth_stack.mailed_code(email)
+    wrong = requests.post(url("/api/auth/verify-email/"), json={"email": email, "code": other_than(first)}, timeout=10)
+    assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "invalid_code"
+    assert requests.post(url("/api/auth/resend-verification/"), json={"email": email}, timeout=10).status_code == 202
+    code = auth_stack.mailed_code(email)
+    if code != first:  # a new code (one chance in a million of the same digits)
+        old = requests.post(url("/api/auth/verify-email/"), json={"email": email, "code": first}, timeout=10)
+        assert old.status_code == 400
+    verified = requests.post(url("/api/auth/verify-email/"), json={"email": email, "code": code}, timeout=10)
     assert verified.status_code == 200
 
     login = requests.post(url("/api/auth/login/"), json={"email": email, "password": PASSWORD}, timeout=10)
@@ -68,3 +78,15 @@ def test_the_whole_journey(auth_stack: Stack) -> None:
     relogin = requests.post(url("/api/auth/login/"), json={"email": email, "password": PASSWORD}, timeout=10)
     back = {"Authorization": f"Bearer {relogin.json()['access']}"}
     assert requests.get(url("/api/auth/user/"), headers=back, timeout=10).status_code == 200
+
+    # Forgotten password: the mailed reset code, and only it, sets a new one.
+    assert requests.post(url("/api/auth/password/reset/"), json={"email": email}, timeout=10).status_code == 202
+    reset_code = auth_stack.mailed_code(email)
+    new_password = "Journey-Passw0rd-2!"
+    wrong = {"email": email, "code": other_than(reset_code), "new_password": new_password}
+    refused = requests.post(url("/api/auth/password/reset/confirm/"), json=wrong, timeout=10)
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_code"
+    right = {"email": email, "code": reset_code, "new_password": new_password}
+    assert requests.post(url("/api/auth/password/reset/confirm/"), json=right, timeout=10).status_code == 200
+    signed_in = requests.post(url("/api/auth/login/"), json={"email": email, "password": new_password}, timeout=10)
+    assert signed_in.status_code == 200, signed_in.text

@@ -13,7 +13,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from apranova import cognito
+from apranova import cognito, user_pool_settings
+from local import cognito as local_cognito
 from local.events import LambdaContext, http_api_event
 
 PASSWORD = "Corr3ct-Horse-Battery!"
@@ -24,6 +25,7 @@ _url: str | None = None
 def moto_url() -> str:
     global _server, _url
     if _url is None:
+        local_cognito.install()  # codes mailed and checked, as Cognito does
         _server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         _server.start()
         _url = f"http://127.0.0.1:{_server.get_host_and_port()[1]}"
@@ -42,6 +44,11 @@ def make_pool() -> dict[str, str]:
         UsernameAttributes=["email"],
         AutoVerifiedAttributes=["email"],
         UsernameConfiguration={"CaseSensitive": False},
+        VerificationMessageTemplate={
+            "DefaultEmailOption": "CONFIRM_WITH_CODE",
+            "EmailSubject": user_pool_settings.VERIFICATION_EMAIL_SUBJECT,
+            "EmailMessage": user_pool_settings.VERIFICATION_EMAIL_MESSAGE,
+        },
         Policies={
             "PasswordPolicy": {
                 "MinimumLength": 12,
@@ -80,6 +87,18 @@ def use_pool() -> Iterator[dict[str, str]]:
             yield pool
     finally:
         cognito.reset()
+
+
+def mailed_code(email: str) -> str:
+    """The newest code Cognito mailed to ``email``, read from the mailbox as a person would."""
+    from local.moto_stack import mailbox
+
+    return local_cognito.mailed_code(mailbox(), email)
+
+
+def other_than(code: str) -> str:
+    """A well-formed code that is not ``code`` (a wrong guess)."""
+    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def call(handler: Any, method: str, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:

@@ -24,11 +24,12 @@ from apranova import alerts, cognito, mail, workflows
 from functions.payments import config as payment_config
 from functions.payments import secrets as payment_secrets
 from functions.payments import stripe_gateway
+from local.cognito import is_code_email
 from local.jwt_check import JwtCheck
 from local.moto_stack import mailbox
 from local.server import LocalApi
 from local.stripe_emulator import StripeEmulator
-from tests.integration.auth_support import PASSWORD, active_consent_versions, make_pool, moto_url
+from tests.integration.auth_support import PASSWORD, active_consent_versions, mailed_code, make_pool, moto_url
 
 API_KEY = "sk_test_" + "k" * 24
 WEBHOOK_SECRET = "whsec_" + "s" * 32
@@ -91,7 +92,7 @@ class PaymentsStack:
         assert registered.status_code == 201, registered.text
         if verified:
             ok = requests.post(
-                f"{self.api}/api/auth/verify-email/", json={"email": email, "code": "123456"}, timeout=10
+                f"{self.api}/api/auth/verify-email/", json={"email": email, "code": mailed_code(email)}, timeout=10
             )
             assert ok.status_code == 200, ok.text
         login = requests.post(f"{self.api}/api/auth/login/", json={"email": email, "password": PASSWORD}, timeout=10)
@@ -170,7 +171,8 @@ class PaymentsStack:
         return json.loads(sfn.describe_execution(executionArn=execution_arn)["input"])
 
     def mail_to(self, address: str) -> list[dict[str, Any]]:
-        return [m for m in mailbox() if address in m["to"]]
+        """The app's emails to ``address`` (Cognito's code emails are read with ``mailed_code``)."""
+        return [m for m in mailbox() if address in m["to"] and not is_code_email(m)]
 
     def wait_for(self, query: str, *params: Any, timeout: float = 10.0) -> dict[str, Any]:
         """The row once ``query`` returns one (for webhook deliveries the emulator makes on its own)."""

@@ -33,7 +33,7 @@ from apranova import audit, db
 from apranova.audit import AuditAction
 from local import lambda_dispatch, moto_stack
 from local.events import LambdaContext
-from tests.integration.auth_support import PASSWORD, moto_url
+from tests.integration.auth_support import PASSWORD, mailed_code, moto_url
 from tests.integration.governance_support import fresh_database
 from tests.integration.payments_support import PaymentsStack, start_stack
 
@@ -141,7 +141,8 @@ def register(stack: PaymentsStack) -> dict[str, str]:
     body = {"email": email, "password": PASSWORD, "name": NAME, "accept_privacy": True, **versions}
     registered = api(stack, "POST", "/api/auth/registration/", json=body)
     assert registered.status_code == 201, registered.text
-    assert api(stack, "POST", "/api/auth/verify-email/", json={"email": email, "code": "123456"}).status_code == 200
+    verified = api(stack, "POST", "/api/auth/verify-email/", json={"email": email, "code": mailed_code(email)})
+    assert verified.status_code == 200
     login = api(stack, "POST", "/api/auth/login/", json={"email": email, "password": PASSWORD})
     assert login.status_code == 200, login.text
     tokens = login.json()

@@ -9,7 +9,15 @@ import pytest
 
 from functions.admin.handler import lambda_handler as admin
 from functions.auth.handler import lambda_handler as auth
-from tests.integration.auth_support import PASSWORD, active_consent_versions, bearer, call, idp, use_pool
+from tests.integration.auth_support import (
+    PASSWORD,
+    active_consent_versions,
+    bearer,
+    call,
+    idp,
+    mailed_code,
+    use_pool,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -26,7 +34,7 @@ def student(versions):
     email = f"r-{uuid.uuid4().hex[:10]}@example.com"
     body = {"email": email, "password": PASSWORD, "name": "Stu", "accept_privacy": True, **versions}
     assert call(auth, "POST", "/api/auth/registration/", body)[0] == 201
-    assert call(auth, "POST", "/api/auth/verify-email/", {"email": email, "code": "1"})[0] == 200
+    assert call(auth, "POST", "/api/auth/verify-email/", {"email": email, "code": mailed_code(email)})[0] == 200
     return email, call(auth, "POST", "/api/auth/login/", {"email": email, "password": PASSWORD})[1]
 
 

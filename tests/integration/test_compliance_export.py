@@ -35,6 +35,7 @@ from functions.compliance.export_archive import json_value
 from functions.compliance.export_service import ExportFailed
 from functions.compliance.handler import lambda_handler
 from local import moto_stack
+from local.cognito import is_code_email
 from local.events import LambdaContext, http_api_event
 from tests.integration.github_fake import closed_port_url
 
@@ -242,7 +243,7 @@ def emails_to(who: Person, at_least: int = 0, timeout: float = 10) -> list[dict[
     """The emails SES accepted for ``who`` (waiting for ``at_least``: the worker emails after its commit)."""
     deadline = time.monotonic() + timeout
     while True:
-        found = [m for m in moto_stack.mailbox() if who.email in m["to"]]
+        found = [m for m in moto_stack.mailbox() if who.email in m["to"] and not is_code_email(m)]
         if len(found) >= at_least or time.monotonic() > deadline:
             return found
         time.sleep(0.05)

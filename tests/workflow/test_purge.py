@@ -49,7 +49,7 @@ from local import lambda_dispatch, moto_stack
 from local.events import LambdaContext
 from local.moto_stack import mailbox
 from local.workflows import FUNCTION_PREFIX
-from tests.integration.auth_support import bearer, call
+from tests.integration.auth_support import bearer, call, mailed_code
 from tests.workflow.conftest import OPS, WorkflowStack
 
 PASSWORD = "Purge-Me-Correctly-1!"
@@ -177,7 +177,7 @@ def sign_up(erasure: Erasure, track: str) -> Person:
     body = {"email": email, "password": PASSWORD, "name": name, "accept_privacy": True, **_versions(erasure)}
     status, answer = call(auth, "POST", "/api/auth/registration/", body, source_ip="203.0.113.99")
     assert status == 201, answer
-    assert call(auth, "POST", "/api/auth/verify-email/", {"email": email, "code": "123456"})[0] == 200
+    assert call(auth, "POST", "/api/auth/verify-email/", {"email": email, "code": mailed_code(email)})[0] == 200
     status, tokens = call(auth, "POST", "/api/auth/login/", {"email": email, "password": PASSWORD})
     assert status == 200, tokens
     return Person(tokens["user"]["id"], email, name, track, tokens, [], [])

@@ -26,6 +26,11 @@ ACCESS_TOKEN_MINUTES = 15
 ID_TOKEN_MINUTES = 15
 REFRESH_TOKEN_DAYS = 30
 
+# The email Cognito sends with a code: sign-up verification, its resend and forgot-password (the
+# pay-first set-password code too). ``{####}`` is where Cognito puts the code.
+VERIFICATION_EMAIL_SUBJECT = "Your ApraNova verification code"
+VERIFICATION_EMAIL_MESSAGE = "Your ApraNova verification code is {####}"
+
 # The app client's only flows: the API's login sends the password to Cognito (USER_PASSWORD_AUTH)
 # and refreshes with the refresh token. No SRP, no admin flow, no custom challenge.
 EXPLICIT_AUTH_FLOWS = ("ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH")
