@@ -354,12 +354,11 @@ def uploaded_files(s3: Any, bucket: str, user_id: str) -> list[dict[str, Any]]:
     return files
 
 
-def _email_ready(deps: WorkerDeps, person: dict[str, Any], ready: dict[str, Any]) -> None:
-    """After the commit; a failed email is logged and alerted, never undoes the export (the SPA page
-    shows it either way)."""
-    page = f"{deps.config.spa_origin}{deps.config.export_page_path}"
+def ready_email(person: dict[str, Any], ready: dict[str, Any], page: str) -> mail.Email:
+    """The export is ready: a link to the account page where it is downloaded, never the file's own
+    (presigned) link."""
     expires = ready["expires_at"].astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    email = mail.Email(
+    return mail.Email(
         to=(person["email"],),
         subject="Your ApraNova data export is ready",
         text=(
@@ -372,6 +371,13 @@ def _email_ready(deps: WorkerDeps, person: dict[str, Any], ready: dict[str, Any]
         ),
         links=(page,),
     )
+
+
+def _email_ready(deps: WorkerDeps, person: dict[str, Any], ready: dict[str, Any]) -> None:
+    """After the commit; a failed email is logged and alerted, never undoes the export (the SPA page
+    shows it either way)."""
+    page = f"{deps.config.spa_origin}{deps.config.export_page_path}"
+    email = ready_email(person, ready, page)
     try:
         deps.send(email)
     except Exception:  # noqa: BLE001

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apranova import spa
 from apranova.mail import Email, plain
 
 
@@ -37,7 +38,9 @@ def payment_failed(contact: dict[str, Any], payment: dict[str, Any], spa_origin:
 
 
 def set_password(contact: dict[str, Any], payment: dict[str, Any], spa_origin: str) -> Email:
-    """To the address of an account a pay-first checkout created: not verified yet, so no name."""
+    """To the address of an account a pay-first checkout created: not verified yet, so no name. The
+    page comes with the address filled in; the code itself is Cognito's own email."""
+    page = spa.page(spa_origin, "set_password", email=contact["email"])
     return Email(
         to=(contact["email"],),
         subject="Your ApraNova account is ready: set your password",
@@ -46,11 +49,11 @@ def set_password(contact: dict[str, Any], payment: dict[str, Any], spa_origin: s
             f"Thank you for your payment for the {payment['track']} track. We created your ApraNova "
             "account with this email address.\n\n"
             "To choose your password, open the page below and enter the verification code we send you "
-            f"in a separate email:\n{spa_origin}/set-password\n\n"
+            f"in a separate email:\n{page}\n\n"
             "If you did not make this purchase, reply to this email.\n\n"
             "The ApraNova team"
         ),
-        links=(f"{spa_origin}/set-password",),
+        links=(page,),
     )
 
 

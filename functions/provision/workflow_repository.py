@@ -219,6 +219,12 @@ def unassign_trainer(cur: Cursor[Any], student_id: str) -> None:
 # --- projects -----------------------------------------------------------------------------------
 
 
+def track_name(code: str) -> str | None:
+    """What people call the track (emails name it, never its code)."""
+    row = db.connection().execute("SELECT name FROM tracks WHERE code = %s", (code,)).fetchone()
+    return row["name"] if row else None
+
+
 def first_project(track: str) -> dict[str, Any] | None:
     return (
         db.connection()

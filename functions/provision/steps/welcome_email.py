@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apranova import audit, db, mail
+from apranova import audit, db, mail, spa
 from apranova.settings import BaseSettings, load
 from functions.provision import workflow_repository as repository
 from functions.provision.steps import enrollment_input
@@ -23,13 +23,13 @@ class WelcomeSettings(BaseSettings):
     spa_origin: str = "http://localhost:5173"
 
 
-def render(user: dict[str, Any], track: str, project: dict[str, Any] | None, tools: list[dict[str, Any]],
+def render(user: dict[str, Any], track_name: str, project: dict[str, Any] | None, tools: list[dict[str, Any]],
            spa_origin: str) -> mail.Email:  # fmt: skip
     # A pay-first account's address is not verified yet: no text the payer typed goes to it, not
     # even their name (design §8 rule 16).
     name = mail.plain(user.get("name")) if user.get("email_verified") else ""
     greeting = f"Hello {name}," if name else "Hello,"
-    lines = [greeting, "", f"Welcome to the ApraNova {track} track: you are enrolled."]
+    lines = [greeting, "", f"Welcome to the ApraNova {track_name} track: you are enrolled."]
     if project:
         lines += ["", f"Your first project is unlocked: {project['number']}. {project['title']}"]
     ready = [t for t in tools if t["status"] == "SUCCEEDED"]
@@ -38,10 +38,12 @@ def render(user: dict[str, Any], track: str, project: dict[str, Any] | None, too
         for tool in ready:
             link = f" {tool['access_url']}" if tool["access_url"] else ""
             lines.append(f"- {TOOL_NAMES.get(tool['tool'], tool['tool'])}{link}")
-    dashboard = f"{spa_origin}/dashboard"
+    dashboard = spa.page(spa_origin, "dashboard")
     lines += ["", f"Your dashboard: {dashboard}", "", "The ApraNova team"]
     links = (dashboard, *(t["access_url"] for t in ready if t["access_url"]))
-    return mail.Email(to=(user["email"],), subject=f"Welcome to ApraNova — {track}", text="\n".join(lines), links=links)
+    return mail.Email(
+        to=(user["email"],), subject=f"Welcome to ApraNova — {track_name}", text="\n".join(lines), links=links
+    )
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -50,7 +52,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if user is None or repository.audited(state.user_id, "WELCOME_EMAIL_SENT"):
         return event
     project = repository.first_project(state.track)
-    email = render(user, state.track, project, repository.tools(state.user_id), load(WelcomeSettings).spa_origin)
+    track_name = repository.track_name(state.track) or state.track
+    email = render(user, track_name, project, repository.tools(state.user_id), load(WelcomeSettings).spa_origin)
     message_id = mail.send(email)
     with db.transaction() as cur:
         audit.record(

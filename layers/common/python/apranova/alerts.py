@@ -22,15 +22,19 @@ def settings() -> AlertSettings:
     return load(AlertSettings)
 
 
+def alert_email(ops: str, stage: str, subject: str, details: dict[str, Any]) -> mail.Email:
+    text = f"{subject}\n\n{json.dumps(details, indent=2, sort_keys=True, default=str)}\n"
+    return mail.Email(to=(ops,), subject=f"[ApraNova {stage}] {subject}", text=text)
+
+
 def alert(subject: str, details: dict[str, Any]) -> None:
     """``details`` are ids and states, never personal data beyond an id, never a secret."""
     logger.error("ALERT: " + subject, extra={"alert": details})
     ops = settings().ops_email
     if not ops:
         return
-    text = f"{subject}\n\n{json.dumps(details, indent=2, sort_keys=True, default=str)}\n"
     try:
-        mail.send(mail.Email(to=(ops,), subject=f"[ApraNova {settings().stage}] {subject}", text=text))
+        mail.send(alert_email(ops, settings().stage, subject, details))
     except Exception:  # noqa: BLE001 - the alert is logged already; the caller's work goes on
         logger.exception("alert email not sent")
 
