@@ -175,6 +175,8 @@ def _start_tools(state: Path, moto_url: str, database_url: str) -> list[Any]:
             "STUDENTS_DB_NAME": str(students["dbname"]),
             "STUDENTS_DB_HOST": str(students.get("host") or "127.0.0.1"),
             "STUDENTS_DB_PORT": str(students.get("port") or 5432),
+            # The local PostgreSQL has no TLS; RDS in AWS has (the default there: require).
+            "STUDENTS_DB_SSLMODE": "prefer",
         }
     )
     ssm = moto_stack.client("ssm", moto_url)

@@ -7,7 +7,7 @@ password, and a warm environment serves many students.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -22,6 +22,8 @@ class ToolsSettings(BaseSettings):
     # Where students connect to their database (the students' database endpoint they are given).
     students_db_host: str = Field(min_length=1)
     students_db_port: int = Field(5432, ge=1, le=65535)
+    # In connection_uri: TLS required in AWS (RDS offers it); the local stack's PostgreSQL has none.
+    students_db_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = "require"
 
 
 @cache

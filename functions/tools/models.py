@@ -19,6 +19,9 @@ class DbCredentials(BaseModel):
     user: str
     password: str
     schema_name: str = Field(alias="schema", description="The student's own schema (also their search_path).")
+    connection_uri: str = Field(
+        description="The same credentials as one libpq URI (postgresql://user:password@host:port/dbname?sslmode=…)."
+    )
 
 
 class ToolAccess(BaseModel):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from apranova import db
 from apranova.audit import AuditAction, RequestInfo
@@ -130,7 +131,17 @@ def db_credentials(caller: Caller, settings: ToolsSettings, secret: Secret, info
         "user": row["role_name"],
         "password": password,
         "schema": row["schema_name"],
+        "connection_uri": connection_uri(settings, row["role_name"], password, row["database_name"]),
     }
+
+
+def connection_uri(settings: ToolsSettings, user: str, password: str, dbname: str) -> str:
+    """The same credentials as one libpq URI (``psql "<uri>"``, SQLAlchemy, pandas), every part
+    percent-encoded. Only in this answer, which the student asked for; never stored or logged."""
+    return (
+        f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{settings.students_db_host}:"
+        f"{settings.students_db_port}/{quote(dbname, safe='')}?sslmode={settings.students_db_sslmode}"
+    )
 
 
 def tool_access(

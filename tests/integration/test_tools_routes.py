@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 from functions.provision.tools import Student
@@ -167,6 +168,7 @@ def test_db_credentials_are_the_callers_own_not_cached_and_audited(aws, people, 
     status, headers, body = call("GET", "/api/tools/db-credentials/", ada)
 
     assert status == 200, body
+    uri = body.pop("connection_uri")
     assert body == {
         "host": DB_HOST,
         "port": 6432,
@@ -174,6 +176,15 @@ def test_db_credentials_are_the_callers_own_not_cached_and_audited(aws, people, 
         "user": mine["role"],
         "password": mine["db"],
         "schema": mine["role"],
+    }
+    # The URI says the same to libpq (TLS required by default, as the students' database in AWS).
+    assert conninfo_to_dict(uri) == {
+        "host": DB_HOST,
+        "port": "6432",
+        "dbname": "apranova_students",
+        "user": mine["role"],
+        "password": mine["db"],
+        "sslmode": "require",
     }
     assert headers["cache-control"] == "no-store"
     (row,) = audit_rows(conn, "CREDENTIALS_VIEWED", ada)
