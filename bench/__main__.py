@@ -389,6 +389,31 @@ def _enrollment_section(results: dict[str, Any], journeys: int) -> None:
     )
     if run.error:
         print(f"  the section stopped early: {run.error}")
+    _concurrent_enrollment_section(results)
+
+
+def _concurrent_enrollment_section(results: dict[str, Any]) -> None:
+    """Issue 13's bar: 50 payers at once (half each track), webhook → enrolled, p95 <= 5 s, 0 failures."""
+    run = enrollment.measure_concurrent(CALLER_ENV)
+    results["enrollment_concurrent"] = run.as_json()
+    enrolled, answered = run.enrolled_s, run.webhook_s
+    print(
+        f"\nENROLLMENT UNDER LOAD  {run.payers} new students (half each track) pay at the same moment; "
+        f"clock from each pay control until its profile (polled every {enrollment.CONCURRENT_POLL_S * 1000:g} ms) "
+        f"shows ENROLLED + tools_provisioned; section {run.duration_s:.1f} s"
+    )
+    print(
+        report.table(
+            ["payers", "p50 s", "p95 s", "max s", "target", "webhook p50 s", "webhook max s", "failed", "result",
+             "outcomes"],
+            [[
+                run.payers, _fmt(enrolled.get("p50"), 2), _fmt(enrolled.get("p95"), 2), _fmt(enrolled.get("max"), 2),
+                f"<= {run.target_p95_s:g}", _fmt(answered.get("p50"), 2), _fmt(answered.get("max"), 2),
+                run.failures, report.verdict(run.passed),
+                run.error or ", ".join(f"{k}: {v}" for k, v in sorted(run.outcomes().items())),
+            ]],
+        )
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

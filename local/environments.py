@@ -30,6 +30,11 @@ from types import ModuleType
 from typing import Any
 
 from apranova import db
+from local import resolver_threads
+
+# Powertools keeps the request being served on its resolver *class*: per thread here, since the
+# environments of this process serve their requests at once, each in a thread of its own.
+resolver_threads.install()
 
 # Modules copied for extra environments: the in-repo functions (a test's own handler module is
 # shared: copying a test module would run its module code again).

@@ -34,6 +34,8 @@ PAID_EVENT_TYPES = (
 LOOKBACK_SECONDS = 3 * 24 * 3600
 MAX_EVENT_PAGES = 20
 BATCH = 200
+# The alert's subject: a metric filter counts its log line and an alarm watches it (cdk/stacks).
+ALERT = "Reconcile found payments left behind"
 
 
 def _lost_events(deps: webhook_service.Deps, since: int) -> tuple[int, int]:
@@ -113,6 +115,6 @@ def run(deps: webhook_service.Deps, *, min_age_seconds: int = 60, now: float | N
     if anything or found["lost_events_failed"]:
         with db.transaction() as cur:
             audit.record(cur, "PAYMENT", resource_type="reconcile", details={"step": "reconcile", **found})
-        deps.alert("Reconcile found payments left behind", found)
+        deps.alert(ALERT, found)
     logger.info("reconcile done", extra={"reconcile": found})
     return found
