@@ -131,6 +131,7 @@ def _banner(info: dict[str, Any]) -> str:
         f"  API docs   {info['api_url']}/api/docs/\n"
         f"  Mailbox    {info['api_url']}/_local/mailbox\n"
         f"  Stripe     {info['stripe_url']}  (pay page: {info['stripe_url']}/pay/<session id>)\n"
+        f"  GitHub     {info['github_url']}  (repositories: POST {info['github_url']}/_test/repos)\n"
         f"  moto       {info['moto_url']}\n"
         f"  Database   {info['database_url']}\n"
         f"  Pooler     {info['pooler_url']}  (PgBouncer: the functions connect through it)\n"
@@ -238,6 +239,30 @@ def _start_stripe(state: Path, api_url: str, moto_url: str) -> tuple[Any, str]:
     return server, stripe_url
 
 
+GITHUB_STATE = "github-state.json"
+DEMO_REPOSITORY = ("apranova-demo", "first-project")
+
+
+def _start_github(state: Path) -> tuple[Any, str]:
+    """The GitHub emulator, and the submissions function pointed at it (no internet here, and never
+    the real host from the local stack). A demo repository with one commit is there from the start."""
+    from werkzeug.serving import make_server
+
+    from local.github_emulator import GitHubEmulator
+
+    emulator = GitHubEmulator()
+    emulator.load(state / GITHUB_STATE)
+    owner, repo = DEMO_REPOSITORY
+    if not emulator.create_repo(owner, repo)["commits"]:
+        emulator.push(owner, repo, "Initial commit")
+    port = int(os.environ.get("GITHUB_PORT") or 0)
+    server = make_server("127.0.0.1", port, emulator, threaded=True, request_handler=_RequestLog)
+    threading.Thread(target=server.serve_forever, name="github", daemon=True).start()
+    github_url = f"http://127.0.0.1:{server.server_port}"
+    os.environ["GITHUB_API_URL"] = github_url
+    return server, github_url
+
+
 # How often the local stack runs the scheduled jobs (AWS: the purge and the sweep daily, the idle
 # stopper every 10 minutes, the student-database watchdog every minute); POST /_local/jobs/<name> runs one at once.
 SCHEDULE_SECONDS = {
@@ -320,7 +345,7 @@ def main() -> int:
     store.load()
     moto = moto_stack.MotoServer(port=int(os.environ.get("MOTO_PORT") or 0))
     moto.start()
-    serving = stripe_started = False
+    serving = stripe_started = github_started = False
     tools: list[Any] = []
     pooler = PgBouncer(database_url, state / "pgbouncer", port=int(os.environ.get("POOLER_PORT") or 0))
     try:
@@ -349,6 +374,8 @@ def main() -> int:
         moto_stack.register_function(moto.url, EXPORT_WORKER, "functions.compliance.export_worker.lambda_handler")
         stripe_server, stripe_url = _start_stripe(state, api_url, moto.url)
         stripe_started = True
+        github_server, github_url = _start_github(state)
+        github_started = True
         tools = _start_tools(state, moto.url, database_url)
         _install_workflows(state, moto.url)
         from functions.migrate.dataset import upload_dataset
@@ -367,6 +394,7 @@ def main() -> int:
         info: dict[str, Any] = {
             "api_url": api_url,
             "stripe_url": stripe_url,
+            "github_url": github_url,
             "moto_url": moto.url,
             "database_url": database_url,
             "pooler_url": pooler_url,
@@ -392,6 +420,9 @@ def main() -> int:
         if stripe_started:
             stripe_server.shutdown()
             stripe_server.app.save(state / STRIPE_STATE)
+        if github_started:
+            github_server.shutdown()
+            github_server.app.save(state / GITHUB_STATE)
         store.close()
         moto.stop()
         pooler.stop()

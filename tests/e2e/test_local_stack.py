@@ -371,6 +371,21 @@ def test_a_person_pays_on_the_emulator_page_and_the_webhook_has_fired(stack: Sta
     credentials = requests.get(stack.url("/api/tools/db-credentials/"), headers=headers, timeout=10)
     assert credentials.status_code == 200 and credentials.json()["password"]
 
+    # A repository deliverable without a commit: the local GitHub resolves its HEAD, offline.
+    github = stack.info["github_url"]
+    owner = f"pat-{uuid.uuid4().hex[:6]}"
+    assert requests.post(f"{github}/_test/repos", json={"owner": owner, "repo": "kpi-sql"}, timeout=10).ok
+    pushed = requests.post(f"{github}/_test/repos/{owner}/kpi-sql/commits", json={"message": "KPIs"}, timeout=10)
+    with psycopg.connect(stack.info["database_url"]) as conn:
+        (deliverable,) = conn.execute(
+            "SELECT d.id FROM deliverables d JOIN projects p ON p.id = d.project_id JOIN tracks t ON t.id = p.track_id"
+            " WHERE t.code = 'DP' AND p.number = 1 AND d.deliverable_type = 'GITHUB' AND d.is_required"
+        ).fetchone()
+    repository = {"deliverable_id": deliverable, "submission_url": f"https://github.com/{owner}/kpi-sql"}
+    submitted = requests.post(stack.url("/api/curriculum/submissions/"), json=repository, headers=headers, timeout=30)
+    assert submitted.status_code == 201, submitted.text
+    assert submitted.json()["commit_sha"] == pushed.json()["sha"]
+
 
 def test_scheduled_jobs_run_on_demand(stack: Stack) -> None:
     """A person asks to be deleted, their grace period ends, and the purge the schedule runs erases
