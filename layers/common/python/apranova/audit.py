@@ -2,6 +2,12 @@
 
 It writes on the caller's cursor, so the audit row commits or rolls back with the change it
 describes. ``details`` must never hold a secret (a trigger keeps rows from being edited later).
+
+Every row says in what role its actor acted (``actor_role``): the caller's role for a request with a
+token; the account's role at that moment when only the actor's id is known (sign-up, login, logout,
+a pay-first account); ``anonymous`` for a request without an account (a failed login, a
+pay-first checkout); ``system`` when no request of a person caused it (the webhook, a workflow
+step, a schedule).
 """
 
 from __future__ import annotations
@@ -76,31 +82,38 @@ def record(
     ip_address: str | None = None,
     user_agent: str | None = None,
     request_id: str | None = None,
+    actor_role: str | None = None,
 ) -> int:
     """Writes one row; ``ValueError`` for an action that is not an ``AuditAction``."""
     try:
         known = AuditAction(action)
     except ValueError:
         raise ValueError(f"unknown audit action {action!r}: add it to apranova.audit.AuditAction") from None
+    who = actor.user_id if actor else actor_id
+    role = actor.role if actor else actor_role
+    if role is None and who is None:
+        role = "anonymous" if (ip_address or request_id) else "system"
     cur.execute(
         """
         INSERT INTO audit_logs (action, actor_id, actor_role, subject_id, resource_type, resource_id,
                                 details, ip_address, user_agent, request_id)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        VALUES (%(action)s, %(actor_id)s,
+                coalesce(%(role)s, (SELECT u.role FROM users u WHERE u.id = %(actor_id)s)),
+                %(subject_id)s, %(resource_type)s, %(resource_id)s, %(details)s, %(ip)s, %(ua)s, %(request_id)s)
         RETURNING id
         """,
-        (
-            known.value,
-            actor.user_id if actor else actor_id,
-            actor.role if actor else None,
-            subject_id,
-            resource_type,
-            resource_id,
-            Jsonb(details or {}),
-            ip_address,
-            (user_agent or "")[:512] or None,
-            request_id,
-        ),
+        {
+            "action": known.value,
+            "actor_id": who,
+            "role": role,
+            "subject_id": subject_id,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "details": Jsonb(details or {}),
+            "ip": ip_address,
+            "ua": (user_agent or "")[:512] or None,
+            "request_id": request_id,
+        },
     )
     row = cur.fetchone()
     return row["id"] if isinstance(row, dict) else row[0]
