@@ -760,7 +760,7 @@ class StripeEmulator:
                     status="complete",
                     payment_status="paid",
                     url=None,
-                    customer_details={"email": session["customer_email"], "name": None},
+                    customer_details=self._payer(session),
                 )
                 self._event(events, "checkout.session.completed", session)
             return self._public(session), events
@@ -783,9 +783,18 @@ class StripeEmulator:
             },
         )
 
+    def _payer(self, session: dict[str, Any]) -> dict[str, Any]:
+        """Who pays, as Checkout shows and records it: the session's customer_email, else the email
+        (and name) of the Customer the session was made for (a signed-in buyer). Call with the lock."""
+        customer = self._state.objects.get("customer", {}).get(session.get("customer") or "")
+        if session.get("customer_email") or customer is None:
+            return {"email": session.get("customer_email"), "name": None}
+        return {"email": customer.get("email"), "name": customer.get("name")}
+
     def _pay_page(self, request: Request, id: str, error: str | None = None, status: int = 200) -> Response:
         with self._lock:
             session = self._state.objects.get("checkout.session", {}).get(id)
+            payer = self._payer(session) if session else {}
             session = self._public(session) if session else None
             items = session and self._state.objects["checkout.session"][id]["_line_items"]
         if session is None:
@@ -802,7 +811,7 @@ class StripeEmulator:
         cancel = f'<p><a href="{html.escape(session["cancel_url"])}">Cancel</a></p>' if session["cancel_url"] else ""
         body = f"""<h1>{names}</h1>
 <p class="amount">{amount}</p>
-<p>Paying as {html.escape(session["customer_email"] or "guest")}</p>
+<p>Paying as {html.escape(payer.get("email") or "guest")}</p>
 {message}
 <form method="post" action="/pay/{quote(id)}">
   <label>Card number <input name="card" value="{SUCCESS_CARD}" autocomplete="off"></label>

@@ -216,6 +216,24 @@ def test_pay_page_for_a_person(client: stripe.StripeClient, base: str, receiver:
     assert len(receiver.events("checkout.session.completed")) == 1
 
 
+def test_the_pay_page_names_the_signed_in_buyer(client: stripe.StripeClient, receiver: WebhookReceiver) -> None:
+    # A signed-in student's session is made for their Customer (no customer_email), as ours are.
+    customer = client.v1.customers.create(params={"email": "ada@example.com", "name": "Ada Lovelace"})
+    params = _session_params(customer=customer.id)
+    del params["customer_email"]
+    session = client.v1.checkout.sessions.create(params=params)
+    page = requests.get(session.url, timeout=5)
+    assert "Paying as ada@example.com" in page.text and "guest" not in page.text
+    paid = requests.post(session.url, data={"card": "4242424242424242"}, allow_redirects=False, timeout=5)
+    assert paid.status_code == 303
+    (completed,) = receiver.events("checkout.session.completed")
+    assert completed.data.object.customer_details.email == "ada@example.com"
+    # Without an email or a customer, the page says so.
+    anonymous = _session_params()
+    del anonymous["customer_email"]
+    assert "Paying as guest" in requests.get(client.v1.checkout.sessions.create(params=anonymous).url, timeout=5).text
+
+
 def test_payment_intents_customers_refunds_and_disputes(
     stack: tuple[StripeEmulator, str, WebhookReceiver], client: stripe.StripeClient, base: str, receiver
 ) -> None:
