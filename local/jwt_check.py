@@ -6,16 +6,23 @@ is the pool's issuer, the audience matches (for Cognito access tokens, which car
 function the claims as strings, with lists rendered as ``"[a b]"``.
 
 moto signs every pool's tokens with one static key and always writes the AWS issuer URL, so the
-JWKS comes from the moto server while the issuer is the AWS one.
+JWKS comes from the moto server while the issuer is the AWS one. moto also writes an ``exp`` an hour
+after ``iat`` whatever the app client says; Cognito writes the client's access-token validity (15
+minutes: ``apranova.user_pool_settings``). So the check also refuses a token issued longer ago than
+that lifetime, and a local token dies when a deployed one would.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import jwt
 import requests
+
+from apranova.user_pool_settings import ACCESS_TOKEN_MINUTES
 
 
 class Unauthorized(Exception):  # noqa: N818 - the authorizer's own word
@@ -27,11 +34,24 @@ def issuer(region: str, user_pool_id: str) -> str:
 
 
 class JwtCheck:
-    def __init__(self, *, moto_url: str, region: str, user_pool_id: str, client_id: str, leeway: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        moto_url: str,
+        region: str,
+        user_pool_id: str,
+        client_id: str,
+        leeway: int = 0,
+        access_token_seconds: int = ACCESS_TOKEN_MINUTES * 60,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.jwks_url = f"{moto_url}/{user_pool_id}/.well-known/jwks.json"
         self.issuer = issuer(region, user_pool_id)
         self.client_id = client_id
         self.leeway = leeway
+        # The pool's access-token validity: what Cognito would have written as exp - iat.
+        self.access_token_seconds = access_token_seconds
+        self.clock = clock
         self._keys: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
@@ -65,6 +85,11 @@ class JwtCheck:
             raise Unauthorized("not an access token")
         if claims.get("client_id") != self.client_id:
             raise Unauthorized("token issued to another client")
+        issued = claims.get("iat")
+        if not isinstance(issued, int | float) or isinstance(issued, bool):
+            raise Unauthorized("no issue time")
+        if self.clock() > issued + self.access_token_seconds + self.leeway:
+            raise Unauthorized("token expired (the pool's access-token validity)")
         return claims
 
     def verify_header(self, authorization: str | None) -> dict[str, Any]:

@@ -139,3 +139,25 @@ def test_rejects_an_unsigned_token(pool: dict[str, Any]) -> None:
 def test_rejects_garbage(pool: dict[str, Any], header: str | None) -> None:
     with pytest.raises(Unauthorized):
         pool["check"].verify_header(header)
+
+
+def test_a_token_older_than_the_pools_access_token_validity_is_refused(pool: dict[str, Any]) -> None:
+    # moto writes exp an hour after iat; the pool (and so Cognito) says 15 minutes.
+    now = int(time.time())
+    fresh = _sign(_claims(pool, iat=now - 14 * 60, exp=now + 46 * 60))
+    assert pool["check"].verify(fresh)["sub"]
+    stale = _sign(_claims(pool, iat=now - 16 * 60, exp=now + 44 * 60))
+    with pytest.raises(Unauthorized, match="validity"):
+        pool["check"].verify(stale)
+    # A real moto token too, once 15 minutes have passed on the check's clock.
+    token = pool["tokens"]["AccessToken"]
+    issued = jwt.decode(token, options={"verify_signature": False})["iat"]
+    later = JwtCheck(
+        moto_url=pool["check"].jwks_url.split(f"/{pool['pool_id']}/")[0],
+        region=moto_stack.REGION,
+        user_pool_id=pool["pool_id"],
+        client_id=pool["client_id"],
+        clock=lambda: issued + 15 * 60 + 1,
+    )
+    with pytest.raises(Unauthorized, match="validity"):
+        later.verify(token)
