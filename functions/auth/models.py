@@ -109,16 +109,27 @@ class Consent(BaseModel):
     current: bool
 
 
+STUDENT_ONLY = "A student's; null for a trainer or an admin (staff neither enroll nor get tools)."
+
+
 class Profile(BaseModel):
+    """The caller's account. The learning fields describe a student's enrollment: for staff
+    (trainer, admin) they are null rather than a student's defaults (no ``PENDING_PAYMENT``, no
+    ``privacy_accepted: false`` for an account that never enrolls); ``consent`` is anyone's."""
+
     id: str
     email: str
     name: str
     role: Literal["student", "trainer", "admin"]
-    track: str | None
-    enrollment_status: str
-    tools_provisioned: bool
-    provisioning_status: str
-    privacy_accepted: bool
+    track: str | None = Field(description=f"The enrolled track's code. {STUDENT_ONLY}")
+    enrollment_status: Literal["PENDING_PAYMENT", "ENROLLED", "COMPLETED", "REFUNDED", "SUSPENDED"] | None = Field(
+        description=STUDENT_ONLY
+    )
+    tools_provisioned: bool | None = Field(description=STUDENT_ONLY)
+    provisioning_status: str | None = Field(description=STUDENT_ONLY)
+    privacy_accepted: bool | None = Field(
+        description=f"Whether the policies in force are accepted (a student must, to learn). {STUDENT_ONLY}"
+    )
     consent: Consent
     # Set while the account is scheduled for deletion (the SPA offers the cancel until then).
     deletion_scheduled_for: datetime | None = None

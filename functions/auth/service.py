@@ -453,16 +453,17 @@ def _sign_out_everywhere(pool: Pool, email: str) -> None:
 def to_profile(row: dict[str, Any]) -> Profile:
     accepted = (row["consent_privacy_version"], row["consent_terms_version"])
     current = accepted[0] is not None and accepted == (row["active_privacy_version"], row["active_terms_version"])
+    student = row["role"] == "student"  # staff have no enrollment: null, not a student's defaults
     return Profile(
         id=row["id"],
         email=row["email"],
         name=row["name"],
         role=row["role"],
-        track=row["track"],
-        enrollment_status=row["enrollment_status"],
-        tools_provisioned=row["tools_provisioned"],
-        provisioning_status=row["provisioning_status"],
-        privacy_accepted=current,
+        track=row["track"] if student else None,
+        enrollment_status=row["enrollment_status"] if student else None,
+        tools_provisioned=row["tools_provisioned"] if student else None,
+        provisioning_status=row["provisioning_status"] if student else None,
+        privacy_accepted=current if student else None,
         consent=Consent(privacy_version=accepted[0], terms_version=accepted[1], current=current),
         deletion_scheduled_for=row.get("deletion_scheduled_for"),
     )
