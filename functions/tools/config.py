@@ -66,7 +66,16 @@ def workspace() -> Any:
     return from_environment()
 
 
+@cache
+def jupyterhub() -> Any:
+    """The JupyterHub provisioner: the jupyter-access route asks it for a sign-in link."""
+    from functions.provision.tools.jupyterhub import JupyterHubProvisioner, JupyterHubSettings
+
+    return JupyterHubProvisioner(_ssm(), load(JupyterHubSettings))
+
+
 def reset() -> None:
     settings.cache_clear()
     _ssm.cache_clear()
     workspace.cache_clear()
+    jupyterhub.cache_clear()

@@ -8,7 +8,14 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from apranova.api import caller, create_app, lambda_entry, request_info
 from apranova.audit import RequestInfo
 from functions.tools import config, service
-from functions.tools.models import DbCredentials, SupersetAccess, ToolAccess, WorkspaceAccess, WorkspaceStatus
+from functions.tools.models import (
+    DbCredentials,
+    JupyterAccess,
+    SupersetAccess,
+    ToolAccess,
+    WorkspaceAccess,
+    WorkspaceStatus,
+)
 
 app = create_app()
 NO_STORE = {"Cache-Control": "no-store"}
@@ -40,10 +47,10 @@ def prefect_access() -> Response[ToolAccess]:
     return _json(200, ToolAccess.model_validate(found))
 
 
-@app.get("/api/tools/jupyter-access/", summary="My JupyterHub address and user name (DP)")
-def jupyter_access() -> Response[ToolAccess]:
-    found = service.tool_access(caller(app), "JUPYTER", config.settings(), config.secret, _info())
-    return _json(200, ToolAccess.model_validate(found))
+@app.get("/api/tools/jupyter-access/", summary="My JupyterHub address and a one-time sign-in link (DP; audited)")
+def jupyter_access() -> Response[JupyterAccess]:
+    found = service.jupyter_access(caller(app), config.jupyterhub, _info())
+    return _json(200, JupyterAccess.model_validate(found))
 
 
 @app.get("/api/tools/workspace-access/", summary="My workspace: status, address when running, password (FSD; audited)")

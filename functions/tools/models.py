@@ -30,6 +30,16 @@ class ToolAccess(BaseModel):
     username: str | None = None
 
 
+class JupyterAccess(ToolAccess):
+    login_url: str = Field(
+        description=(
+            "A one-time link that signs the student in to JupyterHub and opens their server: it works "
+            "once, within login_expires_in seconds (fetch it when the student opens the hub)."
+        )
+    )
+    login_expires_in: int = Field(examples=[60])
+
+
 class SupersetAccess(ToolAccess):
     password: str | None = Field(None, description="Null when the tool has no password of the student's.")
 

@@ -25,6 +25,7 @@ from apranova.errors import BadGateway, Conflict, Forbidden, PaymentRequired, Se
 from apranova.identity import Caller
 from apranova.observability import logger
 from functions.provision.tools import Student, ToolFailed, ToolUnavailable
+from functions.provision.tools.jupyterhub import SIGN_IN_SECONDS
 from functions.provision.tools.workspace import WorkspaceNotProvisioned, WorkspaceState
 from functions.tools import repository
 from functions.tools.config import ToolsSettings
@@ -41,6 +42,7 @@ ENROLLED = ("ENROLLED", "COMPLETED")
 
 Secret = Callable[[str], str | None]
 Workspace = Callable[[], Any]
+Hub = Callable[[], Any]  # the JupyterHub provisioner
 
 
 def _not_provisioned(tool: str, row: dict[str, Any], status: str | None = None) -> Conflict:
@@ -159,6 +161,35 @@ def tool_access(
                 caller, info, tool, resource_type="tool_account", resource_id=access["username"], url=row["access_url"]
             )
     return access
+
+
+def jupyter_access(caller: Caller, hub: Hub, info: RequestInfo) -> dict[str, Any]:
+    """The hub's address and the student's user name, and a way in: a one-time sign-in link that
+    lives a minute (``login_url``; fetched when the student opens the hub, not kept). Audited as
+    CREDENTIALS_VIEWED: the link signs in as the student."""
+    tool = "JUPYTER"
+    row = _student_tool(caller, tool)
+    details = row["details"] or {}
+    provisioner = hub()
+    student = Student(user_id=caller.user_id, email=caller.email or "", track="DP")
+    try:
+        login_url = provisioner.sign_in_link(student)
+    except ToolUnavailable as error:
+        logger.warning("jupyterhub unavailable", extra={"error": str(error)})
+        raise ServiceUnavailable("JupyterHub is busy; try again shortly.", headers={"Retry-After": "5"}) from None
+    except ToolFailed as error:
+        logger.error("jupyterhub sign-in link failed", extra={"error": str(error)})
+        raise BadGateway("JupyterHub could not be reached.", code="tool_error") from None
+    _credentials_viewed(
+        caller, info, tool, resource_type="tool_account", resource_id=details.get("username"), url=row["access_url"]
+    )
+    return {
+        "tool": tool,
+        "url": row["access_url"],
+        "username": details.get("username"),
+        "login_url": login_url,
+        "login_expires_in": SIGN_IN_SECONDS,
+    }
 
 
 # --- FSD: the workspace ---------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 
 Everything machine- or run-specific comes from ``APRANOVA_JUPYTERHUB_*`` environment variables that
 ``start`` sets. The provisioner is a JupyterHub *service* whose token has the role
-``apranova-provisioner``: ``admin:users`` (create, read, delete users) and ``servers`` (start, stop
-and delete their servers), nothing else. Students log in with the dummy authenticator and the one
-local password; only users the provisioner created may log in. Servers are JupyterLab processes
+``apranova-provisioner``: ``admin:users`` (create, read, delete users), ``servers`` (start, stop
+and delete their servers) and ``tokens`` (their one-time sign-in tickets), nothing else. Students sign
+in with the tools API's one-time link, or with the dummy authenticator and the one local password;
+only users the provisioner created may sign in. Servers are JupyterLab processes
 run as this OS user (``SimpleLocalProcessSpawner``), homes under the state directory.
 """
 
 import os
+import sys
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 
@@ -29,12 +31,17 @@ c.JupyterHub.load_roles = [
     {
         "name": "apranova-provisioner",
         "description": "ApraNova enrollment: create and delete students and their servers",
-        "scopes": ["admin:users", "servers"],
+        # tokens: the one-minute sign-in tickets of the students (no scopes of their own).
+        "scopes": ["admin:users", "servers", "tokens"],
         "services": ["apranova-provisioner"],
     }
 ]
 
-c.JupyterHub.authenticator_class = "dummy"
+# The dummy password login, plus the one-time sign-in links of the tools API (jupyterhub_login.py).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from jupyterhub_login import TicketDummyAuthenticator  # noqa: E402
+
+c.JupyterHub.authenticator_class = TicketDummyAuthenticator
 c.DummyAuthenticator.password = env["APRANOVA_JUPYTERHUB_LOGIN_PASSWORD"]
 c.Authenticator.allow_all = False
 c.Authenticator.allow_existing_users = True  # the provisioned students, and no one else

@@ -366,9 +366,18 @@ def _workspace_grants(ids: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
             list_tasks,
             tasks_in_cluster,
             pass_roles,
-            # The student reads their own passwords (the route checks whose).
-            *_secrets(
-                ["db-password", "superset-password", "workspace-password"], write=False, decrypt=True, key=ids["key"]
+            *_merged(
+                [
+                    # The student reads their own passwords (the route checks whose).
+                    *_secrets(
+                        ["db-password", "superset-password", "workspace-password"],
+                        write=False,
+                        decrypt=True,
+                        key=ids["key"],
+                    ),
+                    # jupyter-access: the hub's address and the provisioner service's token (sign-in links).
+                    *_tool_parameters("jupyterhub"),
+                ]
             ),
         ],
         "workspace-idle-stopper": [

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from pydantic import Field
@@ -37,6 +37,11 @@ from functions.provision.tools._http import ToolHttp, ToolParameters
 
 TOOL = "JUPYTER"
 _POLL_INTERVAL = 0.5
+# A sign-in ticket: a hub API token of the student's with no scopes (it can do nothing through the
+# API), living a minute, that the hub's sign-in page (local/tools/jupyterhub_login.py) accepts once.
+SIGN_IN_NOTE = "apranova-sign-in"
+SIGN_IN_SECONDS = 60
+SIGN_IN_PATH = "/hub/apranova-login"
 
 
 class JupyterHubSettings(BaseSettings):
@@ -120,6 +125,28 @@ class JupyterHubProvisioner:
         if response.status_code == 400:  # "the server is in the process of stopping": try again later
             raise ToolUnavailable("delete JupyterHub user: a server is still stopping")
         logger.info("JupyterHub user deprovisioned", extra={"user_id": name})
+
+    def sign_in_link(self, student: Student) -> str:
+        """A link that signs the student in to the hub once, within ``SIGN_IN_SECONDS``, and opens
+        their server: the ticket is spent by its first use, and signs in no one but its owner."""
+        name = username_for(student.user_id)
+        response = self._api(
+            "POST",
+            f"/users/{name}/tokens",
+            action="create JupyterHub sign-in ticket",
+            ok=(201, 404),
+            json={"expires_in": SIGN_IN_SECONDS, "note": SIGN_IN_NOTE, "scopes": []},
+        )
+        if response.status_code == 404:
+            raise ToolFailed("create JupyterHub sign-in ticket: the student has no JupyterHub user")
+        try:
+            ticket = str(response.json()["token"])
+        except (ValueError, KeyError, TypeError):
+            raise ToolFailed("create JupyterHub sign-in ticket: the answer has no token") from None
+        base = self._parameters.base_url(self._url_parameter)
+        server = self._settings.jupyterhub_named_server
+        opens = urlsplit(f"{base}/user/{quote(name)}/" + (f"{quote(server)}/" if server else "")).path
+        return f"{base}{SIGN_IN_PATH}?{urlencode({'ticket': ticket, 'next': opens})}"
 
     def status(self, student: Student) -> ToolStatus:
         user = self._user(username_for(student.user_id))
