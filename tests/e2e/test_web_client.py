@@ -4,17 +4,61 @@ exact bytes the student uploaded (presigned form in, presigned link out, S3 in m
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
+from local.cognito import mailed_code
 from tests.e2e.test_local_stack import Stack, _free_port
-from tests.e2e.test_money_chain import _checkout, _pay, _student, _versions, _wait_enrolled
 
 SPA = "http://127.0.0.1:5173"  # the local stack's SPA origin (apranova.cors.LOCAL_SPA_ORIGIN)
 REPORT = b"%PDF-1.4\n% Pat's insights report\n" + bytes(range(256)) * 4 + b"\n%%EOF\n"
+PASSWORD = "Web-Client-42!x"
+
+
+# --- a student as a person becomes one: sign up with the mailed code, pay on the emulator -----------
+
+
+def _student(stack: Stack) -> dict[str, Any]:
+    versions = {
+        "privacy_version": requests.get(stack.url("/api/compliance/privacy-policy/"), timeout=10).json()["version"],
+        "terms_version": requests.get(stack.url("/api/compliance/terms/"), timeout=10).json()["version"],
+    }
+    email = f"web-{uuid.uuid4().hex[:10]}@example.com"
+    body = {"email": email, "password": PASSWORD, "name": "Pat Web", "accept_privacy": True, **versions}
+    registered = requests.post(stack.url("/api/auth/registration/"), json=body, timeout=60)
+    assert registered.status_code == 201, registered.text
+    code = mailed_code(requests.get(stack.url("/_local/mailbox"), timeout=30).json()["items"], email)
+    verified = requests.post(stack.url("/api/auth/verify-email/"), json={"email": email, "code": code}, timeout=60)
+    assert verified.ok, verified.text
+    login = requests.post(stack.url("/api/auth/login/"), json={"email": email, "password": PASSWORD}, timeout=60)
+    assert login.status_code == 200, login.text
+    return {"email": email, "auth": {"Authorization": f"Bearer {login.json()['access']}"}}
+
+
+def _enroll(stack: Stack, student: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
+    created = requests.post(
+        stack.url("/api/payments/create-checkout-session/"), json={"track": "DP"}, headers=student["auth"], timeout=60
+    )
+    assert created.status_code == 201, created.text
+    paid = requests.post(
+        f"{stack.info['stripe_url']}/_test/checkout/sessions/{created.json()['session_id']}/pay",
+        json={"card": "4242424242424242"},
+        timeout=120,
+    )
+    assert paid.status_code == 200, paid.text
+    deadline = time.monotonic() + timeout
+    while True:
+        profile = requests.get(stack.url("/api/auth/user/"), headers=student["auth"], timeout=30).json()
+        done = profile.get("enrollment_status") == "ENROLLED" and profile.get("tools_provisioned")
+        if done or profile.get("provisioning_status") == "FAILED" or time.monotonic() > deadline:
+            return profile
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +87,8 @@ def test_a_browser_preflight_from_the_spa_origin(stack: Stack) -> None:
 
 
 def test_a_trainer_downloads_the_exact_bytes_a_student_uploaded(stack: Stack) -> None:
-    pat = _student(stack, _versions(stack))
-    _pay(stack, _checkout(stack, pat, "DP")["session_id"])
-    profile = _wait_enrolled(stack, pat)
+    pat = _student(stack)
+    profile = _enroll(stack, pat)
     assert profile["enrollment_status"] == "ENROLLED", profile
 
     projects = requests.get(stack.url("/api/curriculum/projects/"), headers=pat["auth"], timeout=30).json()["items"]
