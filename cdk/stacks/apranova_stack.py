@@ -26,6 +26,7 @@ from cdk.constructs.python_function import PythonFunction
 from cdk.constructs.schedules import Schedules
 from cdk.constructs.storage import EXPORTS_PREFIX, SUBMISSIONS_PREFIX, Storage
 from cdk.constructs.student_tools import STUDENTS_DB_NAME, StudentTools
+from cdk.constructs.students_database import STUDENTS_DATABASE_MODES, StudentsDatabase
 from cdk.constructs.workflows import Workflows
 from cdk.constructs.workspaces import DEFAULT_IMAGE, Workspaces
 from functions.provision.catalog import STEP_FUNCTIONS, TOOL_STEPS
@@ -216,6 +217,7 @@ class ApraNovaStack(Stack):
         workspace_image_cache_secret_arn: str | None = None,
         api_domain_name: str | None = None,
         api_certificate_arn: str | None = None,
+        students_database: str = "dedicated",
         **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -249,6 +251,10 @@ class ApraNovaStack(Stack):
         layer = CommonLayer(self, "CommonLayer").layer
         if cost_profile not in COST_PROFILES:
             raise ValueError(f"costProfile must be one of {', '.join(COST_PROFILES)}, not {cost_profile!r}")
+        if students_database not in STUDENTS_DATABASE_MODES or (production and students_database != "dedicated"):
+            raise ValueError(
+                f"studentsDatabase must be dedicated in production, or shared elsewhere, not {students_database!r}"
+            )
         database = Database(self, "Database", stage=stage, production=production, lean=cost_profile == "lean")
         if database_access:
             # An operator's way in to the isolated database, only while asked for (docs/operations.md).
@@ -276,8 +282,21 @@ class ApraNovaStack(Stack):
                 **options,
             )
 
+        # The students' own instance (a nested stack), unless this stage shares the application's.
+        self.students_database = (
+            StudentsDatabase(
+                self, "StudentsDatabase", stage=stage, vpc=database.vpc, production=production, lean=database.lean
+            )
+            if students_database == "dedicated"
+            else None
+        )
+        if database_access and self.students_database is not None:
+            self.students_database.allow_from(database.operator_access_group, "operator port forwarding")
         # What the per-student tools share, and where the workspaces run.
-        tools = StudentTools(self, "Tools", stage=stage, database=database, production=production, tool_urls=tool_urls)
+        tools = StudentTools(
+            self, "Tools", stage=stage, database=database, production=production, tool_urls=tool_urls,
+            students_database=self.students_database,
+        )  # fmt: skip
         self.tools = tools
         workspaces = Workspaces(
             self,
@@ -388,11 +407,12 @@ class ApraNovaStack(Stack):
             memory_size=1024,
             timeout=Duration.minutes(5),
             extra_paths=["migrations"],
-            # STUDENTS_DB_NAME: the students' database the migration creates beside the app's.
-            environment={"DATASETS_BUCKET": storage.datasets.bucket_name, "STUDENTS_DB_NAME": STUDENTS_DB_NAME},
+            environment={"DATASETS_BUCKET": storage.datasets.bucket_name},
             description=f"ApraNova migrations, seed and datasets ({stage}); run by a deploy trigger",
         )
         database.connect_migrations(self.migrate)
+        # The students' admin database and the closed maintenance databases, on the students' server.
+        tools.connect_migrations(self.migrate)
         self._grant_datasets(storage)
         self._grant_learning(storage)
 
@@ -441,6 +461,11 @@ class ApraNovaStack(Stack):
                 database.instance,
                 database.proxy,
                 database.rotation_schedule,
+                *(
+                    [self.students_database.instance, self.students_database.rotation_schedule]
+                    if self.students_database is not None
+                    else []
+                ),
                 storage.datasets,
                 self.migrate,
             ],
@@ -521,6 +546,7 @@ class ApraNovaStack(Stack):
             stage=stage,
             api=self.api,
             database=database,
+            students_database=self.students_database,
             email=self.email,
             ops_email=ops_email,
             production=production,
@@ -567,8 +593,9 @@ class ApraNovaStack(Stack):
             tools.grant_student_secrets(role, ["db-password"], write=True, decrypt=True)
         elif tool == "SUPERSET":
             env.update(tools.students_db_environment())
-            # The students' database forces TLS (rds.force_ssl); Superset's connection must ask for it.
-            env.update({"SUPERSET_KMS_KEY_ID": tools.key.key_arn, "SUPERSET_DB_SSLMODE": "require"})
+            # The students' instance forces TLS (rds.force_ssl): Superset verifies it too, with the
+            # region's RDS root CAs the provisioner hands it as the connection's server_cert.
+            env.update({"SUPERSET_KMS_KEY_ID": tools.key.key_arn, "SUPERSET_DB_SSLMODE": "verify-full"})
             tools.grant_tool_parameters(role, "superset")
             tools.grant_student_secrets(role, ["db-password"], decrypt=True)
             tools.grant_student_secrets(role, ["superset-password"], write=True)
