@@ -14,7 +14,9 @@ them), ``costProfile`` (``standard``, or ``lean`` for a cheap non-production sta
 ``databaseAccess`` (``true``: the operator's port-forwarding instance to the database) and
 ``workspaceImageCacheSecretArn`` (Docker Hub credentials for an ECR pull-through cache the workspace
 image is pulled through), ``apiDomainName`` with ``apiCertificateArn`` (the API on a domain of the
-operator's, with an ACM certificate of the stack's region). docs/operations.md describes each.
+operator's, with an ACM certificate of the stack's region), ``studentsDatabase`` (``dedicated``: the
+students' databases on an instance of their own, the default and the only choice in prod; ``shared``:
+on the application's instance, the lean profile's default). docs/operations.md describes each.
 
 ``contextFile`` names a JSON file of those values (an operator's per-stage settings, kept out of
 cdk.json): it fills in what ``-c`` did not set. Stage ``prod`` refuses to synthesize without
@@ -42,6 +44,7 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from cdk.constructs.identity import sender_address  # noqa: E402
 from cdk.constructs.student_tools import URL_CONTEXT  # noqa: E402
+from cdk.constructs.students_database import STUDENTS_DATABASE_MODES  # noqa: E402
 from cdk.constructs.workspaces import DEFAULT_IMAGE  # noqa: E402
 from cdk.stacks.apranova_stack import COST_PROFILES, DEFAULT_EMAIL_SENDER, ApraNovaStack  # noqa: E402
 
@@ -75,12 +78,22 @@ OPERATOR_CONTEXT = frozenset(
         "workspaceImageCacheSecretArn",
         "apiDomainName",
         "apiCertificateArn",
+        "studentsDatabase",
         *URL_CONTEXT.values(),
     }
 )
 # Stage names go into resource names (the instance identifier, the pool, aliases): short, lower case.
 STAGE_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 STAGE_MAX_LENGTH = 20
+
+
+def students_database_mode(app: App) -> str:
+    """``studentsDatabase``, or its default: dedicated, except for the lean profile (cost: the
+    students' instance is about a quarter of a lean stage's idle cost; docs/operations.md)."""
+    mode = app.node.try_get_context("studentsDatabase")
+    if mode:
+        return str(mode)
+    return "shared" if (app.node.try_get_context("costProfile") or "standard") == "lean" else "dedicated"
 
 
 class ContextError(ValueError):
@@ -169,6 +182,13 @@ def check_context(app: App, stage: str) -> None:
         raise ContextError(f"costProfile {profile} is for non-production stages; prod runs the standard profile")
     if str(app.node.try_get_context("databaseAccess") or "false").lower() not in ("true", "false"):
         raise ContextError("databaseAccess must be true or false")
+    students = students_database_mode(app)
+    if students not in STUDENTS_DATABASE_MODES:
+        raise ContextError(f"studentsDatabase must be one of {', '.join(STUDENTS_DATABASE_MODES)}, not {students!r}")
+    if stage == PRODUCTION_STAGE and students != "dedicated":
+        raise ContextError(
+            "studentsDatabase shared is for non-production stages; prod keeps students off the application's instance"
+        )
     _check_api_domain(app)
     if stage != PRODUCTION_STAGE:
         return
@@ -215,6 +235,7 @@ def build(context: Mapping[str, Any] | None = None, outdir: str | None = None) -
         workspace_image_cache_secret_arn=app.node.try_get_context("workspaceImageCacheSecretArn") or None,
         api_domain_name=app.node.try_get_context("apiDomainName") or None,
         api_certificate_arn=app.node.try_get_context("apiCertificateArn") or None,
+        students_database=students_database_mode(app),
         tool_urls={tool: url for tool, key in URL_CONTEXT.items() if (url := app.node.try_get_context(key))},
         env=Environment(account=account, region=region) if account and region else None,
         description=f"ApraNova ({stage})",

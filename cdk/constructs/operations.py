@@ -36,6 +36,7 @@ from cdk.constructs.email import CONFIGURATION_SET_DIMENSION, Email
 from cdk.constructs.http_api import HttpApi
 from cdk.constructs.python_function import PythonFunction
 from cdk.constructs.schedules import Schedules
+from cdk.constructs.students_database import StudentsDatabase
 
 PERIOD = Duration.minutes(5)
 # The API: more than 5 % of requests answered 5xx (once at least 10 came in a period), p95 above a
@@ -78,6 +79,7 @@ class Operations(NestedStack):
         email: Email,
         ops_email: str | None = None,
         production: bool = False,
+        students_database: StudentsDatabase | None = None,
     ) -> None:
         super().__init__(scope, id, description=f"ApraNova ({stage}): alarms, the ops topic and the dashboard")
         stack = Stack.of(scope)  # the stack being watched (``self`` is the nested one)
@@ -162,7 +164,14 @@ class Operations(NestedStack):
                     description=f"{name}: a message has waited over {QUEUE_MAX_AGE.to_hours()} h",
                 )
         self._api_alarms(api)
-        self._database_alarms(database)
+        self._database_alarms(database.instance, database.max_connections, "Database", "the database")
+        if students_database is not None:
+            self._database_alarms(
+                students_database.instance,
+                students_database.max_connections,
+                "StudentsDatabase",
+                "the students' database",
+            )
         self._email_alarms()
         self.dashboard = self._dashboard(api, database, email, functions, machines, queues)
 
@@ -274,30 +283,30 @@ class Operations(NestedStack):
                 description=f"the API's {statistic} latency was above {limit} ms for 15 minutes",
             )
 
-    def _database_alarms(self, database: Database) -> None:
-        instance = database.instance
+    def _database_alarms(self, instance, max_connections: int, name: str, what: str) -> None:
+        """CPU, connections and free storage of an instance (the application's; the students')."""
         self._alarm(
-            "Database-Cpu",
+            f"{name}-Cpu",
             instance.metric_cpu_utilization(period=PERIOD, statistic=cw.Stats.AVERAGE),
             threshold=DB_CPU_PERCENT,
             periods=3,
             comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            description=f"the database's CPU was above {DB_CPU_PERCENT} % for 15 minutes",
+            description=f"{what}'s CPU was above {DB_CPU_PERCENT} % for 15 minutes",
         )
-        connections = int(database.max_connections * DB_CONNECTIONS_FRACTION)
+        connections = int(max_connections * DB_CONNECTIONS_FRACTION)
         self._alarm(
-            "Database-Connections",
+            f"{name}-Connections",
             instance.metric_database_connections(period=PERIOD, statistic=cw.Stats.MAXIMUM),
             threshold=connections,
             periods=2,
-            description=f"{connections} or more database connections (of about {database.max_connections})",
+            description=f"{connections} or more connections to {what} (of about {max_connections})",
         )
         self._alarm(
-            "Database-FreeStorage",
+            f"{name}-FreeStorage",
             instance.metric_free_storage_space(period=PERIOD, statistic=cw.Stats.MINIMUM),
             threshold=DB_FREE_STORAGE_BYTES,
             comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
-            description="less than 2 GiB of database storage left",
+            description=f"less than 2 GiB of storage left on {what}",
         )
 
     def _email_alarms(self) -> None:

@@ -10,10 +10,12 @@ template cannot know: their decrypt grant is ``key/*``, but only through SSM and
 parameters. A tool's base URL is a plain String parameter: created here when the operator passes it
 as context, else by the operator (docs/operations.md lists every name).
 
-The students' database lives on the application's PostgreSQL instance (not behind the proxy: the
-student-database step signs in as the master user to create roles and schemas). Shared tools that
-connect students to it (Superset, JupyterHub, Prefect workers) get in through the
-``StudentsDatabaseClients`` security group, which the operator attaches to them.
+The students' databases live on the students' own PostgreSQL instance (cdk/constructs/
+students_database.py), or on the application's when the stage shares it (``studentsDatabase=shared``,
+dev only); never behind the proxy: the student-database step and the watchdog sign in as that
+instance's master user to create roles and databases and end sessions. Shared tools that connect
+students to it (Superset, JupyterHub, Prefect workers) get in through the ``StudentsDatabaseClients``
+security group, which the operator attaches to them.
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from cdk.constructs.database import PORT, VPC_CIDR, Database
 from cdk.constructs.nag import acknowledge
 from cdk.constructs.python_function import PythonFunction
+from cdk.constructs.students_database import STUDENTS_DB_NAME, StudentsDatabase
 
-STUDENTS_DB_NAME = "apranova_students"
+__all__ = ["STUDENTS_DB_NAME", "StudentTools"]
 # The shared tools' SSM parameters, as the provisioners read them (functions/provision/tools/):
 # tool folder under {prefix}/tools/ → the parameter leaves. "url" is a String, the rest SecureStrings.
 TOOL_PARAMETERS: dict[str, tuple[str, ...]] = {
@@ -69,10 +74,15 @@ class StudentTools(Construct):
         database: Database,
         production: bool,
         tool_urls: Mapping[str, str] | None = None,
+        students_database: StudentsDatabase | None = None,
     ) -> None:
+        """``students_database``: the students' own instance; None shares the application's."""
         super().__init__(scope, id)
         self.prefix = ssm_prefix(stage)
-        self._database = database
+        self.students_database = students_database
+        # The instance students sign in to, and its master secret (the provisioner's admin login).
+        self.server: rds.DatabaseInstance = students_database.instance if students_database else database.instance
+        self.server_secret: secretsmanager.ISecret = students_database.secret if students_database else database.secret
         # Losing the key loses every stored student password (reprovisioning makes new ones).
         self.key = kms.Key(
             self,
@@ -89,7 +99,7 @@ class StudentTools(Construct):
             description="Shared tools that connect students to their database (Superset, JupyterHub, Prefect)",
             allow_all_outbound=False,
         )
-        database.instance.connections.allow_default_port_from(
+        self.server.connections.allow_default_port_from(
             self.students_db_clients, "shared tools to the students' database"
         )
         # An inline egress rule: without one, CloudFormation gives the group EC2's default "all
@@ -112,7 +122,7 @@ class StudentTools(Construct):
     @property
     def students_db_host(self) -> str:
         """Where students and the tools connect: the instance endpoint (TLS is forced there)."""
-        return self._database.instance.db_instance_endpoint_address
+        return self.server.db_instance_endpoint_address
 
     def parameter_arn(self, suffix: str) -> str:
         """The ARN of ``{prefix}/<suffix>`` (``*`` allowed in ``suffix``)."""
@@ -196,18 +206,33 @@ class StudentTools(Construct):
         )
 
     def connect_admin(self, function: PythonFunction) -> None:
-        """The student-database step: straight to the instance (not the proxy) as the master user,
-        whose secret it may read, into the students' database."""
+        """The student-database step and the watchdog: straight to the students' instance (not the
+        proxy) as its master user, whose secret they may read, into the students' admin database."""
         fn = function.function
-        self._database.instance.connections.allow_default_port_from(fn, f"{function.name} to the students' database")
+        self.server.connections.allow_default_port_from(fn, f"{function.name} to the students' database")
         function.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[self._database.secret.secret_arn])
+            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[self.server_secret.secret_arn])
         )
         for key, value in {
-            "STUDENTS_DB_ADMIN_SECRET_ARN": self._database.secret.secret_arn,
+            "STUDENTS_DB_ADMIN_SECRET_ARN": self.server_secret.secret_arn,
             "STUDENTS_DB_ADMIN_HOST": self.students_db_host,
         }.items():
             fn.add_environment(key, value)
+
+    def connect_migrations(self, function: PythonFunction) -> None:
+        """The migration makes sure the students' admin database exists and closes the maintenance
+        databases to PUBLIC on the instance students sign in to. Shared: the application's instance,
+        which the migration already reaches (``Database.connect_migrations``); dedicated: the
+        students' own, as its master user (``STUDENTS_DB_SECRET_ARN``)."""
+        fn = function.function
+        fn.add_environment("STUDENTS_DB_NAME", STUDENTS_DB_NAME)
+        if self.students_database is None:
+            return
+        self.server.connections.allow_default_port_from(fn, "migrations to the students' database")
+        function.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[self.server_secret.secret_arn])
+        )
+        fn.add_environment("STUDENTS_DB_SECRET_ARN", self.server_secret.secret_arn)
 
     def students_db_environment(self) -> dict[str, str]:
         return {"STUDENTS_DB_HOST": self.students_db_host, "STUDENTS_DB_PORT": str(PORT)}

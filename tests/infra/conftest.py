@@ -41,3 +41,31 @@ def configured(tmp_path_factory):
     assembly = app.synth()
     report = json.loads((Path(assembly.directory) / "validation-report.json").read_text())
     return report, Template.from_stack(stack)
+
+
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory):
+    """A dev stage whose students share the application's instance (``studentsDatabase=shared``),
+    synthesized with cdk-nag: (stack, template, validation report)."""
+    from aws_cdk.assertions import Template
+
+    from cdk.app import build
+
+    app, stack = build(
+        {"aws:cdk:bundling-stacks": [], "studentsDatabase": "shared"}, outdir=str(tmp_path_factory.mktemp("cdk.out"))
+    )
+    assembly = app.synth()
+    report = json.loads((Path(assembly.directory) / "validation-report.json").read_text())
+    return stack, Template.from_stack(stack), report
+
+
+@pytest.fixture(scope="session", params=["dedicated", "shared"])
+def students_server(request):
+    """Both places the students' databases can be, as ``StudentsServer`` reads them (dev)."""
+    from tests.infra.stack_support import StudentsServer
+
+    if request.param == "dedicated":
+        _app, stack, _assembly, template = request.getfixturevalue("synthesized")
+    else:
+        stack, template, _report = request.getfixturevalue("shared")
+    return StudentsServer(stack, template)

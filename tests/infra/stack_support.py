@@ -115,3 +115,65 @@ def role_statements_by_id(template, role_id: str, *, sandbox: bool = False) -> l
 
 def env(template, name: str) -> dict[str, Any]:
     return function_props(template, name)["Environment"]["Variables"]
+
+
+class StudentsServer:
+    """Where a synthesized stage puts the students' databases: the template holding the instance
+    (the students' nested stack, or the main one when the stage shares the application's), and how
+    the main template's functions name its endpoint and master secret."""
+
+    def __init__(self, stack, template) -> None:
+        from aws_cdk.assertions import Template
+
+        self.main = template
+        self.dedicated = stack.students_database is not None
+        self.template = Template.from_stack(stack.students_database) if self.dedicated else template
+        instances = resources(self.template, "AWS::RDS::DBInstance")
+        if self.dedicated:
+            ((self.instance_id, self.instance),) = instances.items()
+        else:
+            ((self.instance_id, self.instance),) = [(i, r) for i, r in instances.items() if i.startswith("Database")]
+        ((self.attachment_id, _),) = resources(self.template, "AWS::SecretsManager::SecretTargetAttachment").items()
+        local_host = {"Fn::GetAtt": [self.instance_id, "Endpoint.Address"]}
+        local_secret = {"Ref": self.attachment_id}
+        self.host, self.secret = (
+            (self._outer(local_host), self._outer(local_secret))
+            if self.dedicated
+            else (
+                local_host,
+                local_secret,
+            )
+        )
+
+    def _outer(self, value) -> dict:
+        """A value of the nested template as the main template reads it (the nested stack's output)."""
+        outputs = self.template.to_json()["Outputs"]
+        (name,) = [n for n, o in outputs.items() if o["Value"] == value]
+        (nested,) = [i for i in resources(self.main, "AWS::CloudFormation::Stack") if i.startswith("StudentsDatabase")]
+        return {"Fn::GetAtt": [nested, f"Outputs.{name}"]}
+
+    def security_group(self) -> str:
+        ((group,),) = [[g["Fn::GetAtt"][0] for g in self.instance["Properties"]["VPCSecurityGroups"]]]
+        return group
+
+    def sources(self) -> set[str]:
+        """What the instance's security group lets in, as the main template names the groups: a
+        logical id in the same template, else the main template's group behind the nested parameter."""
+        group = {"Fn::GetAtt": [self.security_group(), "GroupId"]}
+        parameters = {}
+        if self.dedicated:
+            (nested,) = [
+                r
+                for i, r in resources(self.main, "AWS::CloudFormation::Stack").items()
+                if i.startswith("StudentsDatabase")
+            ]
+            parameters = nested["Properties"].get("Parameters", {})
+        found = set()
+        for rule in resources(self.template, "AWS::EC2::SecurityGroupIngress").values():
+            if rule["Properties"]["GroupId"] != group:
+                continue
+            source = rule["Properties"]["SourceSecurityGroupId"]
+            if "Ref" in source and source["Ref"] in parameters:
+                source = parameters[source["Ref"]]
+            found.add(source["Fn::GetAtt"][0])
+        return found

@@ -34,16 +34,20 @@ EXAMPLE = json.loads((ROOT / EXAMPLE_CONTEXT).read_text())
 
 
 class Stage:
-    """One synthesized stage: the main template, the operations (nested) template and the stack."""
+    """One synthesized stage: the main template, the nested templates (operations; the students'
+    instance when the stage has one) and the stack."""
 
     def __init__(self, stack, report: dict[str, Any] | None = None) -> None:
         self.stack = stack
         self.name = stack.stack_name
         self.main = Template.from_stack(stack)
         self.operations = Template.from_stack(stack.operations)
+        self.students = Template.from_stack(stack.students_database) if stack.students_database else None
         self.report = report
         self._parameters: dict[str, Any] = next(
-            r["Properties"].get("Parameters", {}) for r in resources(self.main, "AWS::CloudFormation::Stack").values()
+            r["Properties"].get("Parameters", {})
+            for i, r in resources(self.main, "AWS::CloudFormation::Stack").items()
+            if i.startswith("OperationsNestedStack")
         )
 
     def functions(self) -> dict[str, str]:
@@ -86,7 +90,7 @@ def stage(request) -> Stage:
 
 
 def _templates(stage: Stage) -> list[Template]:
-    return [stage.main, stage.operations]
+    return [stage.main, stage.operations, *([stage.students] if stage.students else [])]
 
 
 def _all(stage: Stage, type_: str) -> dict[str, dict[str, Any]]:
@@ -593,12 +597,21 @@ def test_api_database_and_email_alarms(stage):
     assert latency["p95"]["Threshold"] == API_P95_MS and latency["p99"]["Threshold"] == API_P99_MS
     assert all(a["EvaluateLowSampleCountPercentile"] == "ignore" for a in latency.values())
     ((instance_id, _),) = resources(stage.main, "AWS::RDS::DBInstance").items()
-    database = {a["MetricName"]: a for a in alarms if a.get("Namespace") == "AWS/RDS"}
-    assert set(database) == {"CPUUtilization", "DatabaseConnections", "FreeStorageSpace"}
-    for alarm in database.values():
-        assert _dimension(stage, alarm, "DBInstanceIdentifier") == {"Ref": instance_id}
+    rds_alarms = [a for a in alarms if a.get("Namespace") == "AWS/RDS"]
+    app = [a for a in rds_alarms if _dimension(stage, a, "DBInstanceIdentifier") == {"Ref": instance_id}]
+    database = {a["MetricName"]: a for a in app}
+    assert set(database) == {"CPUUtilization", "DatabaseConnections", "FreeStorageSpace"} and len(app) == 3
     assert database["FreeStorageSpace"]["ComparisonOperator"] == "LessThanThreshold"
     assert database["DatabaseConnections"]["Threshold"] == (320 if stage.name.endswith("prod") else 64)
+    # The students' own instance is watched alike (both stages have one by default).
+    students = {a["MetricName"]: a for a in rds_alarms if a not in app}
+    assert set(students) == set(database) and len(rds_alarms) == 6
+    ((students_id, _),) = resources(stage.students, "AWS::RDS::DBInstance").items()
+    for alarm in students.values():
+        outputs = stage.students.to_json()["Outputs"]
+        (output,) = [name for name, o in outputs.items() if o["Value"] == {"Ref": students_id}]
+        assert _dimension(stage, alarm, "DBInstanceIdentifier")["Fn::GetAtt"][1] == f"Outputs.{output}"
+    assert students["DatabaseConnections"]["Threshold"] == (320 if stage.name.endswith("prod") else 64)
     ses = {a["MetricName"]: a for a in alarms if a.get("Namespace") == "AWS/SES"}
     assert set(ses) == {"Reputation.BounceRate", "Reputation.ComplaintRate"}
     assert ses["Reputation.BounceRate"]["Threshold"] < 0.05 and ses["Reputation.ComplaintRate"]["Threshold"] < 0.001
@@ -631,3 +644,91 @@ def test_outputs_give_the_operator_what_the_deployment_needs(stage):
     # placeholder sender, which nobody can verify).
     dkim = [k for k in outputs if k.startswith("EmailDkimRecord")]
     assert dkim == ([f"EmailDkimRecord{i}" for i in (1, 2, 3)] if stage.name.endswith("prod") else [])
+
+
+# --- the students' own instance (issue 15 item 3) --------------------------------------------------------
+
+# CloudFormation refuses more than 500 resources in a stack: each template keeps room to grow.
+RESOURCE_BUDGET = 450
+
+
+def test_every_template_of_each_stage_stays_under_the_resource_budget(stage):
+    assert stage.students is not None  # both stages have the students' own instance by default
+    for template in _templates(stage):
+        assert len(template.to_json()["Resources"]) < RESOURCE_BUDGET
+
+
+def test_the_students_have_their_own_private_encrypted_instance_that_forces_tls(stage):
+    from cdk.constructs.students_database import STUDENTS_DB_NAME, STUDENTS_MASTER_USER, STUDENTS_SERVER_PARAMETERS
+
+    prod = stage.name.endswith("prod")
+    students = stage.students
+    ((instance_id, instance),) = resources(students, "AWS::RDS::DBInstance").items()
+    props = instance["Properties"]
+    short = stage.name.split("-", 1)[1]
+    assert props["DBInstanceIdentifier"] == f"apranova-{short}-students" and props["DBName"] == STUDENTS_DB_NAME
+    # Its own key (rotated, retained: the final snapshot needs it), not the application's.
+    ((key_id, key),) = resources(students, "AWS::KMS::Key").items()
+    assert key["DeletionPolicy"] == "Retain" and key["Properties"]["EnableKeyRotation"] is True
+    assert props["StorageEncrypted"] is True and props["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert props["PerformanceInsightsKMSKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert props["PubliclyAccessible"] is False
+    assert props["BackupRetentionPeriod"] == (14 if prod else 7) and instance["DeletionPolicy"] == "Snapshot"
+    assert props.get("DeletionProtection", False) is prod and props.get("MultiAZ", False) is prod
+    # Its own parameters: TLS only, passwords set by the master user only, sessions and spills logged.
+    ((group_id, group),) = resources(students, "AWS::RDS::DBParameterGroup").items()
+    assert props["DBParameterGroupName"] == {"Ref": group_id}
+    assert group["Properties"]["Parameters"] == STUDENTS_SERVER_PARAMETERS
+    assert (
+        STUDENTS_SERVER_PARAMETERS["rds.force_ssl"]
+        == STUDENTS_SERVER_PARAMETERS["rds.restrict_password_commands"]
+        == "1"
+    )
+    # Its logs in named groups with a retention, kept on delete in prod but not by a failed create.
+    assert sorted(props["EnableCloudwatchLogsExports"]) == ["postgresql", "upgrade"]
+    groups = {g["Properties"]["LogGroupName"]: g for g in resources(students, "AWS::Logs::LogGroup").values()}
+    assert set(groups) == {f"/aws/rds/instance/apranova-{short}-students/{log}" for log in ("postgresql", "upgrade")}
+    for log_group in groups.values():
+        assert log_group["Properties"]["RetentionInDays"] == 30
+        assert log_group["DeletionPolicy"] == ("RetainExceptOnCreate" if prod else "Delete")
+    # Its own master secret, rotated monthly, not at creation (the first migration reads it).
+    ((_, secret),) = resources(students, "AWS::SecretsManager::Secret").items()
+    assert (
+        f'"username":"{STUDENTS_MASTER_USER}"' in secret["Properties"]["GenerateSecretString"]["SecretStringTemplate"]
+    )
+    ((_, schedule),) = resources(students, "AWS::SecretsManager::RotationSchedule").items()
+    assert schedule["Properties"]["RotationRules"]["ScheduleExpression"] == "rate(30 days)"
+    assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is False
+    # In the isolated data subnets, the application's; no proxy in front of it.
+    ((_, subnet_group),) = resources(students, "AWS::RDS::DBSubnetGroup").items()
+    assert all("DatabaseVpcdataSubnet" in s["Ref"] for s in subnet_group["Properties"]["SubnetIds"])
+    ((_, target_group),) = resources(stage.main, "AWS::RDS::DBProxyTargetGroup").items()
+    (app_instance,) = resources(stage.main, "AWS::RDS::DBInstance")
+    assert target_group["Properties"]["DBInstanceIdentifiers"] == [{"Ref": app_instance}]
+    # The first migrations wait for it (and its rotation schedule): they prepare it.
+    ((_, trigger),) = resources(stage.main, "Custom::Trigger").items()
+    assert [d for d in trigger["DependsOn"] if d.startswith("StudentsDatabaseNestedStack")]
+
+
+def test_the_students_instance_lets_in_only_what_reaches_students_databases(stage):
+    from tests.infra.stack_support import StudentsServer
+
+    server = StudentsServer(stage.stack, stage.main)
+    functions = resources(stage.main, "AWS::Lambda::Function")
+    ids = stage.functions()
+
+    def function_group(name: str) -> str:
+        ((group,),) = [
+            [g["Fn::GetAtt"][0] for g in functions[ids[name]]["Properties"]["VpcConfig"]["SecurityGroupIds"]]
+        ]
+        return group
+
+    (rotation,) = [g for g in resources(stage.students, "AWS::EC2::SecurityGroup") if g.startswith("InstanceRotation")]
+    (clients,) = [
+        g for g in resources(stage.main, "AWS::EC2::SecurityGroup") if g.startswith("ToolsStudentsDatabaseClients")
+    ]
+    assert server.sources() == {
+        rotation,
+        clients,
+        *(function_group(name) for name in ("provision-student-database", "student-database-watchdog", "migrate")),
+    }

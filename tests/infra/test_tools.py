@@ -40,7 +40,14 @@ from functions.submissions.config import SubmissionSettings
 from functions.tools.config import ToolsSettings
 from functions.trainer.handler import TrainerSettings as TrainerRouteSettings
 from tests.infra.conftest import CONFIGURED_CONTEXT
-from tests.infra.stack_support import env, function_ids, role_statements, role_statements_by_id, statements_with
+from tests.infra.stack_support import (
+    env,
+    flatten,
+    function_ids,
+    role_statements,
+    role_statements_by_id,
+    statements_with,
+)
 
 PREFIX = "/apranova/dev"
 ACCOUNT_ARN = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"
@@ -109,8 +116,6 @@ def _ids(template) -> dict[str, str]:
         "task": _only(template, "AWS::IAM::Role", "WorkspacesTaskRole")[0],
         "logs": _only(template, "AWS::Logs::LogGroup", "WorkspacesLogs")[0],
         "sg": _only(template, "AWS::EC2::SecurityGroup", "WorkspacesTaskSecurityGroup")[0],
-        "instance": _only(template, "AWS::RDS::DBInstance")[0],
-        "secret": _only(template, "AWS::SecretsManager::SecretTargetAttachment")[0],
         "queue": _only(template, "AWS::SQS::Queue", "SchedulesDeadLetters")[0],
     }
 
@@ -199,19 +204,35 @@ def test_each_function_gets_exactly_the_settings_its_code_reads(template, name):
         assert environment["DB_USER"] == "apranova_app" and "DB_HOST" in environment
 
 
+def test_the_students_server_is_named_alike_to_every_function_that_reaches_it(students_server):
+    template, host, secret = students_server.main, students_server.host, students_server.secret
+    key = {"Fn::GetAtt": [_ids(template)["key"], "Arn"]}
+    for name in ("provision-student-database", "student-database-watchdog"):
+        students = env(template, name)
+        assert students["STUDENTS_DB_NAME"] == STUDENTS_DB_NAME
+        # The instance students sign in to (not the proxy), as its master user.
+        assert students["STUDENTS_DB_HOST"] == students["STUDENTS_DB_ADMIN_HOST"] == host, name
+        assert students["STUDENTS_DB_ADMIN_SECRET_ARN"] == secret, name
+    assert env(template, "provision-student-database")["STUDENTS_DB_KMS_KEY_ID"] == key
+    superset = env(template, "provision-superset")
+    assert superset["STUDENTS_DB_HOST"] == host and superset["SUPERSET_KMS_KEY_ID"] == key
+    # The instance forces TLS; Superset verifies the certificate and the name with the CA bundle.
+    assert superset["SUPERSET_DB_SSLMODE"] == "verify-full"
+    assert env(template, "tools")["STUDENTS_DB_HOST"] == host
+    migrate = env(template, "migrate")
+    assert migrate["STUDENTS_DB_NAME"] == STUDENTS_DB_NAME
+    if students_server.dedicated:
+        # The migration prepares the students' own instance, as its master user.
+        assert migrate["STUDENTS_DB_SECRET_ARN"] == secret and migrate["DB_SECRET_ARN"] != secret
+    else:
+        assert "STUDENTS_DB_SECRET_ARN" not in migrate and migrate["DB_SECRET_ARN"] == secret
+    outputs = template.to_json()["Outputs"]
+    assert outputs["StudentsDatabaseHost"]["Value"] == host
+
+
 def test_tool_settings_name_this_stage_s_resources(template):
     ids = _ids(template)
     key = {"Fn::GetAtt": [ids["key"], "Arn"]}
-    host = {"Fn::GetAtt": [ids["instance"], "Endpoint.Address"]}
-    students = env(template, "provision-student-database")
-    assert students["STUDENTS_DB_NAME"] == STUDENTS_DB_NAME
-    assert students["STUDENTS_DB_HOST"] == students["STUDENTS_DB_ADMIN_HOST"] == host  # the instance, not the proxy
-    assert students["STUDENTS_DB_ADMIN_SECRET_ARN"] == {"Ref": ids["secret"]}
-    assert students["STUDENTS_DB_KMS_KEY_ID"] == key
-    superset = env(template, "provision-superset")
-    assert superset["STUDENTS_DB_HOST"] == host and superset["SUPERSET_KMS_KEY_ID"] == key
-    assert superset["SUPERSET_DB_SSLMODE"] == "require"  # the instance forces TLS
-    assert env(template, "tools")["STUDENTS_DB_HOST"] == host
     for name in ("provision-workspace", "tools", "workspace-idle-stopper"):
         workspace = env(template, name)
         assert workspace["WORKSPACE_FILE_SYSTEM_ID"] == {"Ref": ids["fs"]}
@@ -270,10 +291,12 @@ def test_the_alert_step_stays_out_of_the_vpc_and_the_database(template):
 # --- grants ----------------------------------------------------------------------------------------
 
 
-def test_the_student_database_step_holds_exactly_its_grants(template):
+def test_the_student_database_step_holds_exactly_its_grants(students_server):
+    template = students_server.main
     ids = _ids(template)
+    secret = flatten(students_server.secret)
     expected = [
-        {"Action": ["secretsmanager:GetSecretValue"], "Effect": "Allow", "Resource": [f"<{ids['secret']}>"]},
+        {"Action": ["secretsmanager:GetSecretValue"], "Effect": "Allow", "Resource": [secret]},
         # It writes the password, and reads it back to set it again on every run (a student may
         # have changed theirs: PostgreSQL lets any role).
         *_secrets(["db-password"], write=True, decrypt=True, key=ids["key"]),
@@ -433,15 +456,9 @@ def test_no_function_holds_a_wildcard_action(template):
             assert not [a for a in statement["Action"] if "*" in a], (name, statement["Action"])
 
 
-def test_only_the_admin_step_the_shared_tools_the_proxy_and_the_migration_reach_the_instance(template):
-    ids = _ids(template)
-    instance_sg = template.find_resources("AWS::RDS::DBInstance")[ids["instance"]]["Properties"]["VPCSecurityGroups"]
-    ((instance_group,),) = [[g["Fn::GetAtt"][0] for g in instance_sg]]
-    sources = {
-        r["Properties"]["SourceSecurityGroupId"]["Fn::GetAtt"][0]
-        for r in template.find_resources("AWS::EC2::SecurityGroupIngress").values()
-        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [instance_group, "GroupId"]}
-    }
+def test_only_the_admin_step_the_shared_tools_the_proxy_and_the_migration_reach_the_instance(students_server):
+    template = students_server.main
+    sources = students_server.sources()
     functions = template.find_resources("AWS::Lambda::Function")
 
     def function_group(name: str) -> str:
@@ -451,10 +468,19 @@ def test_only_the_admin_step_the_shared_tools_the_proxy_and_the_migration_reach_
 
     groups = template.find_resources("AWS::EC2::SecurityGroup")
     (proxy,) = [g for g in groups if g.startswith("DatabaseProxyProxySecurityGroup")]
-    (rotation,) = [g for g in groups if g.startswith("DatabaseInstanceRotationSingleUserSecurityGroup")]
     (clients,) = [g for g in groups if g.startswith("ToolsStudentsDatabaseClients")]
+    (rotation,) = [
+        g
+        for g in students_server.template.find_resources("AWS::EC2::SecurityGroup")
+        if g.startswith(
+            "DatabaseInstanceRotationSingleUserSecurityGroup"
+            if not students_server.dedicated
+            else "InstanceRotationSingleUserSecurityGroup"
+        )
+    ]
+    # The students' own instance has no proxy: students and the tools connect to it directly.
     assert sources == {
-        proxy,
+        *([] if students_server.dedicated else [proxy]),
         rotation,  # Secrets Manager's rotation of the master password
         function_group("migrate"),
         function_group("provision-student-database"),
