@@ -4,12 +4,17 @@ In AWS it signs in to the instance as the master user whose credentials are in S
 (``DB_SECRET_ARN``), makes sure the API's IAM-authenticated role (``DB_APP_USER``) exists with the
 grants it needs, and uploads the course datasets to ``DATASETS_BUCKET``. Elsewhere it uses
 ``DATABASE_URL`` like every function. Any failure raises, which fails the deployment.
+
+The students' server: the admin database ``STUDENTS_DB_NAME`` exists and the maintenance databases
+are closed to PUBLIC there. That is the application's instance when the stage shares it, else the
+students' own instance, reached as its master user (``STUDENTS_DB_SECRET_ARN``), with TLS verified.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -30,19 +35,16 @@ STATEMENT_TIMEOUT_MS = 240_000
 PASSWORD_RETRY_DELAYS = (1, 2, 4, 8, 15)
 
 
-def _settings(force: bool = False) -> DatabaseSettings:
-    """``DATABASE_URL`` locally; in AWS the master secret, read now (``force``: not from the cache),
-    over TLS verified against the RDS CA bundle the layer ships."""
-    secret_arn = os.environ.get("DB_SECRET_ARN")
-    if not secret_arn:
-        return load(DatabaseSettings).model_copy(update={"db_statement_timeout_ms": STATEMENT_TIMEOUT_MS})
+def _secret_settings(secret_arn: str, dbname: str | None, force: bool) -> DatabaseSettings:
+    """An RDS master secret, read now (``force``: not from the cache), as settings over TLS verified
+    against the RDS CA bundle the layer ships."""
     from psycopg.conninfo import make_conninfo
 
     secret = secrets.secrets_manager_json(secret_arn, force=force)
     url = make_conninfo(
         host=secret["host"],
         port=secret.get("port", 5432),
-        dbname=os.environ.get("DB_NAME") or secret.get("dbname"),
+        dbname=dbname or secret.get("dbname"),
         user=secret["username"],
         password=secret["password"],
         **tls.verified(),
@@ -50,15 +52,21 @@ def _settings(force: bool = False) -> DatabaseSettings:
     return DatabaseSettings(database_url=url, db_statement_timeout_ms=STATEMENT_TIMEOUT_MS)
 
 
-def _connect() -> Any:
+def _settings(force: bool = False) -> DatabaseSettings:
+    """``DATABASE_URL`` locally; in AWS the application instance's master secret."""
+    secret_arn = os.environ.get("DB_SECRET_ARN")
+    if not secret_arn:
+        return load(DatabaseSettings).model_copy(update={"db_statement_timeout_ms": STATEMENT_TIMEOUT_MS})
+    return _secret_settings(secret_arn, os.environ.get("DB_NAME"), force)
+
+
+def _connect(settings: Callable[[bool], DatabaseSettings] = _settings, key: str = "db-master") -> Any:
     """The master secret may rotate between the read and the login (first deploy, scheduled
     rotation): a refused password is read again at once, and while a rotation is in progress (the
     server has the new password, the secret's current version does not yet) a few times more."""
     for delay in (*PASSWORD_RETRY_DELAYS, None):
         try:
-            return secrets.use_with_rotation(
-                "db-master", _settings, connect, rejected=secrets.postgres_password_rejected
-            )
+            return secrets.use_with_rotation(key, settings, connect, rejected=secrets.postgres_password_rejected)
         except psycopg.OperationalError as error:
             if delay is None or not secrets.postgres_password_rejected(error):
                 raise
@@ -84,13 +92,37 @@ def ensure_database(conn: Any, name: str) -> bool:
     return True
 
 
+def prepare_students_server(secret_arn: str, name: str) -> list[str]:
+    """The students' own instance: its admin database ``name`` exists (RDS makes it with the
+    instance; a restore or a hand-made instance may lack it) and its maintenance databases are
+    closed to PUBLIC. Signs in to ``name``, or to ``postgres`` while ``name`` does not exist yet.
+    Returns the maintenance databases still open."""
+
+    def into(dbname: str) -> Callable[[bool], DatabaseSettings]:
+        return lambda force: _secret_settings(secret_arn, dbname, force)
+
+    try:
+        conn = _connect(into(name), "students-db-master")
+    except psycopg.OperationalError as error:
+        if f'database "{name}" does not exist' not in str(error):
+            raise
+        conn = _connect(into("postgres"), "students-db-master")
+    with conn:
+        ensure_database(conn, name)
+        return close_maintenance_databases(conn)
+
+
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    students = os.environ.get("STUDENTS_DB_NAME")
+    students_secret = os.environ.get("STUDENTS_DB_SECRET_ARN")
     with _connect() as conn:
-        students = os.environ.get("STUDENTS_DB_NAME")
-        if students:
+        if students and not students_secret:  # the students share the application's instance
             ensure_database(conn, students)
+        # Closed on the application's instance in either case: nobody but us should sign in there.
         still_open = close_maintenance_databases(conn)
+        if students and students_secret:
+            still_open += [f"students:{db}" for db in prepare_students_server(students_secret, students)]
         if still_open:
             logger.warning("maintenance databases still open to PUBLIC", extra={"databases": still_open})
         applied = migrate(conn)

@@ -302,11 +302,24 @@ def _unmask(new_uri: str, old_uri: str) -> str:
     return new_uri
 
 
-def psycopg_connection_tester(uri: str) -> list[str]:
+def psycopg_connection_tester(uri: str, server_cert: str | None = None) -> list[str]:
     """Test a PostgreSQL URI the way Superset does on create: connect with it, list its schemas.
 
+    ``server_cert`` as Superset's PostgreSQL engine spec uses it: written to a file that becomes
+    ``sslrootcert``, with ``sslmode`` verify-full unless the connection names another.
     Errors are reported with the error types Superset's PostgreSQL engine spec extracts.
     """
+    if server_cert:
+        with tempfile.NamedTemporaryFile("w", suffix=".crt", delete=False) as cert_file:
+            cert_file.write(server_cert)
+        try:
+            return _test_postgres(uri, {"sslmode": "verify-full", "sslrootcert": cert_file.name})
+        finally:
+            os.unlink(cert_file.name)
+    return _test_postgres(uri, {})
+
+
+def _test_postgres(uri: str, tls: dict[str, str]) -> list[str]:
     import psycopg
 
     parts = parse_uri(uri)
@@ -319,6 +332,7 @@ def psycopg_connection_tester(uri: str) -> list[str]:
         "user": parts["username"],
         "password": parts["password"],
         "connect_timeout": 3,
+        **tls,
     }
     for key in ("options", "sslmode", "application_name", "host", "port"):
         if key in parts["query"]:
@@ -353,6 +367,17 @@ def psycopg_connection_tester(uri: str) -> list[str]:
             ) from None
         raise ConnectionTestError("GENERIC_DB_ENGINE_ERROR", text.splitlines()[0] if text else "error") from None
     return [row[0] for row in rows]
+
+
+def _parses_as_certificate(text: str) -> bool:
+    """Superset's ``server_cert`` check: the text's first PEM certificate parses."""
+    from cryptography import x509
+
+    try:
+        x509.load_pem_x509_certificate(text.encode())
+    except ValueError:
+        return False
+    return True
 
 
 # -- the emulator ------------------------------------------------------------------------------------
@@ -704,6 +729,7 @@ class SupersetEmulator:
                         "expose_in_sqllab": db["expose_in_sqllab"],
                         "allow_dml": db["allow_dml"],
                         "force_ctas_schema": db["force_ctas_schema"],
+                        "server_cert": db.get("server_cert"),
                     }
                     for pk, db in state["databases"].items()
                 },
@@ -1158,6 +1184,9 @@ class SupersetEmulator:
                 errors["sqlalchemy_uri"] = [
                     "SQLiteDialect_pysqlite cannot be used as a data source for security reasons."
                 ]
+        cert = body.get("server_cert")
+        if isinstance(cert, str) and cert and not _parses_as_certificate(cert):
+            errors["server_cert"] = ["Invalid certificate"]
         extra = body.get("extra")
         if isinstance(extra, str) and extra:
             try:
@@ -1175,10 +1204,12 @@ class SupersetEmulator:
             raise _message(400, errors)
         return body
 
-    def _test_connection(self, uri: str) -> list[str]:
+    def _test_connection(self, uri: str, server_cert: str | None = None) -> list[str]:
         if self.connection_tester is None:
             return []
         try:
+            if server_cert:
+                return list(self.connection_tester(uri, server_cert=server_cert) or [])  # type: ignore[call-arg]
             return list(self.connection_tester(uri) or [])
         except ConnectionTestError as exc:
             raise ApiError(400, {"errors": [_superset_error(exc.error_type, exc.message, exc.extra)]}) from None
@@ -1217,7 +1248,7 @@ class SupersetEmulator:
             errors["database_name"] = ["A database with the same name already exists."]
         if errors:
             raise _message(422, errors)
-        schemas = self._test_connection(item["sqlalchemy_uri"])
+        schemas = self._test_connection(item["sqlalchemy_uri"], item.get("server_cert"))
         pk = self._new_id("databases")
         row = {**_DATABASE_DEFAULTS, **item, "uuid": item.get("uuid") or str(uuid.uuid4()), "changed_on": _now()}
         row.pop("masked_encrypted_extra", None)
@@ -1256,7 +1287,9 @@ class SupersetEmulator:
             raise _message(422, {"database_name": ["A database with the same name already exists."]})
         if "sqlalchemy_uri" in item:
             item["sqlalchemy_uri"] = _unmask(item["sqlalchemy_uri"], row["sqlalchemy_uri"])
-        schemas = self._test_connection(item.get("sqlalchemy_uri", row["sqlalchemy_uri"]))
+        schemas = self._test_connection(
+            item.get("sqlalchemy_uri", row["sqlalchemy_uri"]), item.get("server_cert", row.get("server_cert"))
+        )
         old_name = row["database_name"]
         for key, value in item.items():
             if key not in ("masked_encrypted_extra", "engine", "driver", "uuid"):

@@ -47,6 +47,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as AwsConnectionError
 from pydantic import Field
 
+from apranova import tls
 from apranova.observability import logger
 from apranova.settings import BaseSettings
 from functions.provision import repository
@@ -114,6 +115,8 @@ class SupersetSettings(BaseSettings):
     superset_students_db_host: str | None = None  # where Superset reaches it, when not the same
     superset_students_db_port: int | None = Field(None, ge=1, le=65535)
     superset_db_driver: str = Field("postgresql+psycopg2", pattern=r"^[a-z0-9]+(\+[a-z0-9_]+)?$")
+    # verify-ca/verify-full: the connection also carries the CA bundle the layer ships (Superset's
+    # ``server_cert``: its PostgreSQL engine writes it to a file and passes it as ``sslrootcert``).
     superset_db_sslmode: str | None = Field(None, pattern=r"^(disable|allow|prefer|require|verify-ca|verify-full)$")
     superset_kms_key_id: str | None = None  # None: SSM's default key (aws/ssm)
     superset_connect_timeout: float = Field(3.0, gt=0, le=60)
@@ -500,7 +503,12 @@ class SupersetProvisioner:
             "metadata_cache_timeout": {},
             "schemas_allowed_for_file_upload": [schema],
         }
+        verified = {}
+        if self.settings.superset_db_sslmode in ("verify-ca", "verify-full"):
+            # The region's RDS root CAs (AWS_REGION, which Lambda sets), else the whole bundle.
+            verified["server_cert"] = tls.ca_bundle_pem(self.settings.aws_region)
         return {
+            **verified,
             "sqlalchemy_uri": uri,
             "expose_in_sqllab": True,
             "allow_run_async": False,
