@@ -102,6 +102,7 @@ STUDENT_DB_WATCHDOG_RATE = Duration.minutes(1)
 # The payments reconcile job: often enough that a lost webhook costs a student minutes, not a day.
 PAYMENTS_RECONCILE = ("payments-reconcile", "functions.payments.reconcile")
 RECONCILE_RATE = Duration.minutes(10)
+RECONCILE_ALERT = "Reconcile found payments left behind"  # functions/payments/reconcile_service.py
 IDLE_STOPPER_RATE = Duration.minutes(10)
 # The GDPR jobs (functions/compliance): the export worker, started asynchronously by the export
 # route, and the two daily sweeps - the purge of accounts past their grace period, then the
@@ -551,6 +552,35 @@ class ApraNovaStack(Stack):
             ops_email=ops_email,
             production=production,
         )
+        self._reconcile_alarm(stage)
+
+    def _reconcile_alarm(self, stage: str) -> None:
+        """The reconcile job found a payment left behind: its alert line is counted (a metric filter on
+        its log group) and one is enough for the operations topic, beside the alert email."""
+        from aws_cdk import aws_cloudwatch as cw
+        from aws_cdk import aws_cloudwatch_actions as cw_actions
+
+        metric_filter = logs.MetricFilter(
+            self,
+            "ReconcileFindings",
+            log_group=self.reconcile.log_group,
+            filter_pattern=logs.FilterPattern.string_value("$.message", "=", f"ALERT: {RECONCILE_ALERT}"),
+            metric_namespace="ApraNova",
+            metric_name=f"{stage}-reconcile-findings",
+            metric_value="1",
+        )
+        alarm = cw.Alarm(
+            self,
+            "ReconcileFindingsAlarm",
+            metric=metric_filter.metric(period=RECONCILE_RATE, statistic=cw.Stats.SUM),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_name=f"apranova-{stage}-reconcile-findings",
+            alarm_description=f"ApraNova {stage}: the reconcile job found a paid student left behind or a lost webhook",
+        )
+        alarm.add_alarm_action(cw_actions.SnsAction(self.operations.topic))
 
     def _student_database_watchdog(self, function, *, stage: str, tools: StudentTools, vpc) -> PythonFunction:
         """Every minute: the time limit students cannot lift (functions/provision/student_database_watchdog.py),

@@ -52,11 +52,15 @@ DATABASE_CONNECTION_LOST = (
     # ("received 2 results from command 'COMMIT'"); the connection is closed, the retry reconnects.
     "InternalError",
 )
+# A statement that waited too long or lost a race under load (a burst of enrollments queueing on the
+# same lock: statement_timeout cancels the wait): the next attempt finds the lock free.
+DATABASE_CONTENTION = ("QueryCanceled", "LockNotAvailable", "DeadlockDetected", "SerializationFailure")
 # Errors a retry can fix: a tool or database refusing connections or timing out.
 TRANSIENT_ERRORS = (
     "ToolUnavailable",
     "OperationalError",
     *DATABASE_CONNECTION_LOST,
+    *DATABASE_CONTENTION,
 )
 # Lambda's own errors on invoking a step (AWS's recommended retry for lambda:invoke tasks):
 # throttling above the step's reserved concurrency among them. A burst waits, with jitter so the

@@ -58,3 +58,18 @@ def test_the_reconcile_job_may_do_what_the_webhook_does_and_no_more(template):
 def test_the_webhook_may_refund_through_stripe(template):
     variables = function_props(template, "payments-webhook")["Environment"]["Variables"]
     assert variables["STRIPE_API_KEY_PARAM"].endswith("/stripe/api-key")
+
+
+def test_what_the_reconcile_job_finds_raises_an_alarm_to_the_operations_topic(template):
+    from functions.payments.reconcile_service import ALERT
+
+    (metric_filter,) = resources(template, "AWS::Logs::MetricFilter").values()
+    props = metric_filter["Properties"]
+    assert ALERT in props["FilterPattern"] and props["MetricTransformations"][0]["MetricValue"] == "1"
+    (alarm,) = [
+        a["Properties"]
+        for a in resources(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == props["MetricTransformations"][0]["MetricName"]
+    ]
+    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"]  # the operations topic (the nested stack's output)

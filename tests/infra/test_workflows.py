@@ -14,6 +14,7 @@ import pytest
 from apranova.workflow_inputs import STATE_FIELDS
 from functions.provision.catalog import (
     DATABASE_CONNECTION_LOST,
+    DATABASE_CONTENTION,
     DP_TOOLS,
     FSD_TOOLS,
     LAMBDA_SERVICE_ERRORS,
@@ -161,7 +162,12 @@ def test_every_task_retries_the_transient_errors_with_backoff_and_never_a_perman
         for other in state["Retry"]:
             # Permanent errors are not retried: they are recorded at once.
             assert not {"ToolFailed", "ToolNotConfigured", "States.ALL"} & set(other["ErrorEquals"]), name
-    assert set(TRANSIENT_ERRORS) == {"ToolUnavailable", "OperationalError", *DATABASE_CONNECTION_LOST}
+    assert set(TRANSIENT_ERRORS) == {
+        "ToolUnavailable",
+        "OperationalError",
+        *DATABASE_CONNECTION_LOST,
+        *DATABASE_CONTENTION,
+    }
 
 
 def test_a_tool_outage_while_deprovisioning_retries_for_hours_in_its_own_branch(definitions, steps):
