@@ -145,7 +145,16 @@ def _login(info: dict[str, Any], user: str) -> dict[str, Any]:
 
 def test_stack_json_keeps_the_contract(stack: Stack) -> None:
     info = stack.info
-    assert set(info) == {"api_url", "stripe_url", "moto_url", "database_url", "pooler_url", "cognito", "dev_users"}
+    assert set(info) == {
+        "api_url",
+        "stripe_url",
+        "github_url",
+        "moto_url",
+        "database_url",
+        "pooler_url",
+        "cognito",
+        "dev_users",
+    }
     assert info["api_url"] == f"http://127.0.0.1:{stack.port}"
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", info["stripe_url"])
     assert info["database_url"].startswith("postgresql://")
@@ -377,10 +386,13 @@ def test_a_person_pays_on_the_emulator_page_and_the_webhook_has_fired(stack: Sta
     assert requests.post(f"{github}/_test/repos", json={"owner": owner, "repo": "kpi-sql"}, timeout=10).ok
     pushed = requests.post(f"{github}/_test/repos/{owner}/kpi-sql/commits", json={"message": "KPIs"}, timeout=10)
     with psycopg.connect(stack.info["database_url"]) as conn:
-        (deliverable,) = conn.execute(
-            "SELECT d.id FROM deliverables d JOIN projects p ON p.id = d.project_id JOIN tracks t ON t.id = p.track_id"
+        project, deliverable = conn.execute(
+            "SELECT p.id, d.id FROM deliverables d JOIN projects p ON p.id = d.project_id"
+            " JOIN tracks t ON t.id = p.track_id"
             " WHERE t.code = 'DP' AND p.number = 1 AND d.deliverable_type = 'GITHUB' AND d.is_required"
         ).fetchone()
+    started = requests.post(stack.url(f"/api/curriculum/projects/{project}/start/"), headers=headers, timeout=30)
+    assert started.status_code == 200, started.text
     repository = {"deliverable_id": deliverable, "submission_url": f"https://github.com/{owner}/kpi-sql"}
     submitted = requests.post(stack.url("/api/curriculum/submissions/"), json=repository, headers=headers, timeout=30)
     assert submitted.status_code == 201, submitted.text
