@@ -201,7 +201,11 @@ def retention_policies() -> Response[RetentionPolicyList]:
     summary="Change retention periods (all or nothing; never below a legal minimum; audited)",
 )
 def change_retention(
-    changes: Annotated[list[RetentionChange], Body(max_length=50, description="The policies to change")],
+    changes: Annotated[
+        list[RetentionChange],
+        # minItems documents the service's "at least one change" (its 422 names the rule).
+        Body(max_length=50, description="The policies to change", json_schema_extra={"minItems": 1}),
+    ],
 ) -> Response[RetentionPolicyList]:
     updated = service.change_retention(caller(app), changes, request_info(app))
     return _json(200, RetentionPolicyList(items=updated))

@@ -37,7 +37,20 @@ class Strict(BaseModel):
 
 
 Email = Field(max_length=254, examples=["ada@example.com"])
-Password = Field(max_length=256)
+# The policy as a JSON Schema pattern for clients (and the API's property tests); check_password
+# stays the check, so that a 422 names the rule that failed.
+PASSWORD_PATTERN = (
+    "^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])(?=.*["
+    + "".join("\\" + ch if ch in "\\[]^-" else ch for ch in SYMBOLS)
+    + "])"
+    + f".{{{PASSWORD_MIN_LENGTH},256}}$"
+)
+Password = Field(
+    max_length=256,
+    json_schema_extra={"minLength": PASSWORD_MIN_LENGTH, "pattern": PASSWORD_PATTERN},
+    description=f"At least {PASSWORD_MIN_LENGTH} characters with an uppercase and a lowercase letter, a digit and "
+    "a symbol.",
+)
 
 
 class Registration(Strict):

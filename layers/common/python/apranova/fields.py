@@ -56,10 +56,15 @@ def check_plain_text(value: str) -> str:
     return value
 
 
+# The same rule as a JSON Schema pattern (for clients and the API's property tests): no character of
+# _NOT_PLAIN, and one that is not a space. check_plain_text stays the check (its 422 names the rule).
+_NOT_PLAIN_CLASS = "\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069"
+PLAIN_TEXT_PATTERN = f"^[^{_NOT_PLAIN_CLASS}]*[^{_NOT_PLAIN_CLASS}\\s][^{_NOT_PLAIN_CLASS}]*$"
+
 # A person's name as every request model takes it (registration, profile, pay-first checkout).
 PlainName = Annotated[
     str,
-    Field(min_length=1, max_length=200, examples=["Ada Lovelace"]),
+    Field(min_length=1, max_length=200, examples=["Ada Lovelace"], json_schema_extra={"pattern": PLAIN_TEXT_PATTERN}),
     AfterValidator(check_plain_text),
 ]
 
