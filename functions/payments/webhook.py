@@ -60,7 +60,8 @@ def verified_event(payload: bytes, signature: str | None, webhook_secret: str) -
         raise InvalidSignature("The Stripe-Signature header is missing.")
     try:
         stripe.WebhookSignature.verify_header(payload, signature, webhook_secret, tolerance=TOLERANCE_SECONDS)
-    except stripe.SignatureVerificationError:
+    except (stripe.SignatureVerificationError, UnicodeDecodeError):
+        # Stripe signs UTF-8 text: bytes that are not cannot carry its signature.
         raise InvalidSignature("The Stripe signature is not valid for this body.") from None
     try:
         event = json.loads(payload)

@@ -6,8 +6,8 @@
   role the route needs *now* and has not ended their sessions since the token was issued (401/403;
   ``apranova.identity``); a body the validation can read (415 for a content type it does not take,
   400 for bytes that are not UTF-8, a broken multipart form or malformed JSON); no character
-  PostgreSQL text cannot hold in the body, the query or the path (422); a JSON body whose top level
-  is what the route takes (422);
+  PostgreSQL text cannot hold in the body, the query or the path (422); no query parameter the route
+  does not declare (422); a JSON body whose top level is what the route takes (422);
 - the single mapping of errors to the JSON error body (domain errors, validation, 404/405, 500);
 - the security headers on every answer (``lambda_entry``).
 """
@@ -146,6 +146,7 @@ def _guard_for(table: dict[str, routes.Route]) -> Callable[[APIGatewayHttpResolv
                     for f in fields[:MAX_REPORTED_FIELDS]
                 ],
             )
+        _check_query_names(app, event.get("queryStringParameters"))
         if is_json:
             _check_top_level(body, _takes_a_list(app))
         return next_middleware(app)
@@ -164,6 +165,28 @@ def _session_caller(route: routes.Route, token: Caller, event: dict[str, Any]) -
     current = caller_with_role(token, session.role)
     check_access(route, current)
     return current
+
+
+def _check_query_names(app: APIGatewayHttpResolver, query: dict[str, str] | None) -> None:
+    """A query parameter the route does not declare is a 422 naming it, never silently ignored
+    (``?email=dana`` on a list that filters by ``q`` would otherwise answer with everyone)."""
+    route = app.context.get("_route")
+    if not query or route is None:
+        return
+    unknown = sorted(set(query) - {param.alias for param in route.dependant.query_params})
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: "
+            f"{', '.join(_shown(name) for name in unknown[:MAX_REPORTED_FIELDS])}.",
+            details=[
+                {
+                    "field": f"query.{_shown(name)}",
+                    "code": "unknown_parameter",
+                    "message": "not a parameter of this route",
+                }
+                for name in unknown[:MAX_REPORTED_FIELDS]
+            ],
+        )
 
 
 def _takes_a_list(app: APIGatewayHttpResolver) -> bool:
