@@ -671,3 +671,26 @@ def test_a_name_with_control_characters_is_422_on_the_profile_and_the_pay_first_
     status, body = call(route("POST /api/payments/create-anonymous-checkout/"), body=checkout)
     assert status == 422 and "body.name" in [d["field"] for d in body["error"]["details"]]
     assert snapshot(pg) == before
+
+
+# --- query parameters a route does not declare --------------------------------------------------------
+
+
+@pytest.mark.parametrize("api_route", API_ROUTES, ids=lambda r: r.key)
+def test_an_undeclared_query_parameter_is_refused_by_name(api_route, pg):
+    """Never silently ignored: ``?email=dana`` on a list that filters by ``q`` would answer everyone."""
+    before = snapshot(pg)
+    status, body = call(api_route, concrete(api_route.path), query={"not_a_parameter": "1"})
+    assert status == 422, body
+    assert {"field": "query.not_a_parameter", "code": "unknown_parameter"} in [
+        {"field": d["field"], "code": d["code"]} for d in body["error"]["details"]
+    ], body
+    assert snapshot(pg) == before
+
+
+def test_a_webhook_body_that_is_not_utf8_is_an_invalid_signature():
+    """Stripe signs UTF-8 text; the SDK's own decoding error used to be a 500."""
+    from functions.payments.webhook import InvalidSignature, verified_event
+
+    with pytest.raises(InvalidSignature):
+        verified_event(b"\xff\xfe{}", "t=1,v1=" + "0" * 64, "whsec_" + "s" * 32)
