@@ -1,0 +1,101 @@
+"""The proxy's HTTP server: verify, resolve, forward (one request per connection to the target).
+
+Each request is checked on its own and forwarded on a fresh connection with ``Connection: close``:
+the load balancer reuses its connections to the proxy for different students, so nothing may ride
+on a connection a previous request opened. An ``Upgrade`` request (code-server's WebSocket) is
+tunnelled byte for byte after the same check, and lives only as long as that socket.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+
+from apranova import db
+from workspace_proxy.identity import KeyCache, NotSignedIn, verify
+from workspace_proxy.targets import Refusal, resolve
+
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding"}
+REGION = os.environ.get("AWS_REGION", "us-east-1")
+KEYS = KeyCache(REGION)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _refuse(self, status: int, message: str) -> None:
+        body = message.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def _route(self):
+        if self.path == "/healthz":
+            return None
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            identity = verify(headers, keys=KEYS, load_balancer_arn=os.environ["LOAD_BALANCER_ARN"])
+        except NotSignedIn as error:
+            self._refuse(401, str(error))
+            return False
+        return resolve(db.connection(), boto3.client("ecs"), os.environ["WORKSPACE_CLUSTER"], identity.user_id)
+
+    def _forward(self) -> None:
+        decision = self._route()
+        if decision is None:
+            self._refuse(200, "ok")
+            return
+        if decision is False:
+            return
+        if isinstance(decision, Refusal):
+            self._refuse(decision.status, decision.reason)
+            return
+        upgrade = self.headers.get("Upgrade")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        lines = [f"{self.command} {self.path} HTTP/1.1"]
+        for name, value in self.headers.items():
+            lowered = name.lower()
+            if lowered in HOP_BY_HOP or lowered.startswith("x-amzn-oidc-"):
+                continue  # the student's tokens stay at the proxy
+            lines.append(f"{name}: {value}")
+        lines.append("Connection: Upgrade" if upgrade else "Connection: close")
+        upstream = socket.create_connection((decision.host, decision.port), timeout=30)
+        try:
+            upstream.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+            self._pipe(upstream)
+        finally:
+            upstream.close()
+            self.close_connection = True
+
+    def _pipe(self, upstream: socket.socket) -> None:
+        client = self.connection
+        upstream.settimeout(None)
+        sockets = [client, upstream]
+        while True:
+            readable, _, _ = select.select(sockets, [], [], 600)
+            if not readable:
+                return
+            for source in readable:
+                data = source.recv(65536)
+                if not data:
+                    return
+                (upstream if source is client else client).sendall(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _forward
+
+
+def main() -> None:
+    ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PROXY_PORT", "8080"))), Handler).serve_forever()  # noqa: S104
+
+
+if __name__ == "__main__":
+    main()
