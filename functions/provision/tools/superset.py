@@ -32,6 +32,7 @@ import json
 import re
 import secrets
 import string
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -201,6 +202,9 @@ class _SupersetApi:
         self.token: str | None = None
         self.csrf: str | None = None
         self._session_url: str | None = None
+        # One admin session (token, CSRF token, cookie) serves one call at a time: a warm Lambda
+        # environment serves one request, but the local stack's environments share this object.
+        self._lock = threading.Lock()
 
     def url(self) -> str:
         url = self._p.base_url()
@@ -256,6 +260,10 @@ class _SupersetApi:
         return {"Authorization": f"Bearer {self.token}"}
 
     def call(self, method: str, path: str, *, json_body: Any = None, q: dict[str, Any] | None = None) -> _Answer:
+        with self._lock:
+            return self._call(method, path, json_body=json_body, q=q)
+
+    def _call(self, method: str, path: str, *, json_body: Any = None, q: dict[str, Any] | None = None) -> _Answer:
         mutating = method in ("POST", "PUT", "DELETE", "PATCH")
         renewed_token = renewed_csrf = False
         while True:
