@@ -6,6 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# The web app (web/) has its own package.json and lockfile.
+WEB_STAMP := web/node_modules/.installed
 # The shared tools the local stack and the tests run, each in a venv of its own (their pins conflict
 # with the project's), rebuilt when its requirements file changes.
 TOOLS := .tools
@@ -15,7 +17,7 @@ export JSII_NODE := $(CURDIR)/node_modules/.bin/node
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup tools pgbouncer dev dev-reset test lint synth bench openapi clean
+.PHONY: setup tools pgbouncer chromium web-setup dev dev-reset test lint synth bench openapi clean
 
 setup: $(VENV_STAMP) $(NODE_STAMP)
 
@@ -28,6 +30,12 @@ $(VENV_STAMP): pyproject.toml constraints.txt
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web-setup: $(WEB_STAMP)
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	npm --prefix web ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 tools: $(TOOL_STAMPS)
@@ -54,13 +62,27 @@ pgbouncer:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
 	fi
 
-dev: setup tools pgbouncer
-	$(PY) -m local.stack
+# The browser tests drive Debian's Chromium (Playwright's own browser download cannot work on
+# these machines), installed like PgBouncer when missing.
+CHROMIUM_FOUND = $(shell command -v chromium 2>/dev/null)
+chromium:
+	@if [ -z "$(CHROMIUM_FOUND)" ]; then \
+	  echo "Chromium is not installed: installing it"; \
+	  command -v apt-get >/dev/null || { echo "install Chromium with your package manager" >&2; exit 1; }; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# The web app at http://127.0.0.1:5173 (Vite's dev server, /api proxied to the API); LOCAL_WEB=off
+# runs the API alone.
+dev: setup tools pgbouncer web-setup
+	LOCAL_WEB=$${LOCAL_WEB:-dev} $(PY) -m local.stack
 
 dev-reset:
 	rm -rf .local
 
-test: setup tools pgbouncer
+test: setup tools pgbouncer web-setup chromium
+	cd web && npx tsc -p . && npx vitest run
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -77,8 +99,9 @@ synth: setup
 bench: setup
 	$(PY) -m bench
 
-openapi: setup
+openapi: setup web-setup
 	$(PY) -m local.openapi --write
+	cd web && npm run --silent openapi
 
 clean:
-	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .build
+	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .build web/node_modules web/dist

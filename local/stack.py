@@ -127,7 +127,8 @@ def _banner(info: dict[str, Any]) -> str:
     )
     return (
         "\nApraNova local stack is up\n"
-        f"  API        {info['api_url']}\n"
+        + (f"  Web app    {info['web_url']}  (its /api is the API)\n" if info.get("web_url") else "")
+        + f"  API        {info['api_url']}\n"
         f"  API docs   {info['api_url']}/api/docs/\n"
         f"  Mailbox    {info['api_url']}/_local/mailbox\n"
         f"  Stripe     {info['stripe_url']}  (pay page: {info['stripe_url']}/pay/<session id>)\n"
@@ -288,6 +289,73 @@ def _run_schedules(app: Any, stop: threading.Event) -> None:
                 log.exception("scheduled job %s failed", name)
 
 
+# The web app (web/, design §12): ``LOCAL_WEB=dev`` (what ``make dev`` sets) runs Vite's dev
+# server, ``preview`` serves the last ``npm run build`` (the browser tests), unset or ``off`` none.
+# Either proxies /api to this stack's API, so the app and the API share one origin.
+WEB_DIR = ROOT / "web"
+WEB_START_TIMEOUT = 60
+
+
+def _web_mode() -> str:
+    mode = (os.environ.get("LOCAL_WEB") or "off").strip().lower()
+    if mode not in ("dev", "preview", "off"):
+        raise SystemExit(f"LOCAL_WEB must be dev, preview or off, not {mode!r}")
+    return mode
+
+
+def _web_url() -> str:
+    return f"http://127.0.0.1:{int(os.environ.get('WEB_PORT') or 5173)}"
+
+
+def _start_web(state: Path, mode: str, web_url: str, api_url: str) -> Any:
+    """Vite serving the app at ``web_url``, its /api proxied to ``api_url``; the process, once it answers."""
+    import subprocess
+    import urllib.request
+
+    vite = WEB_DIR / "node_modules" / "vite" / "bin" / "vite.js"
+    if not vite.exists():
+        raise SystemExit("the web app is not installed: run `npm --prefix web ci` (make dev does)")
+    if mode == "preview" and not (WEB_DIR / "dist" / "index.html").exists():
+        raise SystemExit("LOCAL_WEB=preview serves web/dist: run `npm --prefix web run build` first")
+    # The Node that package.json pins (node_modules/.bin/node) when present, else the machine's.
+    pinned = ROOT / "node_modules" / ".bin" / "node"
+    node = str(pinned) if pinned.exists() else "node"
+    port = web_url.rsplit(":", 1)[1]
+    command = [node, str(vite), *(["preview"] if mode == "preview" else []), "--host", "127.0.0.1"]
+    command += ["--port", port, "--strictPort"]
+    log_file = (state / "web.log").open("w")
+    process = subprocess.Popen(
+        command,
+        cwd=WEB_DIR,
+        env={**os.environ, "API_URL": api_url, "BROWSER": "none"},
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C reaches it through our own shutdown, in order
+    )
+    deadline = time.monotonic() + WEB_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the web server exited with {process.returncode}: see {state / 'web.log'}")
+        try:
+            with urllib.request.urlopen(web_url + "/", timeout=2) as response:  # noqa: S310 - our own server
+                if response.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    raise SystemExit(f"the web server did not answer at {web_url} within {WEB_START_TIMEOUT} s")
+
+
+def _stop_web(process: Any) -> None:
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def main() -> int:
     _environment()
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -330,6 +398,11 @@ def main() -> int:
         return openapi_cache["doc"]
 
     # CORS as the deployed API answers it (apranova.cors), for the SPA's origin.
+    web_mode = _web_mode()
+    web_url = _web_url() if web_mode != "off" else None
+    if web_url and not os.environ.get("SPA_ORIGIN"):
+        # Every email's links and Stripe's return page point at the web app this stack serves.
+        os.environ["SPA_ORIGIN"] = web_url
     spa_origin = os.environ.get("SPA_ORIGIN") or cors.LOCAL_SPA_ORIGIN
     app = LocalApi(jwt_check=None, openapi=openapi, mailbox=moto_stack.mailbox, cors_policy=cors.policy(spa_origin))
     try:
@@ -346,6 +419,7 @@ def main() -> int:
     moto = moto_stack.MotoServer(port=int(os.environ.get("MOTO_PORT") or 0))
     moto.start()
     serving = stripe_started = github_started = False
+    web_process: Any = None
     tools: list[Any] = []
     pooler = PgBouncer(database_url, state / "pgbouncer", port=int(os.environ.get("POOLER_PORT") or 0))
     try:
@@ -391,7 +465,10 @@ def main() -> int:
         serving = True
         threading.Thread(target=_run_schedules, args=(app, stop), name="schedules", daemon=True).start()
 
+        if web_url:
+            web_process = _start_web(state, web_mode, web_url, api_url)
         info: dict[str, Any] = {
+            **({"web_url": web_url} if web_url else {}),
             "api_url": api_url,
             "stripe_url": stripe_url,
             "github_url": github_url,
@@ -412,6 +489,8 @@ def main() -> int:
         log.info("stopping")
     finally:
         stack_file.unlink(missing_ok=True)
+        if web_process is not None:
+            _stop_web(web_process)
         if serving:
             http.shutdown()
         http.server_close()

@@ -97,6 +97,28 @@ def _cleared_refresh_cookie() -> Cookie:
     )
 
 
+# A readable hint that a refresh cookie exists (no secret in it), so that the web app asks for a
+# new access token on start only when there is a session to restore.
+SESSION_HINT_COOKIE = "apranova_session"
+
+
+def _session_cookies(token: str) -> list[Cookie]:
+    hint = Cookie(
+        name=SESSION_HINT_COOKIE,
+        value="1",
+        path="/",
+        secure=True,
+        same_site=SameSite.STRICT_MODE,
+        max_age=REFRESH_TOKEN_DAYS * 24 * 3600,
+    )
+    return [_refresh_cookie(token), hint]
+
+
+def _cleared_session_cookies() -> list[Cookie]:
+    hint = Cookie(name=SESSION_HINT_COOKIE, value="", path="/", secure=True, same_site=SameSite.STRICT_MODE, max_age=0)
+    return [_cleared_refresh_cookie(), hint]
+
+
 def _cookie_refresh_token() -> str | None:
     """The refresh token from the request's cookie (HTTP API payload 2.0 lists cookies apart)."""
     for cookie in app.current_event.cookies or []:
@@ -131,7 +153,7 @@ def resend_verification(request: EmailOnly) -> Response[Message]:
 @app.post("/api/auth/login/", summary="Log in with email and password")
 def login(request: Login) -> Response[LoginResult]:
     result = service.login(_pool(), request.email, request.password, _info())
-    return _json(200, result, cookies=[_refresh_cookie(result.refresh)])
+    return _json(200, result, cookies=_session_cookies(result.refresh))
 
 
 @app.post("/api/auth/token/refresh/", summary="A new access token for a refresh token")
@@ -140,13 +162,13 @@ def refresh(request: RefreshRequest | None = None) -> Response[RefreshResult]:
     if not token:
         raise Unauthorized("No refresh token was sent.", code="token_not_valid")
     result = service.refresh(_pool(), token)
-    return _json(200, result, cookies=[_refresh_cookie(token)])
+    return _json(200, result, cookies=_session_cookies(token))
 
 
 @app.post("/api/auth/logout/", summary="Log out: the refresh token stops working")
 def logout(request: LogoutRequest | None = None) -> Response[Message]:
     service.logout(_pool(), caller(app), _access_token(), _info())
-    return _json(200, Message(detail="Logged out."), cookies=[_cleared_refresh_cookie()])
+    return _json(200, Message(detail="Logged out."), cookies=_cleared_session_cookies())
 
 
 @app.post("/api/auth/password/reset/", summary="Email a password reset code")

@@ -14,7 +14,7 @@ from http.cookies import SimpleCookie
 
 import pytest
 
-from functions.auth.handler import REFRESH_COOKIE
+from functions.auth.handler import REFRESH_COOKIE, SESSION_HINT_COOKIE
 from functions.auth.handler import lambda_handler as auth
 from local.events import LambdaContext, http_api_event
 from tests.integration.auth_support import PASSWORD, active_consent_versions, bearer, mailed_code, use_pool
@@ -37,11 +37,15 @@ def send(method: str, path: str, body=None, *, cookies=None, **kwargs) -> tuple[
     return response["statusCode"], answer, response.get("cookies") or []
 
 
-def refresh_cookie(set_cookies: list[str]):
+def cookie(set_cookies: list[str], name: str):
     jar = SimpleCookie()
     for header in set_cookies:
         jar.load(header)
-    return jar[REFRESH_COOKIE]
+    return jar[name]
+
+
+def refresh_cookie(set_cookies: list[str]):
+    return cookie(set_cookies, REFRESH_COOKIE)
 
 
 def signed_in(versions) -> tuple[dict, list[str]]:
@@ -56,13 +60,18 @@ def signed_in(versions) -> tuple[dict, list[str]]:
 
 def test_login_sets_the_refresh_token_as_a_strict_httponly_cookie_on_the_auth_paths(versions):
     tokens, cookies = signed_in(versions)
-    cookie = refresh_cookie(cookies)
-    assert cookie.value == tokens["refresh"]  # the body keeps it for non-browser clients
-    assert cookie["httponly"] is True
-    assert cookie["secure"] is True
-    assert cookie["samesite"] == "Strict"
-    assert cookie["path"] == "/api/auth/"
-    assert int(cookie["max-age"]) == 30 * 24 * 3600
+    refresh = refresh_cookie(cookies)
+    assert refresh.value == tokens["refresh"]  # the body keeps it for non-browser clients
+    assert refresh["httponly"] is True
+    assert refresh["secure"] is True
+    assert refresh["samesite"] == "Strict"
+    assert refresh["path"] == "/api/auth/"
+    assert int(refresh["max-age"]) == 30 * 24 * 3600
+    # The web app's hint that there is a session to restore: readable by script, so no secret in it.
+    hint = cookie(cookies, SESSION_HINT_COOKIE)
+    assert hint.value == "1"
+    assert hint["httponly"] == ""
+    assert hint["secure"] is True and hint["samesite"] == "Strict" and hint["path"] == "/"
 
 
 def test_refresh_reads_the_cookie_when_the_body_has_no_token(versions):
@@ -94,5 +103,7 @@ def test_logout_clears_the_cookie_and_its_token_stops_working(versions):
     assert gone.value == ""
     assert int(gone["max-age"]) == 0
     assert gone["path"] == "/api/auth/"
+    assert cookie(cleared, SESSION_HINT_COOKIE).value == ""
+    assert int(cookie(cleared, SESSION_HINT_COOKIE)["max-age"]) == 0
     # Cognito revoked the refresh token the cookie carried.
     assert send("POST", "/api/auth/token/refresh/", cookies=sent)[0] == 401
