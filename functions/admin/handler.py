@@ -101,11 +101,24 @@ def list_submissions(
     return _json(200, AdminSubmissionPage.model_validate(page.model_dump()))
 
 
+StatsFrom = Annotated[
+    str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}-\d{2}$", description="First day, UTC (YYYY-MM-DD)")
+]
+StatsTo = Annotated[
+    str | None, Query(alias="to", pattern=r"^\d{4}-\d{2}-\d{2}$", description="Last day, UTC, included")
+]
+StatsBucket = Annotated[
+    str | None, Query(pattern="^(day|week)$", description="day (at most 366 days) or week (at most 1113 days)")
+]
+
+
 @app.get(
-    "/api/admin/stats/", summary="Enrollments, revenue, review turnaround and queue", middlewares=[known_query_only]
+    "/api/admin/stats/",
+    summary="Enrollments, revenue, review turnaround and queue; with ?from&to&bucket, their time series",
+    middlewares=[known_query_only],
 )
-def stats() -> Response[AdminStats]:
-    return _json(200, AdminStats.model_validate(service.stats()))
+def stats(start: StatsFrom = None, end: StatsTo = None, bucket: StatsBucket = None) -> Response[AdminStats]:
+    return _json(200, AdminStats.model_validate(service.stats(start, end, bucket)))
 
 
 @app.post("/api/admin/users/<id>/role/", summary="Set a user's role (moves their Cognito group; audited)")

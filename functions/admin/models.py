@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
@@ -200,6 +200,72 @@ class AdminReviewTurnaround(BaseModel):
     p90_seconds: float | None
 
 
+class RevenuePoint(BaseModel):
+    bucket: date
+    track: str
+    currency: str
+    payments: int
+    gross_cents: int
+    refunded_cents: int = Field(description="Refunded since, of these payments.")
+
+
+class EnrollmentPoint(BaseModel):
+    bucket: date
+    track: str
+    enrollments: int
+
+
+class ProvisioningPoint(BaseModel):
+    bucket: date = Field(description="When the tool's state last changed.")
+    tool: str
+    status: str
+    count: int
+
+
+class ReviewPoint(BaseModel):
+    bucket: date = Field(description="When the decisions were made.")
+    decided: int
+    approved: int
+    changes_requested: int
+    median_turnaround_seconds: float | None
+    p90_turnaround_seconds: float | None
+
+
+class WaitingPoint(BaseModel):
+    bucket: date = Field(description="When the submissions came in.")
+    submitted: int
+    pending: int = Field(description="Of these, still waiting for a review.")
+    median_wait_seconds: float | None = Field(description="Until decided or superseded; until now while pending.")
+    longest_pending_seconds: float | None
+
+
+class RefundPoint(BaseModel):
+    bucket: date = Field(description="When the refunds were requested.")
+    currency: str
+    requested: int
+    approved: int
+    rejected: int
+    pending: int
+    failed: int
+    requested_cents: int
+    approved_cents: int
+
+
+class AdminStatsSeries(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from", serialization_alias="from", description="First day (UTC), included.")
+    to: date = Field(description="Last day (UTC), included.")
+    bucket: Literal["day", "week"]
+    buckets: list[date] = Field(description="Every bucket's first day (weeks start on Monday), for the axis.")
+    revenue: list[RevenuePoint] = Field(description="Buckets without rows are left out (zero).")
+    enrollments: list[EnrollmentPoint]
+    provisioning: list[ProvisioningPoint]
+    reviews: list[ReviewPoint]
+    waiting: list[WaitingPoint]
+    refunds: list[RefundPoint]
+
+
 class AdminStats(BaseModel):
     enrollments: list[AdminEnrollmentCount]
     revenue: list[AdminRevenue]
@@ -207,6 +273,9 @@ class AdminStats(BaseModel):
     review_queue: int = Field(description="PENDING submissions.")
     oldest_pending_at: datetime | None
     students_without_trainer: int = Field(description="ENROLLED students with no assigned trainer.")
+    series: AdminStatsSeries | None = Field(
+        default=None, description="The time series, when ?from, ?to or ?bucket is given (else null)."
+    )
 
 
 # --- policies, the audit trail and retention (issue 7) --------------------------------------------

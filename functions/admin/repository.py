@@ -323,6 +323,131 @@ def queue(cur: Cursor[Any]) -> dict[str, Any]:
     ).fetchone()
 
 
+# --- stats: time series (issue 18) ---------------------------------------------------------------
+# Each series is one statement over [from, to) on an index of the time it is dated by (migration
+# 0019), grouped by UTC day or ISO week (Monday); buckets without rows are left out (the service
+# lists every bucket for the axis).
+
+_BUCKET = "(date_trunc(%(bucket)s, {column} AT TIME ZONE 'UTC'))::date"
+
+
+def _series(cur: Cursor[Any], query: str, column: str, window: dict[str, Any]) -> list[dict[str, Any]]:
+    text = query.replace("{bucket}", _BUCKET.format(column=column))
+    return cur.execute(text, window).fetchall()
+
+
+def revenue_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
+    """Payments received, by the day they succeeded (payments_succeeded), per track and currency."""
+    return _series(
+        cur,
+        """
+        SELECT {bucket} AS bucket, track, currency::text AS currency, count(*) AS payments,
+               sum(amount_cents)::bigint AS gross_cents, sum(refunded_amount_cents)::bigint AS refunded_cents
+        FROM payments
+        WHERE succeeded_at >= %(start)s AND succeeded_at < %(end)s AND status = ANY(%(paid)s)
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        """,
+        "succeeded_at",
+        {**window, "paid": list(PAID)},
+    )
+
+
+def enrollment_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
+    """Students by the day they were enrolled (users_enrolled), per track and their status now."""
+    return _series(
+        cur,
+        """
+        SELECT {bucket} AS bucket, t.code AS track, count(*) AS enrollments
+        FROM users u JOIN tracks t ON t.id = u.track_id
+        WHERE u.enrolled_at >= %(start)s AND u.enrolled_at < %(end)s AND u.role = 'student'
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        "u.enrolled_at",
+        window,
+    )
+
+
+def provisioning_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each tool's state by the day it last changed (tool_provisioning_updated)."""
+    return _series(
+        cur,
+        """
+        SELECT {bucket} AS bucket, tool, status, count(*) AS count
+        FROM tool_provisioning
+        WHERE updated_at >= %(start)s AND updated_at < %(end)s
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        """,
+        "updated_at",
+        window,
+    )
+
+
+def review_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
+    """Decisions by the day they were made (submissions_reviewed): how many, and how long each
+    submission had waited for its decision (turnaround)."""
+    return _series(
+        cur,
+        """
+        SELECT {bucket} AS bucket, count(*) AS decided,
+               count(*) FILTER (WHERE status = 'APPROVED') AS approved,
+               count(*) FILTER (WHERE status = 'CHANGES_REQUESTED') AS changes_requested,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM reviewed_at - submitted_at))
+                   AS median_turnaround_seconds,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM reviewed_at - submitted_at))
+                   AS p90_turnaround_seconds
+        FROM submissions
+        WHERE reviewed_at >= %(start)s AND reviewed_at < %(end)s AND status IN ('APPROVED', 'CHANGES_REQUESTED')
+        GROUP BY 1 ORDER BY 1
+        """,
+        "reviewed_at",
+        window,
+    )
+
+
+def waiting_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
+    """Submissions by the day they came in (submissions_submitted): how many, how many still wait,
+    and how long they waited (until decided or superseded, or until now while pending)."""
+    return _series(
+        cur,
+        """
+        SELECT {bucket} AS bucket, count(*) AS submitted,
+               count(*) FILTER (WHERE status = 'PENDING') AS pending,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM (
+                   CASE status WHEN 'PENDING' THEN now() WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END
+               ) - submitted_at)) AS median_wait_seconds,
+               max(extract(epoch FROM now() - submitted_at)) FILTER (WHERE status = 'PENDING')
+                   AS longest_pending_seconds
+        FROM submissions
+        WHERE submitted_at >= %(start)s AND submitted_at < %(end)s
+        GROUP BY 1 ORDER BY 1
+        """,
+        "submitted_at",
+        window,
+    )
+
+
+def refund_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
+    """Refund requests by the day they were made (refund_requests_created) and where they stand, per
+    currency (amounts are never summed across currencies)."""
+    return _series(
+        cur,
+        """
+        SELECT {bucket} AS bucket, p.currency::text AS currency, count(*) AS requested,
+               count(*) FILTER (WHERE r.status = 'APPROVED') AS approved,
+               count(*) FILTER (WHERE r.status = 'REJECTED') AS rejected,
+               count(*) FILTER (WHERE r.status = 'PENDING') AS pending,
+               count(*) FILTER (WHERE r.status = 'FAILED') AS failed,
+               sum(r.amount_cents)::bigint AS requested_cents,
+               coalesce(sum(r.amount_cents) FILTER (WHERE r.status = 'APPROVED'), 0)::bigint AS approved_cents
+        FROM refund_requests r JOIN payments p ON p.id = r.payment_id
+        WHERE r.created_at >= %(start)s AND r.created_at < %(end)s
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        "r.created_at",
+        window,
+    )
+
+
 def read_only_snapshot(cur: Cursor[Any]) -> None:
     """The transaction's reads all see one snapshot (a report's numbers agree with each other)."""
     cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from apranova import db, retention_bounds
@@ -247,16 +247,91 @@ def submissions(
     return build_page(rows, size, lambda r: (r["submitted_at"].isoformat(), r["id"]))
 
 
-def stats() -> dict[str, Any]:
+# The longest range each bucket may cover: a year of days, about three years of weeks.
+MAX_RANGE_DAYS = {"day": 366, "week": 3 * 371}
+DEFAULT_RANGE_DAYS = {"day": 30, "week": 26 * 7}
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        message = "A calendar date, YYYY-MM-DD."
+        raise ValidationFailed(
+            f"{name} is not a date.", details=[{"field": f"query.{name}", "code": "invalid_date", "message": message}]
+        ) from None
+
+
+def stats_window(start: str | None, end: str | None, bucket: str | None, today: date) -> dict[str, Any]:
+    """The days ``from``..``to`` (both included, UTC) and the bucket: defaults to the last 30 days by
+    day (26 weeks by week) up to today; ``from`` after ``to`` or a range longer than the bucket
+    allows is 422."""
+    size = bucket or "day"
+    last = _date(end, "to") or today
+    first = _date(start, "from") or last - timedelta(days=DEFAULT_RANGE_DAYS[size] - 1)
+    if first > last:
+        raise ValidationFailed(
+            "from is after to.",
+            details=[{"field": "query.from", "code": "after_to", "message": "from must be on or before to"}],
+        )
+    days = (last - first).days + 1
+    if days > MAX_RANGE_DAYS[size]:
+        message = f"At most {MAX_RANGE_DAYS[size]} days by {size}; use a wider bucket or a shorter range."
+        raise ValidationFailed(
+            f"The range is {days} days. {message}",
+            details=[{"field": "query.to", "code": "range_too_long", "message": message}],
+        )
+    return {"first": first, "last": last, "bucket": size}
+
+
+def _buckets(first: date, last: date, bucket: str) -> list[date]:
+    """Every bucket's first day from the one holding ``first`` to the one holding ``last``."""
+    step = timedelta(days=7 if bucket == "week" else 1)
+    at = first - timedelta(days=first.weekday()) if bucket == "week" else first
+    found = []
+    while at <= last:
+        found.append(at)
+        at += step
+    return found
+
+
+def stats(start: str | None = None, end: str | None = None, bucket: str | None = None) -> dict[str, Any]:
+    """The platform's totals and, when a range or bucket is asked (``?from&to&bucket``), its time
+    series: revenue and enrollments per track, provisioning outcomes, review turnaround and waiting,
+    refunds. One snapshot; each series one index-backed statement."""
+    asked = any(value is not None for value in (start, end, bucket))
+    window = stats_window(start, end, bucket, datetime.now(UTC).date()) if asked else None
     with db.transaction() as cur:
         repository.read_only_snapshot(cur)
         queue = repository.queue(cur)
-        return {
+        found: dict[str, Any] = {
             "enrollments": repository.enrollments(cur),
             "revenue": repository.revenue(cur),
             "review_turnaround": repository.review_turnaround(cur),
             **queue,
+            "series": None,
         }
+        if window is not None:
+            params = {
+                "start": datetime.combine(window["first"], time.min, UTC),
+                "end": datetime.combine(window["last"] + timedelta(days=1), time.min, UTC),
+                "bucket": window["bucket"],
+            }
+            found["series"] = {
+                "from": window["first"],
+                "to": window["last"],
+                "bucket": window["bucket"],
+                "buckets": _buckets(window["first"], window["last"], window["bucket"]),
+                "revenue": repository.revenue_series(cur, params),
+                "enrollments": repository.enrollment_series(cur, params),
+                "provisioning": repository.provisioning_series(cur, params),
+                "reviews": repository.review_series(cur, params),
+                "waiting": repository.waiting_series(cur, params),
+                "refunds": repository.refund_series(cur, params),
+            }
+        return found
 
 
 # --- policies (issue 7) ---------------------------------------------------------------------------

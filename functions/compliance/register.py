@@ -625,6 +625,12 @@ TABLES: tuple[Table, ...] = (
             _c("reviewed_at"),
             _c("submitted_at"),
             _c("updated_at"),
+            _c(
+                "trainer_id",
+                ID,
+                "The student's assigned trainer, copied from trainer_assignments for the review queue.",
+                purge="cleared when the assignment ends (the trainer is purged or reassigned)",
+            ),
         ),
         Purge.DELETED,
         legal_basis=CONTRACT,

@@ -28,6 +28,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
 Limit = Annotated[str | None, Query(max_length=4, description="1..100, default 20")]
 TrackFilter = Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]{0,15}$", description="A track code, e.g. DP")]
+ProjectFilter = Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,8}$", description="A project id")]
 StatusFilter = Annotated[
     str | None,
     Query(pattern="^(PENDING|APPROVED|CHANGES_REQUESTED|SUPERSEDED)$", description="Default PENDING"),
@@ -91,8 +92,14 @@ def students(track: TrackFilter = None, cursor: Cursor = None, limit: Limit = No
 
 
 @app.get("/api/trainer/submissions/", summary="The review queue: my students' submissions, oldest first")
-def submissions(status: StatusFilter = None, cursor: Cursor = None, limit: Limit = None) -> Response[QueuePage]:
-    page = service.queue(caller(app), status, cursor, limit)
+def submissions(
+    status: StatusFilter = None,
+    track: TrackFilter = None,
+    project: ProjectFilter = None,
+    cursor: Cursor = None,
+    limit: Limit = None,
+) -> Response[QueuePage]:
+    page = service.queue(caller(app), status, cursor, limit, track=track, project=project)
     return _json(200, QueuePage.model_validate(page.model_dump()))
 
 

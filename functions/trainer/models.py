@@ -78,6 +78,10 @@ class TrainerStudent(BaseModel):
     )
     progress: Progress
     last_submission_at: datetime | None
+    last_activity_at: datetime | None = Field(
+        description="The student's latest submission, step completed or enrollment, whichever is latest."
+    )
+    waiting_submissions: int = Field(description="The student's submissions pending review.")
 
 
 class TrainerStudentPage(BaseModel):
@@ -96,6 +100,7 @@ class QueuedSubmission(BaseModel):
     project_id: int
     project_number: int
     project_title: str
+    track: str
     deliverable_id: int
     deliverable_title: str
     deliverable_type: Literal["LINK", "GITHUB", "FILE", "TEXT"]

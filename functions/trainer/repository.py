@@ -32,7 +32,10 @@ SELECT page.id::text AS id, u.email::text AS email, u.name, t.code AS track, u.e
        (SELECT count(*) FROM student_progress sp
         JOIN projects p ON p.id = sp.project_id AND p.is_active AND p.track_id = u.track_id
         WHERE sp.student_id = page.id AND sp.status = 'APPROVED') AS projects_approved,
-       (SELECT max(s.submitted_at) FROM submissions s WHERE s.student_id = page.id) AS last_submission_at
+       (SELECT max(s.submitted_at) FROM submissions s WHERE s.student_id = page.id) AS last_submission_at,
+       (SELECT max(sc.completed_at) FROM step_completions sc WHERE sc.student_id = page.id) AS last_step_at,
+       (SELECT count(*) FROM submissions w WHERE w.student_id = page.id AND w.status = 'PENDING')
+           AS waiting_submissions
 FROM page
 JOIN users u ON u.id = page.id
 LEFT JOIN tracks t ON t.id = u.track_id
@@ -102,53 +105,76 @@ SUBMISSION_COLUMNS = """
     s.feedback, s.reviewed_by::text AS reviewed_by, s.reviewed_at, s.submitted_at
 """
 
-# Oldest first on (submitted_at, id): an admin's queue walks submissions_status_submitted
-# (status, submitted_at, id); a trainer's joins their assignments (bounded by their capacity).
+# Oldest first on (submitted_at, id), stopping after a page: a trainer's queue walks
+# submissions_trainer_queue (trainer_id, status, submitted_at, id) INCLUDE (project_id), the
+# submission's copy of its student's trainer (migration 0019), so its cost follows the page, not the
+# trainer's load; an admin's walks submissions_status_submitted (status, submitted_at, id). The
+# track and project filters are checked on the index entries (project_id).
 _QUEUE = """
 SELECT {columns},
        u.name AS student_name, u.email::text AS student_email,
-       p.number AS project_number, p.title AS project_title,
+       p.number AS project_number, p.title AS project_title, t.code AS track,
        d.title AS deliverable_title, d.deliverable_type,
        floor(extract(epoch FROM (
            CASE s.status WHEN 'PENDING' THEN now() WHEN 'SUPERSEDED' THEN s.updated_at ELSE s.reviewed_at END
        ) - s.submitted_at))::bigint AS waiting_seconds
-FROM {source}
+FROM submissions s
 JOIN users u ON u.id = s.student_id
 JOIN projects p ON p.id = s.project_id
+JOIN tracks t ON t.id = p.track_id
 JOIN deliverables d ON d.id = s.deliverable_id
-WHERE s.status = %(status)s {after}
+WHERE s.status = %(status)s {trainer} {project} {track} {after}
 ORDER BY s.submitted_at, s.id
 LIMIT %(limit)s
 """
 
-# A trainer's queue starts from the trainer's own students and takes at most a page of each
-# student's submissions (their (student_id, submitted_at) index): its cost follows the trainer's
-# load, never the number of submissions in the whole system. An admin's queue walks the
-# (status, submitted_at) index.
-_TRAINER_SOURCE = """
-trainer_assignments ta
-CROSS JOIN LATERAL (
-    SELECT * FROM submissions s
-    WHERE s.student_id = ta.student_id AND s.status = %(status)s {after}
-    ORDER BY s.submitted_at, s.id
-    LIMIT %(limit)s
-) s
-"""
+_QUEUE_TRAINER = "AND s.trainer_id = %(trainer)s"
+_QUEUE_PROJECT = "AND s.project_id = %(project)s"
+# A short list of ids (a track has a handful of projects), so the filter is checked on the index.
+_QUEUE_TRACK = "AND s.project_id = ANY (%(track_projects)s::int[])"
+_QUEUE_AFTER = "AND (s.submitted_at, s.id) > (%(after_at)s::timestamptz, %(after_id)s::uuid)"
 
 
-def queue(trainer_id: str | None, status: str, after: list[Any] | None, limit: int) -> list[dict[str, Any]]:
-    after_clause = sql.SQL(
-        "AND (s.submitted_at, s.id) > (%(after_at)s::timestamptz, %(after_id)s::uuid)" if after else ""
+def queue_filters(track: str | None, project: int | None) -> dict[str, Any]:
+    """What the queue's filters name: whether the track exists and its projects' ids, whether the
+    project exists and its track. One statement, sent only when a filter is given."""
+    return (
+        db.connection()
+        .execute(
+            """
+        SELECT (SELECT count(*) FROM tracks WHERE code = %(track)s) > 0 AS track_exists,
+               (SELECT coalesce(array_agg(p.id ORDER BY p.id), '{}')
+                FROM projects p JOIN tracks t ON t.id = p.track_id WHERE t.code = %(track)s) AS track_projects,
+               (SELECT t.code FROM projects p JOIN tracks t ON t.id = p.track_id WHERE p.id = %(project)s)
+                   AS project_track
+        """,
+            {"track": track, "project": project},
+        )
+        .fetchone()
     )
-    if trainer_id:
-        source = sql.SQL(_TRAINER_SOURCE).format(after=after_clause)
-        after_clause = sql.SQL("AND ta.trainer_id = %(trainer)s")
-    else:
-        source = sql.SQL("submissions s")
-    query = sql.SQL(_QUEUE).format(columns=sql.SQL(SUBMISSION_COLUMNS), source=source, after=after_clause)
+
+
+def queue(
+    trainer_id: str | None,
+    status: str,
+    after: list[Any] | None,
+    limit: int,
+    *,
+    project: int | None = None,
+    track_projects: list[int] | None = None,
+) -> list[dict[str, Any]]:
+    query = sql.SQL(_QUEUE).format(
+        columns=sql.SQL(SUBMISSION_COLUMNS),
+        trainer=sql.SQL(_QUEUE_TRAINER if trainer_id else ""),
+        project=sql.SQL(_QUEUE_PROJECT if project is not None else ""),
+        track=sql.SQL(_QUEUE_TRACK if track_projects is not None else ""),
+        after=sql.SQL(_QUEUE_AFTER if after else ""),
+    )
     params = {
         "trainer": trainer_id,
         "status": status,
+        "project": project,
+        "track_projects": track_projects,
         "after_at": after[0] if after else None,
         "after_id": after[1] if after else None,
         "limit": limit,

@@ -18,7 +18,7 @@ from typing import Any
 
 from apranova import db, learning, mail
 from apranova.audit import AuditAction, RequestInfo
-from apranova.errors import Conflict, NotFound
+from apranova.errors import Conflict, NotFound, ValidationFailed
 from apranova.fields import canonical_uuid
 from apranova.identity import Caller
 from apranova.observability import logger
@@ -35,6 +35,10 @@ DECISIONS = {"approve": "APPROVED", "request_changes": "CHANGES_REQUESTED"}
 def _scope(caller: Caller) -> str | None:
     """The trainer whose students the caller sees, or None for all of them (admins)."""
     return None if caller.is_admin else caller.user_id
+
+
+def _unknown(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, details=[{"field": f"query.{field}", "code": "unknown_value", "message": message}])
 
 
 def _percent(part: int, whole: int) -> int:
@@ -73,26 +77,58 @@ def _student(row: dict[str, Any]) -> dict[str, Any]:
             "projects_percent": _percent(row["projects_approved"], row["projects_total"]),
         },
         "last_submission_at": row["last_submission_at"],
+        "last_activity_at": max(
+            (at for at in (row["last_submission_at"], row["last_step_at"], row["enrolled_at"]) if at is not None),
+            default=None,
+        ),
+        "waiting_submissions": row["waiting_submissions"],
         "sort_at": row["sort_at"],
     }
 
 
 def students(caller: Caller, track: str | None, cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
     """The caller's assigned students (admins: every student with a track), oldest assignment (or
-    account) first, with their progress. One SQL statement."""
+    account) first, with their progress and what waits for review. One SQL statement, two with
+    ``track`` (an unknown track is 422)."""
     size = parse_limit(limit)
-    rows = repository.students(_scope(caller), track, timestamp_uuid_keyset(cursor), size + 1)
+    after = timestamp_uuid_keyset(cursor)
+    if track and not repository.queue_filters(track, None)["track_exists"]:
+        raise _unknown("track", f"No track {track}.")
+    rows = repository.students(_scope(caller), track, after, size + 1)
     return build_page([_student(row) for row in rows], size, lambda s: (s["sort_at"].isoformat(), s["id"]))
 
 
 # --- the review queue --------------------------------------------------------------------------------
 
 
-def queue(caller: Caller, status: str | None, cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
+def queue(
+    caller: Caller,
+    status: str | None,
+    cursor: str | None,
+    limit: str | None,
+    *,
+    track: str | None = None,
+    project: str | None = None,
+) -> Page[dict[str, Any]]:
     """Submissions of the caller's students (admins: all) in one status, PENDING unless asked,
-    oldest first, with how long each waited. One SQL statement."""
+    oldest first, with how long each waited; optionally of one track and/or one project (unknown
+    ones, or a project outside the track, are 422). One SQL statement, two with a filter."""
     size = parse_limit(limit)
-    rows = repository.queue(_scope(caller), status or "PENDING", timestamp_uuid_keyset(cursor), size + 1)
+    after = timestamp_uuid_keyset(cursor)
+    project_id = int(project) if project else None
+    track_projects = None
+    if track or project_id is not None:
+        named = repository.queue_filters(track, project_id)
+        if track and not named["track_exists"]:
+            raise _unknown("track", f"No track {track}.")
+        if project_id is not None and named["project_track"] is None:
+            raise _unknown("project", f"No project {project_id}.")
+        if track and project_id is not None and named["project_track"] != track:
+            raise _unknown("project", f"Project {project_id} is not a project of track {track}.")
+        track_projects = list(named["track_projects"]) if track else None
+    rows = repository.queue(
+        _scope(caller), status or "PENDING", after, size + 1, project=project_id, track_projects=track_projects
+    )
     return build_page(rows, size, lambda r: (r["submitted_at"].isoformat(), r["id"]))
 
 

@@ -709,6 +709,7 @@ def test_stats_of_an_empty_platform_and_of_arranged_rows(stats_world: World) -> 
         "review_queue": 0,
         "oldest_pending_at": None,
         "students_without_trainer": 0,
+        "series": None,  # asked with ?from, ?to or ?bucket (test_admin_stats_series)
     }
 
     dp_trainer = w.user("trainer", "DP")
