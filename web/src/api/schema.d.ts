@@ -131,7 +131,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Enrollments, revenue, review turnaround and queue */
+        /** Enrollments, revenue, review turnaround and queue; with ?from&to&bucket, their time series */
         get: operations["stats_api_admin_stats__get"];
         put?: never;
         post?: never;
@@ -165,7 +165,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Users, newest first, by role, track, enrollment status or email prefix */
+        /** Users, newest first, by role, track, enrollment or provisioning status, or the start of the email or name */
         get: operations["list_users_api_admin_users__get"];
         put?: never;
         post?: never;
@@ -1383,11 +1383,53 @@ export interface components {
              */
             review_queue: number;
             review_turnaround: components["schemas"]["AdminReviewTurnaround"];
+            /** @description The time series, when ?from, ?to or ?bucket is given (else null). */
+            series?: components["schemas"]["AdminStatsSeries"] | null;
             /**
              * Students Without Trainer
              * @description ENROLLED students with no assigned trainer.
              */
             students_without_trainer: number;
+        };
+        /** AdminStatsSeries */
+        AdminStatsSeries: {
+            /**
+             * Bucket
+             * @enum {string}
+             */
+            bucket: "day" | "week";
+            /**
+             * Buckets
+             * @description Every bucket's first day (weeks start on Monday), for the axis.
+             */
+            buckets: string[];
+            /** Enrollments */
+            enrollments: components["schemas"]["EnrollmentPoint"][];
+            /**
+             * From
+             * Format: date
+             * @description First day (UTC), included.
+             */
+            from: string;
+            /** Provisioning */
+            provisioning: components["schemas"]["ProvisioningPoint"][];
+            /** Refunds */
+            refunds: components["schemas"]["RefundPoint"][];
+            /**
+             * Revenue
+             * @description Buckets without rows are left out (zero).
+             */
+            revenue: components["schemas"]["RevenuePoint"][];
+            /** Reviews */
+            reviews: components["schemas"]["ReviewPoint"][];
+            /**
+             * To
+             * Format: date
+             * @description Last day (UTC), included.
+             */
+            to: string;
+            /** Waiting */
+            waiting: components["schemas"]["WaitingPoint"][];
         };
         /** AdminSubmission */
         AdminSubmission: {
@@ -1845,6 +1887,18 @@ export interface components {
              * @example ada@example.com
              */
             email: string;
+        };
+        /** EnrollmentPoint */
+        EnrollmentPoint: {
+            /**
+             * Bucket
+             * Format: date
+             */
+            bucket: string;
+            /** Enrollments */
+            enrollments: number;
+            /** Track */
+            track: string;
         };
         /**
          * Error
@@ -2467,6 +2521,21 @@ export interface components {
             /** Title */
             title: string;
         };
+        /** ProvisioningPoint */
+        ProvisioningPoint: {
+            /**
+             * Bucket
+             * Format: date
+             * @description When the tool's state last changed.
+             */
+            bucket: string;
+            /** Count */
+            count: number;
+            /** Status */
+            status: string;
+            /** Tool */
+            tool: string;
+        };
         /** QueuePage */
         QueuePage: {
             /** Items */
@@ -2529,6 +2598,8 @@ export interface components {
              * Format: date-time
              */
             submitted_at: string;
+            /** Track */
+            track: string;
             /**
              * Waiting Seconds
              * @description Seconds from submission until it was decided (reviewed_at), superseded, or, while pending, now.
@@ -2553,6 +2624,31 @@ export interface components {
         RefundApproval: {
             /** Note */
             note?: string | null;
+        };
+        /** RefundPoint */
+        RefundPoint: {
+            /** Approved */
+            approved: number;
+            /** Approved Cents */
+            approved_cents: number;
+            /**
+             * Bucket
+             * Format: date
+             * @description When the refunds were requested.
+             */
+            bucket: string;
+            /** Currency */
+            currency: string;
+            /** Failed */
+            failed: number;
+            /** Pending */
+            pending: number;
+            /** Rejected */
+            rejected: number;
+            /** Requested */
+            requested: number;
+            /** Requested Cents */
+            requested_cents: number;
         };
         /** RefundRejection */
         RefundRejection: {
@@ -2715,6 +2811,46 @@ export interface components {
              * @description Always null: every policy is on one page.
              */
             next_cursor?: string | null;
+        };
+        /** RevenuePoint */
+        RevenuePoint: {
+            /**
+             * Bucket
+             * Format: date
+             */
+            bucket: string;
+            /** Currency */
+            currency: string;
+            /** Gross Cents */
+            gross_cents: number;
+            /** Payments */
+            payments: number;
+            /**
+             * Refunded Cents
+             * @description Refunded since, of these payments.
+             */
+            refunded_cents: number;
+            /** Track */
+            track: string;
+        };
+        /** ReviewPoint */
+        ReviewPoint: {
+            /** Approved */
+            approved: number;
+            /**
+             * Bucket
+             * Format: date
+             * @description When the decisions were made.
+             */
+            bucket: string;
+            /** Changes Requested */
+            changes_requested: number;
+            /** Decided */
+            decided: number;
+            /** Median Turnaround Seconds */
+            median_turnaround_seconds: number | null;
+            /** P90 Turnaround Seconds */
+            p90_turnaround_seconds: number | null;
         };
         /** ReviewRequest */
         ReviewRequest: {
@@ -3159,6 +3295,11 @@ export interface components {
             enrollment_status: "PENDING_PAYMENT" | "ENROLLED" | "COMPLETED" | "REFUNDED" | "SUSPENDED";
             /** Id */
             id: string;
+            /**
+             * Last Activity At
+             * @description The student's latest submission, step completed or enrollment, whichever is latest.
+             */
+            last_activity_at: string | null;
             /** Last Submission At */
             last_submission_at: string | null;
             /** Name */
@@ -3168,6 +3309,11 @@ export interface components {
             track: string | null;
             /** Trainer Id */
             trainer_id: string | null;
+            /**
+             * Waiting Submissions
+             * @description The student's submissions pending review.
+             */
+            waiting_submissions: number;
         };
         /** TrainerStudentPage */
         TrainerStudentPage: {
@@ -3308,6 +3454,29 @@ export interface components {
              * @example ada@example.com
              */
             email: string;
+        };
+        /** WaitingPoint */
+        WaitingPoint: {
+            /**
+             * Bucket
+             * Format: date
+             * @description When the submissions came in.
+             */
+            bucket: string;
+            /** Longest Pending Seconds */
+            longest_pending_seconds: number | null;
+            /**
+             * Median Wait Seconds
+             * @description Until decided or superseded; until now while pending.
+             */
+            median_wait_seconds: number | null;
+            /**
+             * Pending
+             * @description Of these, still waiting for a review.
+             */
+            pending: number;
+            /** Submitted */
+            submitted: number;
         };
         /** WorkflowStarted */
         WorkflowStarted: {
@@ -4430,7 +4599,14 @@ export interface operations {
     };
     stats_api_admin_stats__get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description First day, UTC (YYYY-MM-DD) */
+                from?: string | null;
+                /** @description Last day, UTC, included */
+                to?: string | null;
+                /** @description day (at most 366 days) or week (at most 1113 days) */
+                bucket?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4527,7 +4703,7 @@ export interface operations {
             query?: {
                 status?: string | null;
                 /** @description A track code: DP, FSD */
-                track?: string | null;
+                track?: ("DP" | "FSD") | null;
                 /** @description Submissions of the students assigned to this trainer */
                 trainer_id?: string | null;
                 /** @description next_cursor of the previous page */
@@ -4631,10 +4807,12 @@ export interface operations {
             query?: {
                 role?: string | null;
                 /** @description A track code: DP, FSD */
-                track?: string | null;
+                track?: ("DP" | "FSD") | null;
                 status?: string | null;
-                /** @description Start of the email address */
+                /** @description Start of the email address or of the name, in any case */
                 q?: string | null;
+                /** @description The user's provisioning status (the tools of their enrollment) */
+                provisioning?: string | null;
                 /** @description next_cursor of the previous page */
                 cursor?: string | null;
                 /** @description 1..100, default 20 */
@@ -11766,7 +11944,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description A track code, e.g. DP */
-                track?: string | null;
+                track?: ("DP" | "FSD") | null;
                 /** @description next_cursor of the previous page */
                 cursor?: string | null;
                 /** @description 1..100, default 20 */
@@ -11868,6 +12046,10 @@ export interface operations {
             query?: {
                 /** @description Default PENDING */
                 status?: string | null;
+                /** @description A track code, e.g. DP */
+                track?: ("DP" | "FSD") | null;
+                /** @description A project id */
+                project?: string | null;
                 /** @description next_cursor of the previous page */
                 cursor?: string | null;
                 /** @description 1..100, default 20 */

@@ -290,7 +290,7 @@ function NewPasswordForm({ submitLabel, intro, title }: { submitLabel: string; i
       <Paper withBorder p="lg" component="form" noValidate onSubmit={form.handleSubmit((v) => confirm.mutate(v))}>
         <Stack>
           <TextInput label="Email" type="email" autoComplete="email" {...form.register("email")} error={errors.email?.message} required />
-          <TextInput label="Code from the email" inputMode="numeric" autoComplete="one-time-code" maxLength={6} {...form.register("code")} error={errors.code?.message} required />
+          <TextInput label="Verification code" inputMode="numeric" autoComplete="one-time-code" maxLength={6} {...form.register("code")} error={errors.code?.message} required />
           <PasswordInput
             label="New password"
             description="At least 12 characters, with upper and lower case letters, a digit and a symbol."

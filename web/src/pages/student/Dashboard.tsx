@@ -1,4 +1,4 @@
-import { Anchor, Badge, Button, Card, Code, CopyButton, Group, Progress, SimpleGrid, Stack, Table, Text, Title } from "@mantine/core";
+import { Badge, Button, Card, Code, CopyButton, Group, Progress, SimpleGrid, Stack, Table, Text, Title } from "@mantine/core";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "react-router";
@@ -292,9 +292,6 @@ function Workspace() {
             </CopyButton>
           ) : null}
         </Group>
-        <Anchor component={Link} to="/payments" size="xs" c="dimmed">
-          Payments and refunds
-        </Anchor>
       </Stack>
     </Card>
   );
