@@ -398,6 +398,10 @@ def scale_routes(project_id: int, next_project_id: int | None = None) -> tuple[S
     staff = config.STAFF_P95_MS
     track = track_of(MEASURED_STUDENT)
     project_filter = {"track": track, "project": str(next_project_id or project_id)}
+    # The seeded students enrolled from 200 days ago (``t0``), one a minute: 69 days of them.
+    first = (datetime.now(UTC) - timedelta(days=200)).date()
+    stats_days = {"from": first.isoformat(), "to": (first + timedelta(days=89)).isoformat(), "bucket": "day"}
+    stats_weeks = {"from": first.isoformat(), "to": (first + timedelta(days=364)).isoformat(), "bucket": "week"}
     return (
         ScaleRoute("my-progress", "student", "/api/curriculum/my-progress/"),
         ScaleRoute("projects", "student", "/api/curriculum/projects/"),
@@ -413,6 +417,11 @@ def scale_routes(project_id: int, next_project_id: int | None = None) -> tuple[S
         ScaleRoute("trainer students", "trainer", "/api/trainer/students/", target_p95_ms=staff),
         ScaleRoute("admin users", "admin", "/api/admin/users/"),
         ScaleRoute("admin users (DP, ENROLLED)", "admin", "/api/admin/users/", {"track": "DP", "status": "ENROLLED"}),
+        ScaleRoute("admin users (email starts)", "admin", "/api/admin/users/", {"q": "SCALE.STUDENT.4242"}, staff),
+        ScaleRoute("admin users (name starts)", "admin", "/api/admin/users/", {"q": "scale student 4242"}, staff),
+        ScaleRoute("admin stats", "admin", "/api/admin/stats/"),
+        ScaleRoute("admin stats (90 days by day)", "admin", "/api/admin/stats/", stats_days, staff),
+        ScaleRoute("admin stats (a year by week)", "admin", "/api/admin/stats/", stats_weeks, staff),
     )
 
 

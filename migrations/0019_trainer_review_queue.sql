@@ -86,3 +86,9 @@ DROP INDEX submissions_reviewed;
 CREATE INDEX submissions_reviewed ON submissions (reviewed_at) INCLUDE (submitted_at, status)
     WHERE reviewed_at IS NOT NULL;
 CREATE INDEX refund_requests_created ON refund_requests (created_at);
+
+-- The admin's user search: the start of the email or of the name, in any case (?q=), and the
+-- provisioning filter, each newest first.
+CREATE INDEX users_email_prefix ON users (lower(email::text) text_pattern_ops);
+CREATE INDEX users_name_prefix ON users (lower(name) text_pattern_ops);
+CREATE INDEX users_provisioning_created ON users (provisioning_status, created_at, id);

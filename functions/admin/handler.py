@@ -42,7 +42,17 @@ Limit = Annotated[str | None, Query(max_length=4, description="1..100, default 2
 TrackFilter = Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]{0,15}$", description="A track code: DP, FSD")]
 RoleFilter = Annotated[str | None, Query(pattern="^(student|trainer|admin)$")]
 EnrollmentFilter = Annotated[str | None, Query(pattern="^(PENDING_PAYMENT|ENROLLED|COMPLETED|REFUNDED|SUSPENDED)$")]
-EmailPrefix = Annotated[str | None, Query(min_length=1, max_length=254, description="Start of the email address")]
+EmailPrefix = Annotated[
+    str | None,
+    Query(min_length=1, max_length=254, description="Start of the email address or of the name, in any case"),
+]
+ProvisioningFilter = Annotated[
+    str | None,
+    Query(
+        pattern="^(NOT_STARTED|IN_PROGRESS|SUCCEEDED|FAILED|DEPROVISIONED)$",
+        description="The user's provisioning status (the tools of their enrollment)",
+    ),
+]
 SubmissionFilter = Annotated[str | None, Query(pattern="^(PENDING|APPROVED|CHANGES_REQUESTED|SUPERSEDED)$")]
 TrainerFilter = Annotated[
     str | None,
@@ -59,7 +69,7 @@ def _json(status: int, body: object) -> Response:
 
 @app.get(
     "/api/admin/users/",
-    summary="Users, newest first, by role, track, enrollment status or email prefix",
+    summary="Users, newest first, by role, track, enrollment or provisioning status, or the start of the email or name",
     middlewares=[known_query_only],
 )
 def list_users(
@@ -67,10 +77,11 @@ def list_users(
     track: TrackFilter = None,
     status: EnrollmentFilter = None,
     q: EmailPrefix = None,
+    provisioning: ProvisioningFilter = None,
     cursor: Cursor = None,
     limit: Limit = None,
 ) -> Response[AdminUserPage]:
-    page = service.users(role, track, status, q, cursor, limit)
+    page = service.users(role, track, status, q, cursor, limit, provisioning)
     return _json(200, AdminUserPage.model_validate(page.model_dump()))
 
 

@@ -70,11 +70,14 @@ def users(
     role: str | None,
     track: str | None,
     status: str | None,
-    email_prefix: str | None,
+    prefix: str | None,
     after: list[Any] | None,
     limit: int,
+    provisioning: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Newest first, keyset on (created_at, id): each filter has its (filter, created_at, id) index."""
+    """Newest first, keyset on (created_at, id): each filter has its (filter, created_at, id) index;
+    ``prefix`` is the start of the email or of the name, in any case (users_email_prefix and
+    users_name_prefix, lower(...) text_pattern_ops: LIKE 'x%' is a range of the index)."""
     clauses, params = [sql.SQL("u.deleted_at IS NULL")], []
     if role:
         clauses.append(sql.SQL("u.role = %s"))
@@ -85,9 +88,12 @@ def users(
     if status:
         clauses.append(sql.SQL("u.enrollment_status = %s"))
         params.append(status)
-    if email_prefix:
-        clauses.append(sql.SQL("u.email LIKE %s"))  # citext: case-insensitive
-        params.append(like_prefix(email_prefix))
+    if provisioning:
+        clauses.append(sql.SQL("u.provisioning_status = %s"))
+        params.append(provisioning)
+    if prefix:
+        clauses.append(sql.SQL("(lower(u.email::text) LIKE %s OR lower(u.name) LIKE %s)"))
+        params.extend([like_prefix(prefix.lower())] * 2)
     if after is not None:
         clauses.append(sql.SQL("(u.created_at, u.id) < (%s, %s)"))
         params.extend(after)

@@ -149,9 +149,10 @@ def users(
     q: str | None,
     cursor: str | None,
     limit: str | None,
+    provisioning: str | None = None,
 ) -> Page[dict[str, Any]]:
     size = parse_limit(limit)
-    rows = repository.users(role, track, status, q, timestamp_uuid_keyset(cursor), size)
+    rows = repository.users(role, track, status, q, timestamp_uuid_keyset(cursor), size, provisioning)
     return build_page(rows, size, lambda r: (r["created_at"].isoformat(), r["id"]))
 
 
