@@ -15,6 +15,7 @@ import argparse
 import importlib
 import json
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,12 @@ def _responses(route: routes.Route, operation: dict[str, Any]) -> dict[str, Any]
 def _refine(route: routes.Route, operation: dict[str, Any]) -> None:
     """Limits the code enforces that the Powertools parameters do not say."""
     for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "query" and parameter["name"] == "track":
+            schema = parameter["schema"]
+            for branch in schema.get("anyOf", [schema]):
+                if branch.get("type") == "string":
+                    branch.pop("pattern", None)
+                    branch["enum"] = _track_codes()
         if parameter.get("in") == "query" and parameter["name"] == "limit":
             parameter["schema"] = {
                 "type": "integer",
@@ -231,6 +238,7 @@ STRIPE_EVENT = {
 }
 
 
+@cache
 def _track_codes() -> list[str]:
     from functions.migrate.catalogue import TRACKS
 
