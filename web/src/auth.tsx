@@ -17,6 +17,10 @@ interface Auth {
 
 const AuthContext = createContext<Auth | null>(null);
 
+// A reload keeps the session: the refresh cookie gives a new access token. Asked for as soon as the
+// app's code runs, while the page's own code is still loading.
+const restoring: Promise<string | null> = typeof document !== "undefined" && hasSessionHint() ? refreshAccessToken() : Promise.resolve(null);
+
 export function AuthProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
   const [ready, setReady] = useState(false);
@@ -24,12 +28,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => onSessionChange(setSignedIn), []);
   useEffect(() => {
-    // A reload keeps the session: the refresh cookie gives a new access token.
-    if (!hasSessionHint()) {
-      setReady(true);
-      return;
-    }
-    void refreshAccessToken().finally(() => setReady(true));
+    void restoring.finally(() => setReady(true));
   }, []);
 
   const signIn = useCallback(

@@ -13,10 +13,12 @@ import { StatusBadge } from "./status";
 export function Dashboard() {
   const profile = useProfile();
   const enrolled = profile.data?.enrollment_status === "ENROLLED" || profile.data?.enrollment_status === "COMPLETED";
+  // Asked for together with the profile (one round trip, not two) unless the profile already
+  // says there is no enrollment: the dashboard's data is on screen within a second.
   const track = useQuery({
     queryKey: ["my-track"],
     queryFn: () => unwrap(api.GET("/api/curriculum/my-track/")),
-    enabled: enrolled,
+    enabled: profile.data === undefined || enrolled,
   });
   if (profile.isPending) return <Loading label="Loading your dashboard" />;
   if (profile.error) return <Page title="Dashboard"><ErrorAlert error={profile.error} /></Page>;
