@@ -27,6 +27,7 @@ from functions.migrate.dataset import upload_dataset
 from functions.migrate.maintenance import close_maintenance_databases
 from functions.migrate.runner import grant_app_role, migrate
 from functions.migrate.seed import seed_database
+from functions.migrate.tool_accounts import ensure_tool_database, publish_admin_credentials
 
 # Migrations may run longer than an API request may; the Lambda timeout bounds them.
 STATEMENT_TIMEOUT_MS = 240_000
@@ -112,6 +113,35 @@ def prepare_students_server(secret_arn: str, name: str) -> list[str]:
         return close_maintenance_databases(conn)
 
 
+def prepare_tool_databases(conn: Any) -> list[str]:
+    """Each built tool's role and database (``TOOL_DATABASES``: tool → secret ARN); their names."""
+    import json
+
+    made = []
+    for tool, secret_arn in json.loads(os.environ.get("TOOL_DATABASES") or "{}").items():
+        secret = secrets.secrets_manager_json(secret_arn, force=True)
+        ensure_tool_database(conn, role=secret["username"], password=secret["password"], database=secret["dbname"])
+        made.append(f"{tool}:{secret['dbname']}")
+    return made
+
+
+def publish_tool_credentials() -> list[str]:
+    """The built tools' admin credentials into the SSM parameters the provisioning steps read."""
+    import json
+
+    admin = json.loads(os.environ.get("TOOL_ADMIN_SECRETS") or "{}")
+    if not admin:
+        return []
+    import boto3
+
+    ssm = boto3.client("ssm")
+    names = []
+    for tool, secret_arn in admin.items():
+        secret = secrets.secrets_manager_json(secret_arn, force=True)
+        names += publish_admin_credentials(ssm, os.environ["SSM_PREFIX"], tool, secret)
+    return names
+
+
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     students = os.environ.get("STUDENTS_DB_NAME")
@@ -130,12 +160,21 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if app_user:
             grant_app_role(conn, app_user)
         seeded = seed_database(conn)
+        tools = prepare_tool_databases(conn)
     bucket = os.environ.get("DATASETS_BUCKET")
     dataset_key = None
     if bucket:
         import boto3
 
         dataset_key = upload_dataset(boto3.client("s3"), bucket)
-    result = {"applied": applied, "seeded": seeded, "dataset_key": dataset_key, "open_to_public": still_open}
+    published = publish_tool_credentials()
+    result = {
+        "applied": applied,
+        "seeded": seeded,
+        "dataset_key": dataset_key,
+        "open_to_public": still_open,
+        "tool_databases": tools,
+        "tool_parameters": published,
+    }
     logger.info("migrations, seed and datasets done", extra=result)
     return result
