@@ -6,8 +6,13 @@ otherwise), ``emailSender`` (the From address of the functions' emails: by defau
 ``sesSenderArn`` identity's sender, else a placeholder for dev), ``opsEmail`` (where operator
 alerts go; logged only without it), ``workspaceImage`` (the FSD workspace's container image; a
 pinned code-server by default), ``workspaceUrlTemplate`` (how students reach a running workspace;
-its private IP by default), ``supersetUrl``, ``jupyterhubUrl`` and ``prefectUrl`` (the shared tools'
-base URLs, written to SSM; otherwise the operator creates those parameters), ``account`` and
+the proxy's host behind the front door, else its private IP), ``toolsDomain`` with
+``toolsCertificateArn`` or ``toolsHostedZoneId`` (the shared tools and the workspace proxy behind one
+authenticated HTTPS front door at jupyter., superset., prefect. and workspace.<toolsDomain>; required
+in prod), ``toolsAuthDomainPrefix`` (the Cognito hosted-UI prefix domain, unique in the region),
+``toolImageDigests`` (tool → sha256 digest of its official image; required in prod for each built
+tool), ``supersetUrl``, ``jupyterhubUrl`` and ``prefectUrl`` (a tool the operator brings instead:
+that tool is not built, its URL goes to SSM), ``account`` and
 ``region`` (without both the stack is environment-agnostic, so synth needs no credentials; with
 both, the CLI looks the region's availability zones up once, unless ``availabilityZones`` lists
 them), ``costProfile`` (``standard``, or ``lean`` for a cheap non-production stage),
@@ -43,6 +48,7 @@ from aws_cdk import App, Environment, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from cdk.constructs.identity import sender_address  # noqa: E402
+from cdk.constructs.shared_tools import TOOL_IMAGES, FrontDoorSettings, tool_image_digests  # noqa: E402
 from cdk.constructs.student_tools import URL_CONTEXT  # noqa: E402
 from cdk.constructs.students_database import STUDENTS_DATABASE_MODES  # noqa: E402
 from cdk.constructs.workspaces import DEFAULT_IMAGE  # noqa: E402
@@ -59,8 +65,11 @@ PRODUCTION_CONTEXT: tuple[tuple[str, ...], ...] = (
     ("spaOrigin",),
     ("opsEmail",),
     ("emailSender", "sesSenderArn"),
-    *((key,) for key in URL_CONTEXT.values()),
+    # The front door of the shared tools and the workspaces (docs/operations.md, Shared tools).
+    ("toolsDomain",),
 )
+# The front door's context: its domain, and its certificate by ARN or DNS-validated in a hosted zone.
+FRONT_DOOR_CONTEXT = ("toolsDomain", "toolsCertificateArn", "toolsHostedZoneId", "toolsAuthDomainPrefix")
 # The keys a context file may hold: the operator's settings (the stage itself comes from -c).
 OPERATOR_CONTEXT = frozenset(
     {
@@ -79,6 +88,8 @@ OPERATOR_CONTEXT = frozenset(
         "apiDomainName",
         "apiCertificateArn",
         "studentsDatabase",
+        "toolImageDigests",
+        *FRONT_DOOR_CONTEXT,
         *URL_CONTEXT.values(),
     }
 )
@@ -168,6 +179,40 @@ def _check_api_domain(app: App) -> None:
         )
 
 
+def front_door(app: App) -> FrontDoorSettings | None:
+    """The tools' front door from context (``toolsDomain`` ...), or None without a domain."""
+    domain = app.node.try_get_context("toolsDomain")
+    if not domain:
+        for key in FRONT_DOOR_CONTEXT[1:]:
+            if app.node.try_get_context(key):
+                raise ContextError(f"{key} needs toolsDomain")
+        return None
+    arn = app.node.try_get_context("toolsCertificateArn") or None
+    if arn:
+        match = ACM_CERTIFICATE.match(str(arn))
+        region = app.node.try_get_context("region")
+        if not match:
+            raise ContextError(f"toolsCertificateArn must be an ACM certificate ARN, not {arn!r}")
+        if region and match.group(1) != region:
+            raise ContextError(f"toolsCertificateArn must be a certificate of {region}, the stack's region")
+    try:
+        return FrontDoorSettings(
+            domain=str(domain),
+            certificate_arn=arn,
+            hosted_zone_id=app.node.try_get_context("toolsHostedZoneId") or None,
+            auth_domain_prefix=app.node.try_get_context("toolsAuthDomainPrefix") or None,
+        )
+    except ValueError as error:
+        raise ContextError(str(error)) from None
+
+
+def _image_digests(app: App) -> dict[str, str]:
+    try:
+        return tool_image_digests(app.node.try_get_context("toolImageDigests"))
+    except ValueError as error:
+        raise ContextError(str(error)) from None
+
+
 def check_context(app: App, stage: str) -> None:
     """Raises ``ContextError`` naming everything wrong with the context for ``stage``."""
     if len(stage) > STAGE_MAX_LENGTH or not STAGE_NAME.match(stage):
@@ -190,12 +235,19 @@ def check_context(app: App, stage: str) -> None:
             "studentsDatabase shared is for non-production stages; prod keeps students off the application's instance"
         )
     _check_api_domain(app)
+    door = front_door(app)
+    digests = _image_digests(app)
     if stage != PRODUCTION_STAGE:
         return
     missing = [
         " or ".join(keys) for keys in PRODUCTION_CONTEXT if all(not app.node.try_get_context(key) for key in keys)
     ]
     problems = []
+    # Production runs only images pinned by digest: every tool the stack builds (not brought by URL).
+    built = [tool for tool in TOOL_IMAGES if not app.node.try_get_context(URL_CONTEXT[tool])]
+    unpinned = [tool for tool in built if tool not in digests]
+    if door is not None and unpinned:
+        problems.append(f"toolImageDigests must pin {', '.join(unpinned)} (sha256 digests)")
     if missing:
         problems.append(f"missing context: {', '.join(missing)}")
     origin = app.node.try_get_context("spaOrigin")
@@ -237,6 +289,8 @@ def build(context: Mapping[str, Any] | None = None, outdir: str | None = None) -
         api_certificate_arn=app.node.try_get_context("apiCertificateArn") or None,
         students_database=students_database_mode(app),
         tool_urls={tool: url for tool, key in URL_CONTEXT.items() if (url := app.node.try_get_context(key))},
+        front_door=front_door(app),
+        tool_image_digests=_image_digests(app),
         env=Environment(account=account, region=region) if account and region else None,
         description=f"ApraNova ({stage})",
     )

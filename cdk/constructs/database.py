@@ -45,7 +45,18 @@ class Database(Construct):
     """``lean``: the cheap non-production profile (``-c costProfile=lean``): a NAT instance instead of
     the NAT gateway and no interface endpoints; every function in the VPC reaches AWS through the NAT."""
 
-    def __init__(self, scope: Construct, id: str, *, stage: str, production: bool, lean: bool = False) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        stage: str,
+        production: bool,
+        lean: bool = False,
+        cognito_endpoint: bool = True,
+    ) -> None:
+        """``cognito_endpoint``: False once the user pool has a domain (the tools' front door), which
+        Cognito's PrivateLink refuses: the functions calling Cognito then go out by the NAT."""
         super().__init__(scope, id)
         if lean and production:
             raise ValueError("the lean cost profile is for non-production stages only")
@@ -94,7 +105,9 @@ class Database(Construct):
         if self.nat_instance is not None:
             self._lean_nat()
         # The lean profile has none: its functions reach AWS through the NAT instance.
-        self.endpoints = None if lean else Endpoints(self, "Endpoints", vpc=self.vpc, cidr=VPC_CIDR)
+        self.endpoints = (
+            None if lean else Endpoints(self, "Endpoints", vpc=self.vpc, cidr=VPC_CIDR, cognito=cognito_endpoint)
+        )
 
         engine = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16)
         isolated = ec2.SubnetSelection(subnet_group_name=DATA_SUBNETS)

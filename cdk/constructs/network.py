@@ -71,8 +71,10 @@ class Endpoints(Construct):
     stage is the lean profile (no interface endpoints at all).
     """
 
-    def __init__(self, scope: Construct, id: str, *, vpc: ec2.IVpc, cidr: str) -> None:
-        """``cidr``: the VPC's address range as a literal (cdk-nag checks rules it can read)."""
+    def __init__(self, scope: Construct, id: str, *, vpc: ec2.IVpc, cidr: str, cognito: bool = True) -> None:
+        """``cidr``: the VPC's address range as a literal (cdk-nag checks rules it can read).
+        ``cognito``: False when the user pool has a domain (the tools' front door): Cognito refuses
+        every request through an endpoint then, and its private DNS would capture the NAT path."""
         super().__init__(scope, id)
         subnets = ec2.SubnetSelection(subnet_group_name=INTERNAL_SUBNETS)
         # One group for every endpoint: HTTPS in from the VPC, nothing out (an endpoint only answers).
@@ -96,4 +98,5 @@ class Endpoints(Construct):
                 open=False,
             )
             for name, service in INTERFACE_ENDPOINTS.items()
+            if cognito or name != "CognitoIdp"
         }

@@ -234,11 +234,20 @@ class Workspaces(Construct):
         if image_cache_secret_arn:
             self._pull_through_cache(image_cache_secret_arn)
 
-    def allow_from_front_door(self, front_door: ec2.IConnectable) -> None:
-        """The hook for the workspaces' front door (a proxy or load balancer routing each student to
-        their own task, built by the tools issue): code-server's port from it, and from nothing else."""
-        self.security_group.connections.allow_from(
-            front_door, ec2.Port.tcp(CONTAINER_PORT), "code-server from the front door"
+    def allow_from_front_door(self, front_door: ec2.ISecurityGroup) -> None:
+        """The hook for the workspaces' front door (the workspace proxy, which routes each student to
+        their own task: cdk/constructs/shared_tools.py): code-server's port from its security group,
+        and from nothing else. The rule lives in the front door's (nested) stack, beside the proxy's
+        egress to this port, so the main stack does not grow with it."""
+        ec2.CfnSecurityGroupIngress(
+            Stack.of(front_door),
+            "WorkspacesFromFrontDoor",
+            group_id=self.security_group.security_group_id,
+            source_security_group_id=front_door.security_group_id,
+            ip_protocol="tcp",
+            from_port=CONTAINER_PORT,
+            to_port=CONTAINER_PORT,
+            description="code-server from the front door (the workspace proxy)",
         )
 
     # --- settings ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from constructs import Construct
 
 from apranova import routes
 from cdk.constructs.common_layer import CommonLayer
-from cdk.constructs.database import Database
+from cdk.constructs.database import APP_USER, PORT, Database
 from cdk.constructs.email import PLACEHOLDER_SENDER, Email
 from cdk.constructs.http_api import HttpApi
 from cdk.constructs.identity import Identity
@@ -24,6 +24,7 @@ from cdk.constructs.nag import acknowledge
 from cdk.constructs.operations import Operations
 from cdk.constructs.python_function import PythonFunction
 from cdk.constructs.schedules import Schedules
+from cdk.constructs.shared_tools import FrontDoorSettings, SharedTools, ToolSecrets
 from cdk.constructs.storage import EXPORTS_PREFIX, SUBMISSIONS_PREFIX, Storage
 from cdk.constructs.student_tools import STUDENTS_DB_NAME, StudentTools
 from cdk.constructs.students_database import STUDENTS_DATABASE_MODES, StudentsDatabase
@@ -89,6 +90,9 @@ RESERVED_CONCURRENCY = {
 # The functions whose code reads the user pool's settings (apranova.cognito): the others are not
 # given its ids, whatever they could do with them.
 COGNITO_FUNCTIONS = frozenset({"auth", "admin", "payments-webhook", "compliance"})
+# Every function that calls Cognito: once the user pool has a domain (the tools' front door), Cognito
+# refuses PrivateLink, so these go out by the NAT instead of the cognito-idp endpoint.
+COGNITO_CALLERS = COGNITO_FUNCTIONS | {"compliance-export", "compliance-purge", "payments-reconcile"}
 # Repository paths a route function's asset carries besides its own folder (bundled at the same
 # path, so they import as packages): the tools API uses the provisioners' code (the workspace).
 FUNCTION_EXTRA_PATHS = {"tools": ("functions/provision",)}
@@ -219,6 +223,8 @@ class ApraNovaStack(Stack):
         api_domain_name: str | None = None,
         api_certificate_arn: str | None = None,
         students_database: str = "dedicated",
+        front_door: FrontDoorSettings | None = None,
+        tool_image_digests: Mapping[str, str] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -256,7 +262,14 @@ class ApraNovaStack(Stack):
             raise ValueError(
                 f"studentsDatabase must be dedicated in production, or shared elsewhere, not {students_database!r}"
             )
-        database = Database(self, "Database", stage=stage, production=production, lean=cost_profile == "lean")
+        database = Database(
+            self,
+            "Database",
+            stage=stage,
+            production=production,
+            lean=cost_profile == "lean",
+            cognito_endpoint=front_door is None,
+        )
         if database_access:
             # An operator's way in to the isolated database, only while asked for (docs/operations.md).
             database.add_operator_access()
@@ -278,7 +291,9 @@ class ApraNovaStack(Stack):
                 log_retention=retention,
                 removal_policy=removal,
                 # The lean profile has no interface endpoints: all its VPC functions go out by the NAT.
-                egress=name in EGRESS_FUNCTIONS or (database.lean and options.get("vpc") is not None),
+                egress=name in EGRESS_FUNCTIONS
+                or (database.lean and options.get("vpc") is not None)
+                or (front_door is not None and name in COGNITO_CALLERS and options.get("vpc") is not None),
                 reserved_concurrency=RESERVED_CONCURRENCY.get(name),
                 **options,
             )
@@ -306,7 +321,8 @@ class ApraNovaStack(Stack):
             stage=stage,
             tools=tools,
             image=workspace_image,
-            url_template=workspace_url_template,
+            # Behind the front door, the workspace link is the proxy's host (never a private IP).
+            url_template=workspace_url_template or (f"{front_door.url('workspace')}/" if front_door else None),
             production=production,
             log_retention=retention,
             removal_policy=removal,
@@ -414,6 +430,22 @@ class ApraNovaStack(Stack):
         database.connect_migrations(self.migrate)
         # The students' admin database and the closed maintenance databases, on the students' server.
         tools.connect_migrations(self.migrate)
+        # The shared tools and their front door (a nested stack), unless there is no domain for it.
+        self.shared_tools = (
+            self._shared_tools(
+                stage=stage,
+                production=production,
+                front_door=front_door,
+                database=database,
+                identity=identity,
+                tools=tools,
+                workspaces=workspaces,
+                built=tuple(tool for tool in ("superset", "prefect", "jupyterhub") if tool not in (tool_urls or {})),
+                image_digests=tool_image_digests or {},
+            )
+            if front_door is not None
+            else None
+        )
         self._grant_datasets(storage)
         self._grant_learning(storage)
 
@@ -484,6 +516,9 @@ class ApraNovaStack(Stack):
             ],
             timeout=Duration.minutes(6),
         )
+        if self.shared_tools is not None:
+            # The tools start once the migration has made their roles and databases.
+            self.shared_tools.node.add_dependency(self.migration_trigger)
 
         self.api = HttpApi(
             self,
@@ -553,6 +588,122 @@ class ApraNovaStack(Stack):
             production=production,
         )
         self._reconcile_alarm(stage)
+
+    def _shared_tools(
+        self,
+        *,
+        stage: str,
+        production: bool,
+        front_door: FrontDoorSettings,
+        database: Database,
+        identity: Identity,
+        tools: StudentTools,
+        workspaces: Workspaces,
+        built: tuple[str, ...],
+        image_digests: Mapping[str, str],
+    ) -> SharedTools:
+        """The tools the operator did not bring, the workspace proxy and the load balancer in front of
+        them (cdk/constructs/shared_tools.py), and what the main stack gives them: the way into the
+        workspaces (from the proxy only), the proxy's database login (IAM, through the RDS proxy, as
+        the application user: it only reads), and the migration's work for them (each tool's role and
+        database; the provisioning steps' admin credentials copied into their SSM SecureStrings)."""
+        # The credentials first (the migration reads them); the tools wait for the migration.
+        tool_secrets = ToolSecrets(self, "ToolSecrets", stage=stage, production=production, built_tools=built)
+        shared = SharedTools(
+            self,
+            "SharedTools",
+            secrets=tool_secrets,
+            stage=stage,
+            vpc=database.vpc,
+            production=production,
+            front_door=front_door,
+            user_pool=identity.user_pool,
+            ssm_prefix=tools.prefix,
+            app_database_security_group_id=database.instance.connections.security_groups[0].security_group_id,
+            app_database_proxy_security_group_id=database.proxy.connections.security_groups[0].security_group_id,
+            app_database_host=database.instance.db_instance_endpoint_address,
+            students_server_security_group_id=tools.server.connections.security_groups[0].security_group_id,
+            workspace_cluster=workspaces.cluster,
+            built_tools=built,
+            image_digests=image_digests,
+            docker_hub_cache_prefix=f"dockerhub-{stage}" if workspaces.cache_rule is not None else None,
+            proxy_environment={
+                "WORKSPACE_CLUSTER": workspaces.cluster.cluster_arn,
+                "DB_HOST": database.proxy.endpoint,
+                "DB_PORT": str(PORT),
+                "DB_NAME": "apranova",
+                "DB_USER": APP_USER,
+            },
+        )
+        if workspaces.cache_rule is not None:
+            shared.node.add_dependency(workspaces.cache_rule)
+        workspaces.allow_from_front_door(shared.proxy_security_group)
+        proxy_role = shared.proxy_task.task_role
+        database.proxy.grant_connect(proxy_role, APP_USER)
+        proxy_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ecs:DescribeTasks"],
+                resources=[
+                    self.format_arn(service="ecs", resource="task", resource_name=f"apranova-{stage}-workspaces/*")
+                ],
+                conditions={"ArnEquals": {"ecs:cluster": workspaces.cluster.cluster_arn}},
+            )
+        )
+        proxy_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ecs:ListTasks"],
+                resources=["*"],
+                conditions={"ArnEquals": {"ecs:cluster": workspaces.cluster.cluster_arn}},
+            )
+        )
+        acknowledge(
+            proxy_role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecs:ListTasks takes only a container instance ARN (none on Fargate): limited to the workspaces' "
+            "cluster by the ecs:cluster condition; the proxy lists one student's tasks by startedBy.",
+        )
+        acknowledge(
+            proxy_role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/"
+            f"apranova-{stage}-workspaces/*]",
+            "Task ids are made at run time: the proxy describes tasks of the workspaces' cluster only (ecs:cluster).",
+        )
+        # The migration makes each tool's role and database, and hands the admin credentials on.
+        migrate = self.migrate
+        migrate.function.add_environment("SSM_PREFIX", tools.prefix)
+        migrate.function.add_environment(
+            "TOOL_DATABASES",
+            self.to_json_string({tool: shared.database_secrets[tool].secret_arn for tool in built}),
+        )
+        migrate.function.add_environment(
+            "TOOL_ADMIN_SECRETS",
+            self.to_json_string({tool: shared.admin_secrets[tool].secret_arn for tool in built}),
+        )
+        for tool in built:
+            shared.database_secrets[tool].grant_read(migrate.role)
+            shared.admin_secrets[tool].grant_read(migrate.role)
+        migrate.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ssm:PutParameter"],
+                resources=[tools.parameter_arn(f"tools/{tool}/*") for tool in built],
+            )
+        )
+        for tool in built:
+            acknowledge(
+                migrate.role,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter{tools.prefix}/tools/{tool}/*]",
+                f"The migration writes {tool}'s admin credential parameters (SecureStrings CloudFormation "
+                "cannot create) from the stack's secret: this stage's tool folder only.",
+            )
+        for service, url in shared.urls.items():
+            CfnOutput(self, f"{service.capitalize()}Url", value=url, description=f"The {service} front door")
+        CfnOutput(
+            self,
+            "ToolsFrontDoorTarget",
+            value=shared.load_balancer.load_balancer_dns_name,
+            description=f"Point *.{front_door.domain} here when the stack does not manage its DNS (docs/operations.md)",
+        )
+        return shared
 
     def _reconcile_alarm(self, stage: str) -> None:
         """The reconcile job found a payment left behind: its alert line is counted (a metric filter on

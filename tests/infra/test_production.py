@@ -25,7 +25,7 @@ from cdk.constructs.database import VPC_CIDR
 from cdk.constructs.network import INTERFACE_ENDPOINTS
 from cdk.constructs.operations import API_P95_MS, API_P99_MS
 from cdk.constructs.python_function import PythonFunction
-from cdk.stacks.apranova_stack import DATABASE_FUNCTIONS, EGRESS_FUNCTIONS, RESERVED_CONCURRENCY
+from cdk.stacks.apranova_stack import COGNITO_CALLERS, DATABASE_FUNCTIONS, EGRESS_FUNCTIONS, RESERVED_CONCURRENCY
 from tests.infra.stack_support import flatten, resources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,8 +135,10 @@ def test_prod_without_its_context_names_everything_missing_at_once():
     message = str(raised.value)
     for key in ("account", "region", "spaOrigin", "opsEmail", "emailSender or sesSenderArn"):
         assert key in message, key
+    # The shared tools are the stack's own now: their front door's domain is needed, no tool URL.
+    assert "toolsDomain" in message
     for key in ("supersetUrl", "jupyterhubUrl", "prefectUrl"):
-        assert key in message, key
+        assert key not in message, key
     assert "contextFile" in message and EXAMPLE_CONTEXT in message
 
 
@@ -149,7 +151,7 @@ def test_prod_names_only_what_is_still_missing_and_refuses_a_plain_http_origin()
     message = str(raised.value)
     assert "missing context: opsEmail, emailSender or sesSenderArn;" in message
     assert "spaOrigin must be an https:// origin" in message
-    for present in ("account", "region", "supersetUrl"):
+    for present in ("account", "region", "toolsDomain"):
         assert present not in message.split("missing context:")[1].split(";")[0]
 
 
@@ -388,7 +390,11 @@ def test_interface_endpoints_serve_the_isolated_functions(stage):
             "xray",
         ]
     )
-    assert services == expected and len(INTERFACE_ENDPOINTS) == len(expected)
+    assert len(INTERFACE_ENDPOINTS) == len(expected)
+    if stage.stack.shared_tools is not None:
+        # The tools' front door gives the user pool a domain, which Cognito's PrivateLink refuses.
+        expected.remove("cognito-idp")
+    assert services == expected
     internal = _subnets(stage.main, "internal")
     # One interface in each zone, in every stage (the lean profile has none: test_fidelity.py).
     count = 2
@@ -434,12 +440,16 @@ def test_only_the_functions_that_call_the_internet_have_a_route_out(stage):
         if "VpcConfig" not in props:
             continue
         subnets = {s["Ref"] for s in props["VpcConfig"]["SubnetIds"]}
-        if name in EGRESS_FUNCTIONS:
+        # With the tools' front door the user pool has a domain: Cognito's callers go by the NAT.
+        if name in EGRESS_FUNCTIONS or (stage.stack.shared_tools is not None and name in COGNITO_CALLERS):
             assert subnets == egress, name
             seen_egress.add(name)
         else:
             assert subnets == internal, name
-    assert seen_egress == set(EGRESS_FUNCTIONS)
+    expected = set(EGRESS_FUNCTIONS)
+    if stage.stack.shared_tools is not None:
+        expected |= {n for n in COGNITO_CALLERS if n in stage.functions()}
+    assert seen_egress == expected
     assert {"payments", "submissions"} <= DATABASE_FUNCTIONS
 
 
