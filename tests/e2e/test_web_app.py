@@ -52,7 +52,7 @@ def web_stack(built_app: Path, tmp_path_factory: pytest.TempPathFactory, make_da
     try:
         yield stack
     finally:
-        stack.stop()
+        stack.stop(timeout=30)  # the web server, the tools and moto stop in turn
         stack.drop_students_database()
 
 
