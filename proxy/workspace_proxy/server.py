@@ -11,21 +11,30 @@ from __future__ import annotations
 import os
 import select
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-import boto3
-
-from apranova import db
 from workspace_proxy.identity import KeyCache, NotSignedIn, verify
-from workspace_proxy.targets import Refusal, resolve
+from workspace_proxy.targets import Refusal, Target, resolve
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding"}
-REGION = os.environ.get("AWS_REGION", "us-east-1")
-KEYS = KeyCache(REGION)
+
+
+@dataclass
+class ProxySettings:
+    keys: KeyCache
+    load_balancer_arn: str
+    cluster: str
+    connection: Callable[[], Any]  # the application database (apranova.db.connection in AWS)
+    ecs: Any  # a boto3 ECS client
+    upstream_port: int | None = None  # code-server's port; None: the target's own (8080)
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    settings: ProxySettings  # set on the subclass make_handler returns
 
     def _refuse(self, status: int, message: str) -> None:
         body = message.encode()
@@ -41,12 +50,16 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/healthz":
             return None
         headers = {name.lower(): value for name, value in self.headers.items()}
+        settings = self.settings
         try:
-            identity = verify(headers, keys=KEYS, load_balancer_arn=os.environ["LOAD_BALANCER_ARN"])
+            identity = verify(headers, keys=settings.keys, load_balancer_arn=settings.load_balancer_arn)
         except NotSignedIn as error:
             self._refuse(401, str(error))
             return False
-        return resolve(db.connection(), boto3.client("ecs"), os.environ["WORKSPACE_CLUSTER"], identity.user_id)
+        decision = resolve(settings.connection(), settings.ecs, settings.cluster, identity.user_id)
+        if isinstance(decision, Target) and settings.upstream_port is not None:
+            decision = Target(decision.host, settings.upstream_port)
+        return decision
 
     def _forward(self) -> None:
         decision = self._route()
@@ -93,8 +106,24 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _forward
 
 
+def make_handler(settings: ProxySettings) -> type[Handler]:
+    return type("ConfiguredHandler", (Handler,), {"settings": settings})
+
+
 def main() -> None:
-    ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PROXY_PORT", "8080"))), Handler).serve_forever()  # noqa: S104
+    import boto3
+
+    from apranova import db
+
+    settings = ProxySettings(
+        keys=KeyCache(os.environ["AWS_REGION"]),
+        load_balancer_arn=os.environ["LOAD_BALANCER_ARN"],
+        cluster=os.environ["WORKSPACE_CLUSTER"],
+        connection=db.connection,
+        ecs=boto3.client("ecs"),
+    )
+    port = int(os.environ.get("PROXY_PORT", "8080"))
+    ThreadingHTTPServer(("0.0.0.0", port), make_handler(settings)).serve_forever()  # noqa: S104
 
 
 if __name__ == "__main__":

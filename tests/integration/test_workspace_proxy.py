@@ -183,3 +183,86 @@ def test_only_students_whose_workspace_is_theirs_now_are_forwarded(alb_key, keys
     )
     start_task(aws, other, family="not-a-workspace")
     assert resolve(conn, ecs, aws.cluster, other).status == 409
+
+
+class _EcsWithLoopbackTasks:
+    """ECS's ListTasks/DescribeTasks answering with RUNNING workspace tasks on 127.0.0.1 (moto's
+    tasks get VPC addresses this machine cannot reach): user id → task."""
+
+    def __init__(self, *user_ids: str) -> None:
+        self.tasks = {
+            user_id: {
+                "taskArn": f"arn:aws:ecs:{REGION}:123456789012:task/workspaces/{n}",
+                "taskDefinitionArn": f"arn:aws:ecs:{REGION}:123456789012:task-definition/apranova-workspace-x:1",
+                "startedBy": user_id,
+                "lastStatus": "RUNNING",
+                "desiredStatus": "RUNNING",
+                "attachments": [
+                    {
+                        "type": "ElasticNetworkInterface",
+                        "details": [{"name": "privateIPv4Address", "value": "127.0.0.1"}],
+                    }
+                ],
+            }
+            for n, user_id in enumerate(user_ids)
+        }
+
+    def list_tasks(self, *, cluster: str, startedBy: str, desiredStatus: str) -> dict:  # noqa: N803 - boto3's names
+        task = self.tasks.get(startedBy)
+        return {"taskArns": [task["taskArn"]] if task else []}
+
+    def describe_tasks(self, *, cluster: str, tasks: list[str]) -> dict:
+        return {"tasks": [t for t in self.tasks.values() if t["taskArn"] in tasks]}
+
+
+def test_the_server_forwards_a_signed_in_student_and_strips_their_tokens(alb_key, keys, students, conn) -> None:
+    import threading
+    import urllib.error
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from workspace_proxy.server import ProxySettings, make_handler
+
+    seen: list[dict[str, str]] = []
+
+    class Workspace(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            body = f"code-server at {self.path}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    a, stopped = students(), students(workspace="FAILED")
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Workspace)
+    settings = ProxySettings(
+        keys=keys, load_balancer_arn=ALB, cluster="workspaces", connection=lambda: conn,
+        ecs=_EcsWithLoopbackTasks(a, stopped), upstream_port=upstream.server_address[1],
+    )  # fmt: skip
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(settings))
+    for server in (upstream, proxy):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{proxy.server_address[1]}"
+
+    def get(path: str, headers: dict[str, str]) -> tuple[int, str]:
+        request = urllib.request.Request(base + path, headers=headers)  # noqa: S310 - loopback
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    try:
+        assert get("/?folder=/home/coder", headers_for(alb_key, a)) == (200, "code-server at /?folder=/home/coder")
+        assert not [h for h in seen[0] if h.startswith("x-amzn-oidc-")]
+        assert get("/", {}) == (401, "no identity from the load balancer")
+        status, _ = get("/", headers_for(alb_key, stopped))
+        assert status == 403
+        assert len(seen) == 1  # nothing but A's request reached a workspace
+    finally:
+        proxy.shutdown()
+        upstream.shutdown()
