@@ -322,6 +322,10 @@ def seed_everything(conn, aws: Aws, ada: Person, tom: Person, bob: Person) -> Se
         "INSERT INTO stripe_customers (user_id, stripe_customer_id) VALUES (%s, %s)", (ada.user_id, f"cus_{hex_[:14]}")
     )
     conn.execute(
+        "INSERT INTO payment_outbox (key, action, payment_id, done_at) VALUES (%s, 'START_ENROLLMENT', %s, now())",
+        (f"enroll:{payment_id}", payment_id),
+    )
+    conn.execute(
         "INSERT INTO refund_requests (payment_id, user_id, reason, amount_cents, status, decided_by, decided_at,"
         " decision_reason) VALUES (%s, %s, 'The course is not for me', 1000, 'REJECTED', %s, now(),"
         " 'Outside the refund window')",
