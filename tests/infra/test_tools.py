@@ -38,6 +38,7 @@ from functions.provision.tools.superset import SupersetSettings
 from functions.provision.tools.workspace import WorkspaceSettings
 from functions.submissions.config import SubmissionSettings
 from functions.tools.config import ToolsSettings
+from functions.trainer.handler import FileSettings as TrainerFileSettings
 from functions.trainer.handler import TrainerSettings as TrainerRouteSettings
 from tests.infra.conftest import CONFIGURED_CONTEXT
 from tests.infra.stack_support import (
@@ -72,7 +73,7 @@ SETTINGS: dict[str, tuple[type[BaseModel], ...]] = {
     "admin": (CognitoSettings, WorkflowSettings, DatabaseSettings),
     "curriculum": (CurriculumSettings, DatabaseSettings),
     "submissions": (SubmissionSettings, MailSettings, DatabaseSettings),
-    "trainer": (TrainerRouteSettings, MailSettings, DatabaseSettings),
+    "trainer": (TrainerRouteSettings, TrainerFileSettings, MailSettings, DatabaseSettings),
 }
 # Values standing in for what CloudFormation resolves at deploy time (the template holds a Ref).
 DEPLOYED = {
