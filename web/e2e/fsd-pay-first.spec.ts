@@ -40,8 +40,12 @@ test("FSD pay-first: pay, set a password, sign in, start the workspace", async (
 
   await expect(page).toHaveURL(/\/login\?/);
   await expect(page.getByText("Your password is set")).toBeVisible();
-  await page.getByRole("textbox", { name: "Password", exact: true }).fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  // By keyboard: from the email field, Tab reaches the password, Enter signs in.
+  await page.getByRole("textbox", { name: "Email", exact: true }).focus();
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("textbox", { name: "Password", exact: true })).toBeFocused();
+  await page.keyboard.type(PASSWORD);
+  await page.keyboard.press("Enter");
 
   await expect(page).toHaveURL(/\/dashboard$/);
   await expect(page.getByRole("heading", { name: /Welcome back, Fran/ })).toBeVisible();
