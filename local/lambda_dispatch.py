@@ -20,6 +20,7 @@ from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from local import moto_overhead
 from local.environments import Environments
 from local.events import LambdaContext
 
@@ -89,8 +90,10 @@ def _invoke(
 
 
 def install() -> None:
-    """Patch moto's Docker-free Lambda backend (idempotent)."""
+    """Patch moto's Docker-free Lambda backend, and its Step Functions' per-execution parse and
+    per-task client (local/moto_overhead.py) (idempotent)."""
     global _installed
+    moto_overhead.install()
     with _lock:
         if not _installed:
             LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign]

@@ -1,0 +1,104 @@
+"""Costs of moto's own machinery that AWS's services do not have, taken out.
+
+Under a burst (50 enrollments at once, `make bench`) the whole local stack shares one process and
+one interpreter lock, so CPU that moto spends per execution or per task delays every step of every
+execution. Profiled (py-spy, the lock holder), two pieces of moto's own bookkeeping were about half
+of it, in its Step Functions interpreter:
+
+- **A parse of the definition per execution.** moto's execution worker parses the state machine's
+  ASL with ANTLR when each execution starts (28% of the process's time). The parse tree depends on
+  the definition text alone, so it is kept per definition; moto's preprocessor still builds each
+  execution's own components from it, so nothing of one execution's evaluation is shared with
+  another. A definition with syntax errors is not kept (it raises, every time).
+- **A boto3 client per Lambda task.** moto's Lambda task builds a new client for every invocation
+  (16%: botocore copies its event hooks and builds the client class each time). One client per
+  region, service and moto port serves every task; botocore clients are thread-safe, and the client
+  is moto's own (its fixed fake credentials; moto ignores the state's credentials there too), so
+  what a task sends is unchanged.
+
+- **A JSONPath parse per path evaluated.** moto parses every `InputPath`, `ResultPath` and `.$`
+  parameter again when a state evaluates it, and jsonpath-ng's parser builds its grammar tables
+  anew each time (6%). A parsed path is an immutable expression: kept per path text.
+
+- **Flask's debug helpers on every moto request.** moto runs its Flask apps with ``debug = True``;
+  Flask then builds a new class per request that reads a form body (every Query-protocol call:
+  SSM, SES, IAM), 4% of the process. The apps run with ``debug`` off and exceptions still
+  propagated (``PROPAGATE_EXCEPTIONS``), which is what ``debug`` set for error handling.
+
+What the steps do, how they are retried, caught and timed, and every call they make are untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+from moto.moto_server import threaded_moto_server, werkzeug_app
+from moto.settings import moto_server_port
+from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.parse import asl_parser
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+from moto.stepfunctions.parser.asl.utils import json_path
+
+_lock = threading.Lock()
+_installed = False
+
+_original_parse = asl_parser.AmazonStateLanguageParser.parse
+_trees: dict[str, Any] = {}
+_MAX_TREES = 64  # machines x updates in one process; a test suite creates a few dozen at most
+
+
+def _parse(definition: str) -> tuple[Any, Any]:
+    tree = _trees.get(definition)
+    if tree is None:
+        program, tree = _original_parse(definition)  # raises on a syntax error: nothing kept
+        with _lock:
+            if len(_trees) >= _MAX_TREES:
+                _trees.clear()
+            _trees[definition] = tree
+        return program, tree
+    return Preprocessor().visit(tree), tree
+
+
+_original_client_for = lambda_eval_utils.boto_client_for
+_clients: dict[tuple[str, str, bool, str], Any] = {}
+
+
+def _client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    from moto.core.models import botocore_stubber
+
+    key = (region, service, bool(botocore_stubber.enabled), str(moto_server_port()))
+    client = _clients.get(key)
+    if client is None:
+        with _lock:
+            client = _clients.get(key)
+            if client is None:
+                client = _clients[key] = _original_client_for(region, service, state_credentials)
+    return client
+
+
+_original_backend_app = werkzeug_app.create_backend_app
+
+
+def _backend_app(service: Any) -> Any:
+    app = _original_backend_app(service)
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+    app.debug = False
+    return app
+
+
+def install() -> None:
+    """Idempotent."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        asl_parser.AmazonStateLanguageParser.parse = staticmethod(_parse)  # type: ignore[method-assign,assignment]
+        lambda_eval_utils.boto_client_for = _client_for  # type: ignore[assignment]
+        werkzeug_app.create_backend_app = _backend_app  # type: ignore[assignment]
+        threaded_moto_server.create_backend_app = _backend_app  # type: ignore[assignment]
+        json_path.parse = functools.lru_cache(maxsize=2048)(json_path.parse)  # type: ignore[assignment]
+        result_path.parse = functools.lru_cache(maxsize=2048)(result_path.parse)  # type: ignore[assignment]
+        _installed = True
