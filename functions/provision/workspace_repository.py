@@ -1,9 +1,9 @@
-"""SQL of the workspace: the uid allocation lock and the idle stopper's view of activity.
+"""SQL of the workspace: the uid allocation locks and the idle stopper's view of activity.
 Every query is parameterised."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,16 +13,16 @@ from apranova import db
 
 
 @contextmanager
-def uid_allocation_lock(key: int) -> Iterator[None]:
-    """A transaction-level advisory lock on the application database, held for the block.
-
-    Workspace provisioners take it around "list the file system's access points, pick a free uid,
-    create the access point", so two of them never pick the same uid. The transaction holds no rows.
-    """
+def uid_locks(base: int) -> Iterator[Callable[[int], None]]:
+    """One transaction for the block; ``hold(uid)`` takes the transaction-level advisory lock
+    ``base + uid`` in it (kept until the block ends). The transaction holds no rows."""
     with db.transaction() as cur:
         cur.execute("SET LOCAL lock_timeout = '10s'")
-        cur.execute("SELECT pg_advisory_xact_lock(%s::bigint)", (key,))
-        yield
+
+        def hold(uid: int) -> None:
+            cur.execute("SELECT pg_advisory_xact_lock(%s::bigint)", (base + uid,))
+
+        yield hold
 
 
 def workspace_activity(user_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -10,6 +10,8 @@ as EFS does (AccessPointAlreadyExists with the access point's id), so the token 
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import psycopg
 import pytest
 from botocore.config import Config
 
+from apranova import db
 from functions.provision import idle
 from functions.provision.tools import Student, ToolFailed, ToolProvisioner, ToolStatus, ToolUnavailable
 from functions.provision.tools.workspace import (
+    _UID_LOCK_BASE,
     FAMILY_PREFIX,
     TAG_USER,
     UID_BASE,
@@ -224,6 +229,52 @@ def test_students_get_distinct_uids_and_a_taken_preferred_uid_is_skipped(provisi
     assert other["posix_uid"] != details["posix_uid"]
     # The uid stays the student's: a re-run keeps the access point and its uid.
     assert provisioner.provision(student).details["posix_uid"] == preferred + 1
+
+
+def test_provisioners_wait_only_for_their_own_uid_and_one_taken_meanwhile_is_skipped(
+    provisioner, new_student, aws, database_url
+) -> None:
+    """The uid lock is per uid: a provisioner waiting for its preferred uid does not hold up another
+    student's allocation, and when the uid it waited for was taken meanwhile it takes the next."""
+    student = new_student()
+    preferred = names_for(student.user_id, PREFIX).preferred_uid
+    key = _UID_LOCK_BASE + preferred
+    outcome: dict[str, Any] = {}
+    squatter: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: outcome.update(provisioner.provision(student).details))
+    try:
+        with psycopg.connect(database_url, autocommit=True) as holder:
+            holder.execute("BEGIN")
+            holder.execute("SELECT pg_advisory_xact_lock(%s::bigint)", (key,))
+            worker.start()
+            waiting = (
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND classid = %s AND objid = %s)"
+            )
+            deadline = time.monotonic() + 30
+            while not holder.execute(waiting, (key >> 32, key & 0xFFFFFFFF)).fetchone()[0]:
+                assert time.monotonic() < deadline, "the provisioner never waited for its uid"
+                time.sleep(0.05)
+            # While it waits: another student's access point takes that uid ...
+            squatter = aws.efs.create_access_point(
+                FileSystemId=aws.file_system,
+                PosixUser={"Uid": preferred, "Gid": preferred},
+                RootDirectory={"Path": "/students/someone-else"},
+                Tags=[{"Key": TAG_USER, "Value": str(uuid.uuid4())}],
+            )
+            # ... and another student's workspace is provisioned without waiting (its own connection).
+            with db.function_slot("another-environment"):
+                other = provisioner.provision(new_student()).details
+            db.release("another-environment")
+            holder.execute("COMMIT")
+        worker.join(timeout=30)
+        assert not worker.is_alive()
+    finally:
+        if squatter:
+            aws.efs.delete_access_point(AccessPointId=squatter["AccessPointId"])
+    assert outcome["posix_uid"] == preferred + 1
+    assert other["posix_uid"] not in (preferred, preferred + 1)
+    assert [p["PosixUser"]["Uid"] for p in access_points_of(aws, student.user_id)] == [preferred + 1]
 
 
 def test_a_create_that_already_happened_is_adopted_not_duplicated(provisioner, new_student, aws) -> None:

@@ -19,7 +19,7 @@ POSIX ids: a student's uid is deterministic and collision-free. The preferred ui
 user id into a reserved range (``UID_BASE`` .. ``UID_BASE + UID_RANGE - 1``, above the ids images
 and hosts use, below 2**31); when another student's access point on the file system already holds
 it, the next free one is taken (linear probing). Allocation holds a transaction-level advisory lock
-on the application database, so two concurrent provisions cannot pick the same uid; an existing
+per uid on the application database, so two concurrent provisions cannot pick the same uid; an existing
 access point keeps its uid for life. The same student gets the same uid again after a deprovision
 (unless probing was needed), so files left under the root directory stay theirs.
 
@@ -40,7 +40,7 @@ import secrets
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -74,8 +74,8 @@ TAG_USER = "apranova:user-id"
 TAG_TOOL = "apranova:tool"
 TAG_SPEC = "apranova:spec"  # a fingerprint of the registered definition: unchanged → not registered again
 _UID_SALT = b"apranova/workspace/uid/v1:"
-# Serialises uid allocation across students (a transaction-level advisory lock on the app database).
-_UID_LOCK = 0x5D_0000_0000_0002
+# Advisory lock keys of uid allocation on the app database: this base plus the uid (below 2**31).
+_UID_LOCK_BASE = 0x5D_0001_0000_0000
 _TRANSIENT_CODES = frozenset(
     {
         "ThrottlingException",
@@ -432,16 +432,21 @@ class WorkspaceProvisioner:
         return self._ours(names, self._all_access_points())
 
     def _ensure_access_point(self, names: WorkspaceNames) -> dict[str, Any]:
-        mine = self._access_points(names)
+        points = self._all_access_points()
+        mine = self._ours(names, points)
         if mine:
             return self._keep_one(mine)
-        with self._allocation():
-            points = self._all_access_points()  # again, under the lock
-            mine = self._ours(names, points)
-            if mine:
-                return self._keep_one(mine)
-            uid = self._free_uid(names, points)
-            return self._create_access_point(names, uid)
+        with self._allocation() as hold:
+            while True:
+                uid = self._free_uid(names, points)
+                hold(uid)  # only a provisioner that would take this same uid waits here
+                points = self._all_access_points()  # again, holding the uid
+                mine = self._ours(names, points)
+                if mine:
+                    return self._keep_one(mine)
+                if self._free_uid(names, points) == uid:
+                    return self._create_access_point(names, uid)
+                # Taken (or an earlier one freed) meanwhile: the next candidate, also held.
 
     def _keep_one(self, mine: list[dict[str, Any]]) -> dict[str, Any]:
         """One access point per student: extras (left by a race) are deleted, the first kept."""
@@ -453,15 +458,21 @@ class WorkspaceProvisioner:
         return keep
 
     @contextmanager
-    def _allocation(self) -> Iterator[None]:
+    def _allocation(self) -> Iterator[Callable[[int], None]]:
+        """Yields ``hold(uid)``, which holds that uid until the block ends. By default a
+        transaction-level advisory lock per uid on the application database: every access point
+        is created by a holder of its uid who listed the file system's access points after taking
+        it, so two provisioners never create one uid, and provisioners of different uids do not
+        wait for each other (one lock for all made 25 workspaces at once queue through each
+        other's EFS calls). A ``uid_lock`` factory given instead serialises every allocation."""
         if self._uid_lock is None:
             from functions.provision import workspace_repository
 
-            with workspace_repository.uid_allocation_lock(_UID_LOCK):
-                yield
+            with workspace_repository.uid_locks(_UID_LOCK_BASE) as hold:
+                yield hold
         else:
             with self._uid_lock():
-                yield
+                yield lambda _uid: None
 
     @staticmethod
     def _free_uid(names: WorkspaceNames, points: list[dict[str, Any]]) -> int:
