@@ -5,7 +5,8 @@ shared connection whose cursors count statements. Every timed request is a new s
 ``checkout.session.completed`` event for a new PENDING payment of its own user, so each one takes
 the whole path: verify the signature, claim the event, lock and update the payment, lock the
 account, write the outbox row, audit, commit, then carry out the outbox row: StartExecution of the
-enrollment workflow (moto's Step Functions on loopback, the bench's moto server). A second row re-delivers the same events: the duplicate path (claim, find it processed).
+enrollment workflow (moto's Step Functions on loopback, the bench's moto server). A second row
+re-delivers the same events: the duplicate path (claim, find it processed).
 A third times the same StartExecution call alone, to show how much of the first is moto's.
 
 The users and PENDING payments are inserted with SQL before the clock starts; events are built and
