@@ -24,8 +24,8 @@ from apranova.audit import AuditAction, RequestInfo
 from apranova.errors import BadGateway, Conflict, Forbidden, PaymentRequired, ServiceUnavailable
 from apranova.identity import Caller
 from apranova.observability import logger
+from functions.provision.tools import JUPYTER_SIGN_IN_SECONDS as SIGN_IN_SECONDS
 from functions.provision.tools import Student, ToolFailed, ToolUnavailable
-from functions.provision.tools.jupyterhub import SIGN_IN_SECONDS
 from functions.provision.tools.workspace import WorkspaceNotProvisioned, WorkspaceState
 from functions.tools import repository
 from functions.tools.config import ToolsSettings

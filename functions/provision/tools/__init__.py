@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+# How long a JupyterHub one-time sign-in link lives. Here, not in the hub's provisioner, so the
+# tools API can say it without importing the provisioner (requests, boto3) at cold start.
+JUPYTER_SIGN_IN_SECONDS = 60
+
 
 @dataclass(frozen=True)
 class Student:

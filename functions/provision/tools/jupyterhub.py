@@ -32,6 +32,9 @@ from pydantic import Field
 
 from apranova.observability import logger
 from apranova.settings import BaseSettings
+from functions.provision.tools import (
+    JUPYTER_SIGN_IN_SECONDS as SIGN_IN_SECONDS,
+)
 from functions.provision.tools import Student, ToolFailed, ToolResult, ToolStatus, ToolUnavailable
 from functions.provision.tools._http import ToolHttp, ToolParameters
 
@@ -40,7 +43,6 @@ _POLL_INTERVAL = 0.5
 # A sign-in ticket: a hub API token of the student's with no scopes (it can do nothing through the
 # API), living a minute, that the hub's sign-in page (local/tools/jupyterhub_login.py) accepts once.
 SIGN_IN_NOTE = "apranova-sign-in"
-SIGN_IN_SECONDS = 60
 SIGN_IN_PATH = "/hub/apranova-login"
 
 
