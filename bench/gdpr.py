@@ -721,6 +721,9 @@ def _prepare(url: str, aws: Aws, rows: int, t0: datetime, start: datetime) -> di
     timings: dict[str, float] = {}
     out: dict[str, Any] = {"timings_s": timings}
     with psycopg.connect(url, autocommit=True) as conn:
+        # A direct seeding session (not through the pooler): its own limit above the role's 10 s default,
+        # which a million-row load and VACUUM outlast.
+        conn.execute("SET statement_timeout = '10min'")
         out["students"] = _timed("students", lambda: scale.seed_students(conn, 1, STUDENTS, t0, staff=True), timings)
         user_id = cognito_student(aws, f"scale.student.{EXPORT_STUDENT}@example.com")
         student = _timed("export student", lambda: seed_export_student(conn, user_id, t0), timings)
