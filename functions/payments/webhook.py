@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import base64
 import json
-from functools import cache
 from typing import Any
 
 import stripe
 from aws_lambda_powertools.event_handler import Response, content_types
 
-from apranova import alerts, cognito, mail, workflows
 from apranova.api import create_app, lambda_entry
 from apranova.errors import AppError, InvalidJson, InvalidRequest, ServiceUnavailable
 from apranova.observability import logger
 from apranova.secrets import use_with_rotation
-from functions.payments import stripe_gateway, webhook_service
+from functions.payments import webhook_service
 from functions.payments.config import settings
+from functions.payments.event_deps import event_deps
 from functions.payments.secrets import secret
 
 TOLERANCE_SECONDS = 300
@@ -77,22 +76,7 @@ def verified_event(payload: bytes, signature: str | None, webhook_secret: str) -
     return event
 
 
-@cache
-def _deps() -> webhook_service.Deps:
-    config = settings()
-    pool = cognito.settings()
-    return webhook_service.Deps(
-        start_workflow=workflows.start,
-        enrollment_state_machine_arn=config.enrollment_state_machine_arn,
-        deprovision_state_machine_arn=config.deprovision_state_machine_arn,
-        cognito=cognito.client(),
-        user_pool_id=pool.cognito_user_pool_id,
-        client_id=pool.cognito_client_id,
-        send=mail.send,
-        alert=alerts.alert,
-        spa_origin=config.spa_origin,
-        gateway=stripe_gateway,
-    )
+_deps = event_deps  # one factory for both event processors
 
 
 @app.post("/api/payments/webhook/", summary="Stripe events (signed by Stripe; no token)", include_in_schema=True)
