@@ -377,16 +377,19 @@ def attach_checkout_consent(cur: Cursor[Any], payment_id: str, user_id: str) -> 
     )
 
 
-def withdraw_enrollment(cur: Cursor[Any], user_id: str, track: str) -> bool:
-    """A fully refunded or lost-dispute payment ends the enrollment it paid for."""
+def withdraw_enrollment(cur: Cursor[Any], user_id: str, payment_id: str) -> bool:
+    """A fully refunded or lost-dispute payment ends the enrollment it paid for, and only that one:
+    the user's enrollment must have come from this payment (``enrollment_payment_id``, migration
+    0013), so a refund of payment X never withdraws an enrollment paid by payment Y (or made by an
+    admin), whatever their tracks."""
     row = cur.execute(
         """
         UPDATE users SET enrollment_status = 'REFUNDED'
-        WHERE id = %s AND track_id = (SELECT id FROM tracks WHERE code = %s)
+        WHERE id = %s AND enrollment_payment_id = %s
           AND enrollment_status IN ('ENROLLED', 'COMPLETED', 'SUSPENDED')
         RETURNING id
         """,
-        (user_id, track),
+        (user_id, payment_id),
     ).fetchone()
     return row is not None
 

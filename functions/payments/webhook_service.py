@@ -356,7 +356,7 @@ def _withdraw(cur: Any, payment: dict[str, Any], outcome: Outcome, deps: Deps) -
     """A full refund or a lost dispute: the enrollment ends and the tools are taken back."""
     if not deps.deprovision_state_machine_arn:
         raise WorkflowNotConfigured("DEPROVISION_STATE_MACHINE_ARN is not configured")
-    withdrawn = repository.withdraw_enrollment(cur, payment["user_id"], payment["track"])
+    withdrawn = repository.withdraw_enrollment(cur, payment["user_id"], payment["id"])
     outcome.enqueue(cur, f"deprovision:{payment['id']}", "START_DEPROVISION", payment["id"])
     audit.record(
         cur,

@@ -196,7 +196,12 @@ def test_partial_refund_keeps_the_student_and_a_full_one_withdraws(stack: Paymen
     student, created = _pending_checkout(stack)
     intent, charge = f"pi_{uuid.uuid4().hex[:12]}", f"ch_{uuid.uuid4().hex[:12]}"
     stack.deliver(_completed(created, student["id"], intent))
-    stack.row("UPDATE users SET enrollment_status = 'ENROLLED', track_id = 1 WHERE id = %s RETURNING id", student["id"])
+    stack.row(
+        "UPDATE users SET enrollment_status = 'ENROLLED', track_id = 1, enrollment_payment_id = %s WHERE id = %s"
+        " RETURNING id",
+        created["payment_id"],
+        student["id"],
+    )
     stack.deliver(_refunded(created, intent, charge, 10000))
     payment = stack.row("SELECT status, refunded_amount_cents FROM payments WHERE id = %s", created["payment_id"])
     assert (payment["status"], payment["refunded_amount_cents"]) == ("PARTIALLY_REFUNDED", 10000)
@@ -215,6 +220,35 @@ def test_partial_refund_keeps_the_student_and_a_full_one_withdraws(stack: Paymen
     runs = stack.executions(stack.deprovision_arn, f"deprovision-{created['payment_id']}")
     assert len(runs) == 1
     assert stack.execution_input(runs[0]["executionArn"])["user_id"] == student["id"]
+
+
+def test_a_full_refund_withdraws_only_the_enrollment_that_payment_made(stack: PaymentsStack) -> None:
+    """Payment X started an enrollment that did not take; an admin then enrolled the student in the
+    same track (an enrollment no payment made: ``enrollment_payment_id`` NULL). X's full refund
+    takes back what X provisioned (its payment-scoped deprovision) and leaves the admin's
+    enrollment as it is: withdrawn by payment, never by track (issue 13)."""
+    student, created = _pending_checkout(stack)
+    intent, charge = f"pi_{uuid.uuid4().hex[:12]}", f"ch_{uuid.uuid4().hex[:12]}"
+    stack.deliver(_completed(created, student["id"], intent))
+    assert stack.row("SELECT enrollment_execution FROM payments WHERE id = %s", created["payment_id"])[
+        "enrollment_execution"
+    ]
+    stack.row(
+        "UPDATE users SET enrollment_status = 'ENROLLED', track_id = (SELECT id FROM tracks WHERE code = 'DP'),"
+        " enrollment_payment_id = NULL WHERE id = %s RETURNING id",
+        student["id"],
+    )
+    assert stack.deliver(_refunded(created, intent, charge, 49900)).status_code == 200
+    assert stack.row("SELECT status FROM payments WHERE id = %s", created["payment_id"])["status"] == "REFUNDED"
+    user = stack.row("SELECT enrollment_status, enrollment_payment_id FROM users WHERE id = %s", student["id"])
+    assert (user["enrollment_status"], user["enrollment_payment_id"]) == ("ENROLLED", None)
+    withdrawn = stack.row(
+        "SELECT details FROM audit_logs WHERE resource_id = %s AND details->>'step' = 'withdrawn'",
+        created["payment_id"],
+    )
+    assert withdrawn is not None and withdrawn["details"]["was_enrolled"] is False
+    # What X provisioned (nothing here) is still taken back: its deprovision was started.
+    assert len(stack.executions(stack.deprovision_arn, f"deprovision-{created['payment_id']}")) == 1
 
 
 # --- concurrency ----------------------------------------------------------------------------------
