@@ -68,12 +68,14 @@ def s3() -> Any:
     return boto3.client("s3", region_name=file_settings().aws_region, config=config)
 
 
-def presign_file(key: str, filename: str, content_type: str | None) -> tuple[str, int]:
+def presign_file(key: str, filename: str, content_type: str | None, inline: bool = False) -> tuple[str, int]:
+    """A download (attachment), or the same file served inline to show it in the page (the service
+    asks for that only for types a browser renders without running them)."""
     config = file_settings()
     params = {
         "Bucket": config.uploads_bucket,
         "Key": key,
-        "ResponseContentDisposition": f'attachment; filename="{filename}"',
+        "ResponseContentDisposition": f'{"inline" if inline else "attachment"}; filename="{filename}"',
     }
     if content_type:
         params["ResponseContentType"] = content_type

@@ -167,6 +167,10 @@ class TrainerSubmissionDetail(BaseModel):
         description="A short-lived presigned GET of the uploaded file (FILE deliverables; each one issued is audited)."
     )
     file_url_expires_in: int | None = Field(description="Seconds the file_url stays valid.")
+    file_view_url: str | None = Field(
+        description="The same file served inline, to show it in the page: only a PDF or a raster image"
+        " (PNG, JPEG, GIF, WebP); null otherwise. Valid as long as file_url."
+    )
     submitted_at: datetime
     feedback: str | None
     reviewed_by: str | None
@@ -189,4 +193,6 @@ class ReviewResult(BaseModel):
     submitted_at: datetime
     project_status: ProjectStatus = Field(description="The project's status for the student after this review.")
     unlocked_project_id: int | None = Field(description="The next project, when this review unlocked it.")
+    unlocked_project_number: int | None = Field(description="That project's number in the track.")
+    unlocked_project_title: str | None = Field(description="That project's title.")
     track_completed: bool

@@ -27,7 +27,12 @@ from functions.trainer import emails, repository
 from functions.trainer.models import ReviewRequest
 
 Send = Callable[[mail.Email], Any]
-Presign = Callable[[str, str, str], tuple[str, int]]  # (key, filename, content type) → (url, expires_in)
+# (key, filename, content type, inline) → (url, expires_in)
+Presign = Callable[[str, str, str | None, bool], tuple[str, int]]
+
+# Shown inside the review page (served inline): types a browser renders without running the file's
+# own script. SVG and HTML are not among them: they stay downloads.
+INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
 
 DECISIONS = {"approve": "APPROVED", "request_changes": "CHANGES_REQUESTED"}
 
@@ -153,9 +158,12 @@ def submission(caller: Caller, submission_id: str, presign: Presign, info: Reque
         {**{k: v for k, v in attempt.items() if k != "file_key"}, "file_name": _file_name(attempt["file_key"])}
         for attempt in row["earlier_attempts"]
     ]
-    found["file_url"] = found["file_url_expires_in"] = None
+    found["file_url"] = found["file_url_expires_in"] = found["file_view_url"] = None
     if row["file_key"]:
-        url, expires_in = presign(row["file_key"], found["file_name"], row["file_content_type"])
+        url, expires_in = presign(row["file_key"], found["file_name"], row["file_content_type"], False)
+        inline = row["file_content_type"] in INLINE_TYPES
+        if inline:
+            found["file_view_url"] = presign(row["file_key"], found["file_name"], row["file_content_type"], True)[0]
         with db.transaction() as cur:
             (info or RequestInfo()).audit(
                 cur,
@@ -169,6 +177,7 @@ def submission(caller: Caller, submission_id: str, presign: Presign, info: Reque
                     "attempt": row["attempt"],
                     "file_key": row["file_key"],
                     "expires_in": expires_in,
+                    "inline": inline,
                 },
             )
         found["file_url"], found["file_url_expires_in"] = url, expires_in
@@ -244,6 +253,8 @@ def review(
         **decided,
         "project_status": (change.after or "LOCKED").lower(),
         "unlocked_project_id": change.unlocked_project_id,
+        "unlocked_project_number": unlocked["number"] if unlocked else None,
+        "unlocked_project_title": unlocked["title"] if unlocked else None,
         "track_completed": change.track_completed,
     }
 

@@ -606,6 +606,7 @@ def test_the_unlock_chain_to_a_completed_track(track: str, people, conn) -> None
     assert submission(conn, submitted[0])["status"] == "CHANGES_REQUESTED"  # history kept
     result = approve(resubmitted)
     assert result["project_status"] == "approved" and result["unlocked_project_id"] == chain[1]["id"]
+    assert (result["unlocked_project_number"], result["unlocked_project_title"]) == (2, chain[1]["title"])
     assert progress(conn, student) == {1: "APPROVED", 2: "UNLOCKED"}
     subjects = [e["subject"] for e in emails_to(student)]
     assert f"Project 2 unlocked: {chain[1]['title']}" in subjects
@@ -619,6 +620,7 @@ def test_the_unlock_chain_to_a_completed_track(track: str, people, conn) -> None
         assert results[-1]["project_status"] == "approved"
         assert all(r["project_status"] == "submitted" for r in results[:-1])
     assert results[-1]["track_completed"] is True and results[-1]["unlocked_project_id"] is None
+    assert (results[-1]["unlocked_project_number"], results[-1]["unlocked_project_title"]) == (None, None)
     assert progress(conn, student) == {1: "APPROVED", 2: "APPROVED", 3: "APPROVED"}
     user = conn.execute(
         "SELECT enrollment_status, completed_at FROM users WHERE id = %s", (student.user_id,)

@@ -100,7 +100,13 @@ def test_the_assigned_trainer_downloads_the_exact_bytes_the_student_uploaded(rev
     assert found["file_url_expires_in"] == 300
     downloaded = requests.get(found["file_url"], timeout=10)
     assert downloaded.status_code == 200 and downloaded.content == SECOND
+    assert downloaded.headers["content-disposition"].startswith("attachment;")
     assert 'filename="final_report.pdf"' in downloaded.headers["content-disposition"]
+    # A PDF is also shown in the page: the same bytes, served inline as a PDF.
+    shown = requests.get(found["file_view_url"], timeout=10)
+    assert shown.status_code == 200 and shown.content == SECOND
+    assert shown.headers["content-disposition"] == 'inline; filename="final_report.pdf"'
+    assert shown.headers["content-type"] == "application/pdf"
     (earlier,) = found["earlier_attempts"]
     assert (earlier["id"], earlier["attempt"], earlier["status"]) == (first["id"], 1, "CHANGES_REQUESTED")
     assert earlier["feedback"] == "Add the KPI chart." and earlier["file_name"] == "draft.pdf"
@@ -109,7 +115,7 @@ def test_the_assigned_trainer_downloads_the_exact_bytes_the_student_uploaded(rev
     # Each link issued is audited, without the link (a bearer URL).
     (row,) = viewed(conn, second["id"])
     assert (row["actor_id"], row["actor_role"], row["subject_id"]) == (coach.user_id, "trainer", ada.user_id)
-    assert row["details"]["attempt"] == 2 and row["details"]["expires_in"] == 300
+    assert row["details"]["attempt"] == 2 and row["details"]["expires_in"] == 300 and row["details"]["inline"] is True
     assert "X-Amz-Signature" not in json.dumps(row["details"])
 
     # The earlier attempt opens too, with its own bytes.
@@ -152,4 +158,47 @@ def test_a_submission_without_a_file_has_no_link_and_no_audit_row(aws, people, c
     status, found = detail(DETAIL.format(created["id"]), coach)
     assert status == 200 and found["submission_url"] == "https://bi.example.com/d"
     assert (found["file_url"], found["file_url_expires_in"], found["file_name"]) == (None, None, None)
+    assert found["file_view_url"] is None
     assert viewed(conn, created["id"]) == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "filename", "content"),
+    [("text/csv", "results.csv", b"metric,value\nrows,42\n"), ("image/svg+xml", "chart.svg", b"<svg/>")],
+)
+def test_other_types_are_download_only(content_type: str, filename: str, content: bytes, aws, people, conn) -> None:  # noqa: F811
+    """Only a PDF or a raster image is served inline; anything else (an SVG can carry script) is a
+    download, and the audit row says no inline link was issued."""
+    ada = people()
+    coach = people(track=None, role="trainer", status="PENDING_PAYMENT")
+    conn.execute(
+        "INSERT INTO trainer_assignments (student_id, trainer_id, track) VALUES (%s, %s, 'DP')",
+        (ada.user_id, coach.user_id),
+    )
+    progress(conn, ada, "DP", 1)
+    report = deliverable(conn, "DP", 1, 3)
+    conn.execute(  # this test's type accepted, for this test only (the catalogue is shared)
+        "UPDATE deliverables SET accepted_content_types = accepted_content_types || %s::text WHERE id = %s",
+        (content_type, report["id"]),
+    )
+    try:
+        status, form = call(
+            "POST", UPLOAD, ada,
+            {"deliverable_id": report["id"], "filename": filename, "content_type": content_type, "size": len(content)},
+        )  # fmt: skip
+        assert status == 200, form
+        assert upload(form, content, content_type, filename) == 204
+        status, created = call("POST", SUBMIT, ada, {"deliverable_id": report["id"], "file_key": form["key"]})
+        assert status == 201, created
+    finally:
+        conn.execute(
+            "UPDATE deliverables SET accepted_content_types = %s WHERE id = %s",
+            (report["accepted_content_types"], report["id"]),
+        )
+
+    status, found = detail(DETAIL.format(created["id"]), coach)
+    assert status == 200 and found["file_view_url"] is None
+    downloaded = requests.get(found["file_url"], timeout=10)
+    assert downloaded.content == content and downloaded.headers["content-disposition"].startswith("attachment;")
+    (row,) = viewed(conn, created["id"])
+    assert row["details"]["inline"] is False

@@ -2909,6 +2909,16 @@ export interface components {
              * @description The next project, when this review unlocked it.
              */
             unlocked_project_id: number | null;
+            /**
+             * Unlocked Project Number
+             * @description That project's number in the track.
+             */
+            unlocked_project_number: number | null;
+            /**
+             * Unlocked Project Title
+             * @description That project's title.
+             */
+            unlocked_project_title: string | null;
         };
         /** RoleChange */
         RoleChange: {
@@ -3362,6 +3372,11 @@ export interface components {
              * @description Seconds the file_url stays valid.
              */
             file_url_expires_in: number | null;
+            /**
+             * File View Url
+             * @description The same file served inline, to show it in the page: only a PDF or a raster image (PNG, JPEG, GIF, WebP); null otherwise. Valid as long as file_url.
+             */
+            file_view_url: string | null;
             /** Id */
             id: string;
             /** Project Id */
