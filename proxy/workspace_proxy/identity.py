@@ -54,9 +54,10 @@ def fetch_key(url: str) -> str:
 class KeyCache:
     """Public keys by id: the endpoint's keys do not change, so each is fetched once."""
 
-    def __init__(self, region: str, fetch: KeyFetcher = fetch_key) -> None:
+    def __init__(self, region: str, fetch: KeyFetcher = fetch_key, key_url: str = KEY_URL) -> None:
         self._region = region
         self._fetch = fetch
+        self._key_url = key_url  # the local stack's front door publishes its key elsewhere
         self._keys: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -65,7 +66,7 @@ class KeyCache:
             raise NotSignedIn("the token names no valid key id")
         with self._lock:
             if kid not in self._keys:
-                self._keys[kid] = self._fetch(KEY_URL.format(region=self._region, kid=kid))
+                self._keys[kid] = self._fetch(self._key_url.format(region=self._region, kid=kid))
             return self._keys[kid]
 
 

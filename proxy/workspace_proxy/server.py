@@ -4,6 +4,9 @@ Each request is checked on its own and forwarded on a fresh connection with ``Co
 the load balancer reuses its connections to the proxy for different students, so nothing may ride
 on a connection a previous request opened. An ``Upgrade`` request (code-server's WebSocket) is
 tunnelled byte for byte after the same check, and lives only as long as that socket.
+
+A task that is RUNNING in ECS but does not accept the connection (code-server still booting, the
+task going away) is answered 503 at once (a short connect timeout), never left hanging.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from workspace_proxy.identity import KeyCache, NotSignedIn, verify
-from workspace_proxy.targets import Refusal, Target, resolve
+from workspace_proxy.targets import NOT_ANSWERING, Refusal, Target, resolve
 
+CONNECT_TIMEOUT = 5  # seconds: a workspace that accepts no connection by then is answered 503
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding"}
 
 
@@ -30,6 +34,9 @@ class ProxySettings:
     connection: Callable[[], Any]  # the application database (apranova.db.connection in AWS)
     ecs: Any  # a boto3 ECS client
     upstream_port: int | None = None  # code-server's port; None: the target's own (8080)
+    # Where a task's address is reached from here (the local stack: the task's stand-in server on
+    # loopback); None from it: nothing answers there yet. Unset: the task's own address (AWS).
+    address: Callable[[Target], Target | None] | None = None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -40,6 +47,9 @@ class Handler(BaseHTTPRequestHandler):
         body = message.encode()
         self.send_response(status)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Cache-Control", "no-store")
+        if status == 503:
+            self.send_header("Retry-After", "10")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()
@@ -59,7 +69,19 @@ class Handler(BaseHTTPRequestHandler):
         decision = resolve(settings.connection(), settings.ecs, settings.cluster, identity.user_id)
         if isinstance(decision, Target) and settings.upstream_port is not None:
             decision = Target(decision.host, settings.upstream_port)
+        if isinstance(decision, Target) and settings.address is not None:
+            decision = settings.address(decision) or Refusal(503, NOT_ANSWERING)
         return decision
+
+    def _upstream_headers(self) -> list[str]:
+        """The request's headers for the workspace: without hop-by-hop ones and the student's tokens."""
+        lines = []
+        for name, value in self.headers.items():
+            lowered = name.lower()
+            if lowered in HOP_BY_HOP or lowered.startswith("x-amzn-oidc-"):
+                continue  # the student's tokens stay at the proxy
+            lines.append(f"{name}: {value}")
+        return lines
 
     def _forward(self) -> None:
         decision = self._route()
@@ -74,14 +96,13 @@ class Handler(BaseHTTPRequestHandler):
         upgrade = self.headers.get("Upgrade")
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        lines = [f"{self.command} {self.path} HTTP/1.1"]
-        for name, value in self.headers.items():
-            lowered = name.lower()
-            if lowered in HOP_BY_HOP or lowered.startswith("x-amzn-oidc-"):
-                continue  # the student's tokens stay at the proxy
-            lines.append(f"{name}: {value}")
+        lines = [f"{self.command} {self.path} HTTP/1.1", *self._upstream_headers()]
         lines.append("Connection: Upgrade" if upgrade else "Connection: close")
-        upstream = socket.create_connection((decision.host, decision.port), timeout=30)
+        try:
+            upstream = socket.create_connection((decision.host, decision.port), timeout=CONNECT_TIMEOUT)
+        except OSError:
+            self._refuse(503, NOT_ANSWERING)
+            return
         try:
             upstream.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
             self._pipe(upstream)

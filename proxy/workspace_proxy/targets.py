@@ -17,6 +17,8 @@ FAMILY_PREFIX = "apranova-workspace-"  # functions/provision/tools/workspace.py 
 CONTAINER_PORT = 8080  # code-server in the workspace task
 # Students whose access continues: enrolled, or finished and still within their access.
 ACTIVE_ENROLLMENTS = ("ENROLLED", "COMPLETED")
+NOT_RUNNING = "your workspace is not running: start it from the ApraNova app"
+NOT_ANSWERING = "your workspace is starting (or stopping) and does not answer yet: try again in a moment"
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Refusal:
-    status: int  # 403: not yours / not allowed; 409: not running
+    status: int  # 403: not yours / not allowed; 503: not running (or not answering yet)
     reason: str
 
 
@@ -92,7 +94,7 @@ def resolve(conn: Any, ecs: Any, cluster: str, user_id: str) -> Target | Refusal
         return refusal
     target = running_task(ecs, cluster, user_id)
     if target is None:
-        return Refusal(409, "your workspace is not running: start it from the ApraNova app")
+        return Refusal(503, NOT_RUNNING)
     return target
 
 

@@ -162,7 +162,7 @@ def test_only_students_whose_workspace_is_theirs_now_are_forwarded(alb_key, keys
     ecs = boto3.client("ecs", region_name=REGION)
     stopped = students()
     assert resolve(conn, ecs, aws.cluster, stopped) == Refusal(
-        409, "your workspace is not running: start it from the ApraNova app"
+        503, "your workspace is not running: start it from the ApraNova app"
     )
     suspended = students(status="SUSPENDED")
     start_task(aws, suspended)
@@ -182,7 +182,7 @@ def test_only_students_whose_workspace_is_theirs_now_are_forwarded(alb_key, keys
         containerDefinitions=[{"name": "x", "image": "busybox", "memory": 512}],
     )
     start_task(aws, other, family="not-a-workspace")
-    assert resolve(conn, ecs, aws.cluster, other).status == 409
+    assert resolve(conn, ecs, aws.cluster, other).status == 503
 
 
 class _EcsWithLoopbackTasks:
