@@ -462,7 +462,7 @@ WHERE occurred_at <= now() - make_interval(days => %(days)s)
 @contextmanager
 def _timed_audit_batches(result: SweepResult) -> Iterator[None]:
     """Times each ``delete_audit_rows`` call of the sweep (one transaction each) for the run."""
-    from functions.compliance import retention_repository
+    from functions.compliance.retention import repository as retention_repository
 
     original = retention_repository.delete_audit_rows
 
@@ -484,8 +484,9 @@ def measure_sweep(url: str, rows: int) -> SweepResult:
     import psycopg
 
     from apranova import db
-    from functions.compliance import erasure_config, retention
-    from functions.compliance.retention_repository import FINANCIAL_ACTIONS
+    from functions.compliance import settings as erasure_config
+    from functions.compliance.retention import handler as retention
+    from functions.compliance.retention.repository import FINANCIAL_ACTIONS
     from local.events import LambdaContext
 
     result = SweepResult(retention_days=retention_days_for(rows, SPAN_DAYS, round(rows * config.GDPR_SWEEP_SHARE)))
@@ -560,7 +561,7 @@ def measure_export(url: str, aws: Aws, user_id: str, runs: int) -> ExportResult:
     import psycopg
 
     from apranova import db
-    from functions.compliance import export_worker
+    from functions.compliance.export import worker as export_worker
     from local.events import LambdaContext
 
     result = ExportResult()
@@ -628,8 +629,8 @@ def aws_stack() -> Iterator[Aws]:
     import logging
 
     from apranova import alerts, mail
-    from functions.compliance import config as compliance_config
-    from functions.compliance import erasure_config
+    from functions.compliance import settings as compliance_config
+    from functions.compliance import settings as erasure_config
     from local import moto_stack
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines

@@ -40,8 +40,8 @@ FUNCTION_PREFIX = "apranova-"
 
 # The functions EventBridge Scheduler runs in AWS (cdk/stacks/apranova_stack.py), by local job name.
 SCHEDULED_JOBS = {
-    "purge": ("compliance-purge", "functions.compliance.purge"),
-    "retention": ("compliance-retention", "functions.compliance.retention"),
+    "purge": ("compliance-purge", "functions.compliance.erasure.purge.handler"),
+    "retention": ("compliance-retention", "functions.compliance.retention.handler"),
     "idle-workspaces": ("workspace-idle-stopper", "functions.provision.idle"),
     "student-db-watchdog": ("student-database-watchdog", "functions.provision.student_database_watchdog"),
     # No paid student left behind: lost webhooks, paid payments that started nothing, the outbox.

@@ -32,7 +32,7 @@ from apranova import cors
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_DATABASE = "apranova_dev"
-# The export worker (functions/compliance/export_worker.py): invoked by the compliance API, not routed.
+# The export worker (functions/compliance/export/worker.py): invoked by the compliance API, not routed.
 EXPORT_WORKER = "apranova-compliance-export"
 
 log = logging.getLogger("local")  # not under "apranova": that is the functions' Powertools logger
@@ -445,7 +445,7 @@ def main() -> int:
             }
         )
         # The compliance API invokes the export worker asynchronously, as in AWS.
-        moto_stack.register_function(moto.url, EXPORT_WORKER, "functions.compliance.export_worker.lambda_handler")
+        moto_stack.register_function(moto.url, EXPORT_WORKER, "functions.compliance.export.worker.lambda_handler")
         stripe_server, stripe_url = _start_stripe(state, api_url, moto.url)
         stripe_started = True
         github_server, github_url = _start_github(state)

@@ -111,9 +111,9 @@ IDLE_STOPPER_RATE = Duration.minutes(10)
 # The GDPR jobs (functions/compliance): the export worker, started asynchronously by the export
 # route, and the two daily sweeps - the purge of accounts past their grace period, then the
 # retention sweep - in the small hours (UTC), when nobody waits on the database.
-EXPORT_WORKER = ("compliance-export", "functions.compliance.export_worker")
-PURGE = ("compliance-purge", "functions.compliance.purge")
-RETENTION_SWEEP = ("compliance-retention", "functions.compliance.retention")
+EXPORT_WORKER = ("compliance-export", "functions.compliance.export.worker")
+PURGE = ("compliance-purge", "functions.compliance.erasure.purge.handler")
+RETENTION_SWEEP = ("compliance-retention", "functions.compliance.retention.handler")
 PURGE_SCHEDULE = "cron(0 3 * * ? *)"
 RETENTION_SCHEDULE = "cron(30 3 * * ? *)"
 # A daily job whose run failed may be retried for an hour; after that the next day's run resumes it.

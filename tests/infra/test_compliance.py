@@ -12,8 +12,13 @@ import pytest
 from apranova.settings import load
 from cdk.constructs.storage import EXPORTS_PREFIX, SUBMISSIONS_PREFIX
 from cdk.stacks.apranova_stack import PURGE_SCHEDULE, RESERVED_CONCURRENCY, RETENTION_SCHEDULE
-from functions.compliance.config import ExportSettings, ExportWorkerSettings
-from functions.compliance.erasure_config import ErasureSettings, PurgeSettings, RetentionSettings
+from functions.compliance.settings import (
+    ErasureSettings,
+    ExportSettings,
+    ExportWorkerSettings,
+    PurgeSettings,
+    RetentionSettings,
+)
 from tests.infra.stack_support import env, function_ids, function_props, resources, role_statements
 
 JOBS = ("compliance", "compliance-export", "compliance-purge", "compliance-retention")

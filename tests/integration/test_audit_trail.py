@@ -83,8 +83,8 @@ def moto_runs_executions() -> Iterator[None]:
 
 
 def _reset_settings() -> None:
-    from functions.compliance import config as compliance_config
-    from functions.compliance import erasure_config
+    from functions.compliance import settings as compliance_config
+    from functions.compliance import settings as erasure_config
     from functions.submissions import config as submissions_config
     from functions.tools import config as tools_config
 
@@ -120,7 +120,7 @@ def stack(database_url: str, make_database) -> Iterator[PaymentsStack]:
                 mp.setenv(key, value)
             _reset_settings()
             with moto_runs_executions(), fresh_database(make_database, "apranova_trail") as url:
-                moto_stack.register_function(moto, EXPORT_WORKER, "functions.compliance.export_worker.lambda_handler")
+                moto_stack.register_function(moto, EXPORT_WORKER, "functions.compliance.export.worker.lambda_handler")
                 yield from start_stack(url)
     finally:
         _reset_settings()
@@ -387,7 +387,7 @@ class ScheduledRun(LambdaContext):
 
 @flow("ACCOUNT_PURGED")
 def test_account_purged(stack) -> None:
-    from functions.compliance import purge
+    from functions.compliance.erasure.purge import handler as purge
     from functions.provision.steps import enroll, record_payment, unlock_first_project
 
     # Paid and provisioned (so the purge runs the deprovision workflow and keeps the payment).

@@ -45,7 +45,7 @@ ENV = {
 
 
 def _reset_settings() -> None:
-    from functions.compliance import config as compliance_config
+    from functions.compliance import settings as compliance_config
     from functions.payments import config as payments_config
     from functions.submissions import config as submissions_config
     from functions.trainer import handler as trainer_handler

@@ -20,7 +20,8 @@ from moto import mock_aws
 from apranova import cognito, mail
 from apranova.errors import ConfigurationError
 from functions.auth.handler import lambda_handler as auth
-from functions.compliance import erasure_config, purge_repository
+from functions.compliance import settings as erasure_config
+from functions.compliance.erasure.purge import repository as purge_repository
 from functions.compliance.handler import lambda_handler as compliance
 from local.cognito import is_code_email
 from local.events import LambdaContext, http_api_event

@@ -30,9 +30,12 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from apranova import alerts, cognito, db, mail
-from functions.compliance import config, export_service, export_worker, register
-from functions.compliance.export_archive import json_value
-from functions.compliance.export_service import ExportFailed
+from functions.compliance import register
+from functions.compliance import settings as config
+from functions.compliance.export import service as export_service
+from functions.compliance.export import worker as export_worker
+from functions.compliance.export.archive import json_value
+from functions.compliance.export.service import ExportFailed
 from functions.compliance.handler import lambda_handler
 from local import moto_stack
 from local.cognito import is_code_email
@@ -131,7 +134,7 @@ def aws(database_url: str) -> Iterator[Aws]:
     )["UserPool"]["Id"]
     for group in ("students", "trainers", "admins"):
         cognito.create_group(UserPoolId=pool_id, GroupName=group)
-    moto_stack.register_function(url, WORKER, "functions.compliance.export_worker.lambda_handler")
+    moto_stack.register_function(url, WORKER, "functions.compliance.export.worker.lambda_handler")
     try:
         with environment(
             AWS_ENDPOINT_URL=url,

@@ -52,7 +52,8 @@ def _submission(status: str) -> dict[str, Any]:
 
 def _emails() -> dict[str, Callable[[], mail.Email]]:
     from functions.auth.service import someone_tried_to_register
-    from functions.compliance import erasure_service, export_service
+    from functions.compliance.erasure import service as erasure_service
+    from functions.compliance.export import service as export_service
     from functions.payments import emails as payments
     from functions.provision.steps import welcome_email
     from functions.submissions import service as submissions
@@ -112,13 +113,13 @@ def _emails() -> dict[str, Callable[[], mail.Email]]:
         "functions.submissions.service:received_by_trainer": lambda: submissions.received_by_trainer(
             {"email": "trainer@example.com", "name": "Tess"}, learner, target, {"attempt": 2}, config
         ),
-        "functions.compliance.export_service:ready_email": lambda: export_service.ready_email(
+        "functions.compliance.export.service:ready_email": lambda: export_service.ready_email(
             account, {"expires_at": soon}, spa.page(SPA, "privacy")
         ),
-        "functions.compliance.erasure_service:scheduled_email": lambda: erasure_service.scheduled_email(
+        "functions.compliance.erasure.service:scheduled_email": lambda: erasure_service.scheduled_email(
             account, soon, SPA
         ),
-        "functions.compliance.erasure_service:cancelled_email": lambda: erasure_service.cancelled_email(account, SPA),
+        "functions.compliance.erasure.service:cancelled_email": lambda: erasure_service.cancelled_email(account, SPA),
         "functions.provision.steps.welcome_email:render": lambda: welcome_email.render(
             {"email": TO, "name": "Ada", "email_verified": True},
             "Data Professional",

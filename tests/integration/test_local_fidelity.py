@@ -200,7 +200,8 @@ def test_the_long_jobs_hold_a_lease_that_another_environment_sees_and_that_is_le
     """The purge's hold on a request and the export build's claim were session advisory locks, which
     leak through a transaction pooler; as leases on the row, two environments (two connections
     through the pooler) see each other's hold, and it is gone when the holder lets go."""
-    from functions.compliance import export_repository, purge_repository
+    from functions.compliance.erasure.purge import repository as purge_repository
+    from functions.compliance.export import repository as export_repository
 
     user = conn.execute(
         "INSERT INTO users (id, email) VALUES (gen_random_uuid(), %s) RETURNING id::text AS id",

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from functions.compliance import register
-from functions.compliance.export_repository import rows_query
+from functions.compliance.export.repository import rows_query
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""The daily retention sweep (functions/compliance/retention.py) on the real database with S3 in moto
+"""The daily retention sweep (functions/compliance/retention/handler.py) on the real database with S3 in moto
 (in-process): each resource a retention policy governs is deleted once past its period and kept
 within it, what the law keeps is never deleted, inactive policies sweep nothing, the statements are
 batched, and a second run finds nothing to do."""
@@ -14,7 +14,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.compliance import erasure_config, retention
+from functions.compliance import settings as erasure_config
+from functions.compliance.retention import handler as retention
 from local.events import LambdaContext
 
 UPLOADS = "retention-uploads"

@@ -1,4 +1,4 @@
-"""The daily purge (functions/compliance/purge.py) against everything a person leaves behind.
+"""The daily purge (functions/compliance/erasure/purge/handler.py) against everything a person leaves behind.
 
 A person signs up through the auth function (Cognito in moto, the users row, their consent), pays
 (a payment with a refund request, a pay-first consent and a Stripe customer), is provisioned by the
@@ -37,8 +37,11 @@ from psycopg.rows import dict_row
 
 from apranova import cognito, mail, workflows
 from functions.auth.handler import lambda_handler as auth
-from functions.compliance import config as compliance_config
-from functions.compliance import erasure_config, purge, purge_repository, purge_service
+from functions.compliance import settings as compliance_config
+from functions.compliance import settings as erasure_config
+from functions.compliance.erasure.purge import handler as purge
+from functions.compliance.erasure.purge import repository as purge_repository
+from functions.compliance.erasure.purge import service as purge_service
 from functions.compliance.handler import lambda_handler as compliance
 from functions.curriculum.handler import lambda_handler as curriculum
 from functions.submissions import config as submissions_config
@@ -129,7 +132,7 @@ def erasure(workflow_stack: WorkflowStack) -> Iterator[Erasure]:
     )["UserPoolClient"]["ClientId"]
     for group in ("students", "trainers", "admins"):
         idp.create_group(UserPoolId=pool_id, GroupName=group)
-    moto_stack.register_function(wf.moto_url, EXPORT_WORKER, "functions.compliance.export_worker.lambda_handler")
+    moto_stack.register_function(wf.moto_url, EXPORT_WORKER, "functions.compliance.export.worker.lambda_handler")
     env = {
         "AWS_ENDPOINT_URL_S3": wf.moto_url,
         "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": wf.moto_url,

@@ -182,10 +182,10 @@ def _execution(wf: WorkflowStack, machine: str, name: str) -> dict[str, Any]:
 
 
 def _purge_deprovision(wf: WorkflowStack, user_id: str) -> None:
-    """The purge's own deprovision step (functions/compliance/purge_service.py), on an account
+    """The purge's own deprovision step (functions/compliance/erasure/purge/service.py), on an account
     claimed for erasure (deleted_at set): it builds the input, starts the execution and waits."""
-    from functions.compliance import purge_service
-    from functions.compliance.erasure_config import PurgeSettings
+    from functions.compliance.erasure.purge import service as purge_service
+    from functions.compliance.settings import PurgeSettings
 
     wf.row("UPDATE users SET deleted_at = now() WHERE id = %s RETURNING id", user_id)
     settings = PurgeSettings.model_construct(
@@ -396,7 +396,7 @@ def test_a_tool_outage_retries_alerts_and_never_blocks_the_other_tools(wf: Workf
 
 
 def test_the_purge_reports_what_is_still_pending(wf: WorkflowStack) -> None:
-    from functions.compliance.purge_service import StepFailed
+    from functions.compliance.erasure.purge.service import StepFailed
 
     student, _ = _paid_enrollment(wf, "DP")
     with _tool_url(wf, "prefect", "http://127.0.0.1:9"), pytest.raises(StepFailed) as failed:

@@ -39,9 +39,9 @@ from apranova.alerts import alert
 from apranova.audit import AuditAction, record
 from apranova.observability import logger
 from apranova.workflow_inputs import DeprovisionInput
-from functions.compliance import purge_repository as repository
 from functions.compliance import register
-from functions.compliance.erasure_config import PurgeSettings
+from functions.compliance.erasure.purge import repository
+from functions.compliance.settings import PurgeSettings
 
 STEPS = ("deprovision", "files", "parameters", "identity", "database")
 UPLOADS_PREFIX = "submissions/"

@@ -42,9 +42,9 @@ from typing import Any
 from apranova import retention_bounds
 from apranova.fields import canonical_uuid
 from apranova.observability import logger
-from functions.compliance import retention_repository as repository
-from functions.compliance.erasure_config import RetentionSettings
-from functions.compliance.purge_service import EXPORTS_PREFIX, UPLOADS_PREFIX, delete_prefix
+from functions.compliance.erasure.purge.service import EXPORTS_PREFIX, UPLOADS_PREFIX, delete_prefix
+from functions.compliance.retention import repository
+from functions.compliance.settings import RetentionSettings
 
 
 @dataclass

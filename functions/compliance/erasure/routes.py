@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from apranova import cognito, mail
 from apranova.api import caller, request_info
-from functions.compliance import erasure_service
-from functions.compliance.api import app
-from functions.compliance.erasure_config import erasure_settings
-from functions.compliance.erasure_models import DeleteAccountRequest, DeletionCancelled, DeletionScheduled
+from functions.compliance.erasure import service as erasure_service
+from functions.compliance.erasure.models import DeleteAccountRequest, DeletionCancelled, DeletionScheduled
+from functions.compliance.settings import erasure_settings
+
+router = APIGatewayHttpRouter()
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -19,13 +21,13 @@ def _pool() -> erasure_service.Pool:
     return erasure_service.Pool(cognito.client(), settings.cognito_user_pool_id, settings.cognito_client_id)
 
 
-@app.post(
-    "/api/compliance/delete-account/",
+@router.post(
+    "/delete-account/",
     summary="Schedule the erasure of the account after the grace period (password re-checked; signs out everywhere)",
 )
 def delete_account(request: DeleteAccountRequest) -> Response[DeletionScheduled]:
     scheduled = erasure_service.request_deletion(
-        _pool(), caller(app), request, request_info(app), erasure_settings(), mail.send
+        _pool(), caller(router), request, request_info(router), erasure_settings(), mail.send
     )
     return Response(
         status_code=202,
@@ -35,9 +37,9 @@ def delete_account(request: DeleteAccountRequest) -> Response[DeletionScheduled]
     )
 
 
-@app.post("/api/compliance/cancel-deletion/", summary="Cancel the scheduled erasure of the account (grace period)")
+@router.post("/cancel-deletion/", summary="Cancel the scheduled erasure of the account (grace period)")
 def cancel_deletion() -> Response[DeletionCancelled]:
-    cancelled = erasure_service.cancel_deletion(caller(app), request_info(app), erasure_settings(), mail.send)
+    cancelled = erasure_service.cancel_deletion(caller(router), request_info(router), erasure_settings(), mail.send)
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,

@@ -40,10 +40,10 @@ from apranova.fields import is_uuid
 from apranova.identity import Caller
 from apranova.observability import logger
 from apranova.pagination import Page, build_page, parse_limit, timestamp_uuid_keyset
-from functions.compliance import export_repository as repository
 from functions.compliance import register
-from functions.compliance.config import ExportSettings, ExportWorkerSettings
-from functions.compliance.export_archive import FORMAT_VERSION, Archive, archive_path, json_value, readme
+from functions.compliance.export import repository
+from functions.compliance.export.archive import FORMAT_VERSION, Archive, archive_path, json_value, readme
+from functions.compliance.settings import ExportSettings, ExportWorkerSettings
 
 DATA_EXPORT = "DATA_EXPORT"
 RESOURCE = "data_export"

@@ -1,7 +1,7 @@
 """The right to erasure, as the account holder asks for it: schedule the deletion of the account
 after a grace period (the password re-checked), or cancel it during that period.
 
-Nothing is destroyed here. The daily purge (purge_service.py) erases a due account; until then the
+Nothing is destroyed here. The daily purge (purge/service.py) erases a due account; until then the
 account works as before, so "cancel restores everything" holds by construction: cancelling only
 closes the request. The request signs the person out on every device (their refresh tokens stop
 working); logging in again still works, which is how they reach the cancel. See docs/decisions.md,
@@ -22,9 +22,9 @@ from apranova.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, T
 from apranova.identity import Caller, end_sessions
 from apranova.mail import Email, plain
 from apranova.observability import logger
-from functions.compliance import erasure_repository as repository
-from functions.compliance.erasure_config import ErasureSettings
-from functions.compliance.erasure_models import DeleteAccountRequest
+from functions.compliance.erasure import repository
+from functions.compliance.erasure.models import DeleteAccountRequest
+from functions.compliance.settings import ErasureSettings
 
 UNIQUE_VIOLATION = "23505"
 # Cognito answers that say nothing about the request (its quota is spent, or it failed inside): the

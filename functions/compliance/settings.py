@@ -1,8 +1,9 @@
 """The compliance functions' settings and AWS clients, made once per warm environment.
 
-One module for the API function, the export worker and the erasure/retention jobs: each loads the
-settings class it needs, so a function is only given the environment it reads. Nothing here is
-secret: bucket names, a KMS key id, a function name, link lifetimes.
+One module for the API function (consent, export, erasure routes), the export worker and the
+purge and retention jobs: each loads the settings class it needs, so a function is only given the
+environment it reads. Nothing here is secret: bucket names, a KMS key id, an SSM path prefix, a
+pool id, an ARN, a function name, link lifetimes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
+from apranova.retention_bounds import MAX_DELETION_GRACE_DAYS
 from apranova.settings import BaseSettings, load
 
 BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$"
@@ -53,6 +55,55 @@ class ExportWorkerSettings(StorageSettings):
     export_page_path: str = Field("/account/privacy", pattern=r"^/[A-Za-z0-9/_-]*$")
 
 
+class ErasureSettings(BaseSettings):
+    """The delete-account and cancel-deletion routes."""
+
+    # The grace period when no active USER_DATA retention policy says otherwise (docs/decisions.md).
+    deletion_grace_days: int = Field(30, ge=1, le=MAX_DELETION_GRACE_DAYS)
+    # Links in the emails point at the SPA.
+    spa_origin: str = "http://localhost:5173"
+
+
+class PurgeSettings(StorageSettings):
+    """The daily purge of accounts whose grace period is over."""
+
+    cognito_user_pool_id: str = Field(min_length=1)
+    # Per-student tool passwords live under ``{ssm_prefix}/students/<user_id>/``.
+    ssm_prefix: str = Field(pattern=r"^/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.\-]$")
+    deprovision_state_machine_arn: str = Field(min_length=1)
+    # How long one run waits for a deprovision execution before leaving the request for the next run.
+    purge_workflow_wait_seconds: float = Field(300, ge=0, le=840)
+    purge_poll_seconds: float = Field(2.0, gt=0, le=60)
+    # Accounts handled per run (the rest wait for the next day's run).
+    purge_batch_size: int = Field(25, ge=1, le=500)
+    # Failed deprovision executions after which the purge stops starting new ones (ops must look).
+    purge_max_deprovision_attempts: int = Field(5, ge=1, le=50)
+
+
+class RetentionSettings(StorageSettings):
+    """The daily retention sweep."""
+
+    # Rows per statement: a run never holds a lock on more than this many rows at once.
+    retention_batch_size: int = Field(500, ge=1, le=10_000)
+    # Batches per resource per run: a huge backlog is worked off over several days.
+    retention_max_batches: int = Field(200, ge=1, le=100_000)
+
+
+@cache
+def erasure_settings() -> ErasureSettings:
+    return load(ErasureSettings)
+
+
+@cache
+def purge_settings() -> PurgeSettings:
+    return load(PurgeSettings)
+
+
+@cache
+def retention_settings() -> RetentionSettings:
+    return load(RetentionSettings)
+
+
 @cache
 def export_settings() -> ExportSettings:
     return load(ExportSettings)
@@ -91,7 +142,15 @@ def lambda_client() -> Any:
 
 def reset() -> None:
     """Forget settings and clients (tests that change the environment)."""
-    for cached in (export_settings, export_worker_settings, s3, lambda_client):
+    for cached in (
+        export_settings,
+        export_worker_settings,
+        erasure_settings,
+        purge_settings,
+        retention_settings,
+        s3,
+        lambda_client,
+    ):
         cached.cache_clear()
 
 

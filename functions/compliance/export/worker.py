@@ -8,14 +8,15 @@ from typing import Any
 
 from apranova import alerts, cognito, mail
 from apranova.observability import logger
-from functions.compliance import config, export_service
+from functions.compliance import settings
+from functions.compliance.export import service as export_service
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = export_service.WorkerDeps(
-        config=config.export_worker_settings(),
-        s3=config.s3(),
+        config=settings.export_worker_settings(),
+        s3=settings.s3(),
         cognito=cognito.client(),
         send=mail.send,
         alert=alerts.alert,

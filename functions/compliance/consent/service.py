@@ -18,8 +18,8 @@ from apranova.audit import AuditAction, RequestInfo
 from apranova.errors import Conflict, Forbidden, NotFound
 from apranova.identity import Caller
 from apranova.pagination import Page, build_page, parse_limit, timestamp_id_keyset
-from functions.compliance import consent_repository as repository
-from functions.compliance.consent_models import ConsentAcceptance
+from functions.compliance.consent import repository
+from functions.compliance.consent.models import ConsentAcceptance
 
 LABEL = {"privacy": "privacy policy", "terms": "terms of service"}
 
