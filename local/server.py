@@ -28,7 +28,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
-from apranova import cors, routes
+from apranova import cors, inventory, routes
 from local.environments import Environments
 from local.events import LambdaContext, http_api_event
 from local.jwt_check import JwtCheck, Unauthorized, api_gateway_claims
@@ -38,15 +38,8 @@ SWAGGER_DIR = ROOT / "node_modules" / "swagger-ui-dist"
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request size quota
 FUNCTION_PREFIX = "apranova-"
 
-# The functions EventBridge Scheduler runs in AWS (cdk/stacks/apranova_stack.py), by local job name.
-SCHEDULED_JOBS = {
-    "purge": ("compliance-purge", "functions.compliance.erasure.purge.handler"),
-    "retention": ("compliance-retention", "functions.compliance.retention.handler"),
-    "idle-workspaces": ("workspace-idle-stopper", "functions.provision.idle"),
-    "student-db-watchdog": ("student-database-watchdog", "functions.provision.student_database_watchdog"),
-    # No paid student left behind: lost webhooks, paid payments that started nothing, the outbox.
-    "reconcile": ("payments-reconcile", "functions.payments.reconcile"),
-}
+# The functions EventBridge Scheduler runs in AWS, by local job name (apranova/inventory.py).
+SCHEDULED_JOBS = {job: (f.name, f.handler) for job, f in inventory.local_jobs().items()}
 
 _TEXT_TYPES = ("application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded")
 

@@ -7,22 +7,12 @@ in-repo handlers, and the workflow tests resolve the synthesized definition with
 
 from __future__ import annotations
 
-# step name (also the function's name after the "apranova-" prefix) → handler module
-STEP_FUNCTIONS: dict[str, str] = {
-    "provision-record-payment": "functions.provision.steps.record_payment",
-    "provision-enroll": "functions.provision.steps.enroll",
-    "provision-student-database": "functions.provision.steps.student_database",
-    "provision-superset": "functions.provision.steps.superset",
-    "provision-prefect": "functions.provision.steps.prefect",
-    "provision-jupyter": "functions.provision.steps.jupyter",
-    "provision-workspace": "functions.provision.steps.workspace",
-    "provision-assign-trainer": "functions.provision.steps.assign_trainer",
-    "provision-unlock-first-project": "functions.provision.steps.unlock_first_project",
-    "provision-welcome-email": "functions.provision.steps.welcome_email",
-    "provision-record-failure": "functions.provision.steps.record_failure",
-    "provision-alert-ops": "functions.provision.steps.alert_ops",
-    "provision-record-deprovisioned": "functions.provision.steps.record_deprovisioned",
-}
+from apranova import inventory
+from apranova.inventory import Trigger
+
+# step name (also the function's name after the "apranova-" prefix) → handler module: the step rows
+# of the function inventory (apranova/inventory.py), which holds their limits and grants.
+STEP_FUNCTIONS: dict[str, str] = {f.name: f.handler for f in inventory.of(Trigger.STEP)}
 
 # The tool steps, by the tool they provision (tool_provisioning.tool).
 TOOL_STEPS: dict[str, str] = {

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from apranova import inventory
+
 
 class Access(StrEnum):
     PUBLIC = "public"  # anyone, no token
@@ -174,14 +176,9 @@ def path_parameters(route: Route, path: str) -> dict[str, str]:
     return dict(zip(names, found.groups(), strict=True)) if found else {}
 
 
-# Where a function's handler lives when it is not ``functions/<name>/handler.py``: the webhook is
-# its own function (no authorizer, its own role and concurrency) but shares the payments package.
-HANDLER_MODULES = {"payments-webhook": "functions.payments.webhook"}
-
-
 def handler_module(function: str) -> str:
-    """The module whose ``lambda_handler`` serves ``function``."""
-    return HANDLER_MODULES.get(function, f"functions.{function}.handler")
+    """The module whose ``lambda_handler`` serves ``function`` (its row in apranova/inventory.py)."""
+    return inventory.get(function).handler
 
 
 def function_folder(function: str) -> str:
