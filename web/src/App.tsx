@@ -27,6 +27,12 @@ const Project = lazy(() => import("./pages/student/Project").then((m) => ({ defa
 const Payments = lazy(() => import("./pages/student/Payments").then((m) => ({ default: m.Payments })));
 const Privacy = lazy(() => import("./pages/student/Privacy").then((m) => ({ default: m.Privacy })));
 const Account = lazy(() => import("./pages/student/Account").then((m) => ({ default: m.Account })));
+// The trainer's review desk (issue 18): its own chunks, role-gated inside.
+const TrainerQueue = lazy(() => import("./pages/trainer/Queue").then((m) => ({ default: m.Queue })));
+const TrainerSubmission = lazy(() => import("./pages/trainer/Submission").then((m) => ({ default: m.Submission })));
+const TrainerStudents = lazy(() => import("./pages/trainer/Students").then((m) => ({ default: m.Students })));
+// The admin console (issue 18): its own chunks, role-gated inside.
+const AdminArea = lazy(() => import("./pages/admin/Admin").then((m) => ({ default: m.AdminArea })));
 
 const signedIn = (page: React.ReactNode) => <RequireAuth>{page}</RequireAuth>;
 
@@ -54,6 +60,10 @@ export function App() {
           <Route path="/payments" element={signedIn(<Payments />)} />
           <Route path="/account/privacy" element={signedIn(<Privacy />)} />
           <Route path="/account" element={signedIn(<Account />)} />
+          <Route path="/trainer" element={signedIn(<TrainerQueue />)} />
+          <Route path="/trainer/submissions/:id" element={signedIn(<TrainerSubmission />)} />
+          <Route path="/trainer/students" element={signedIn(<TrainerStudents />)} />
+          <Route path="/admin/*" element={signedIn(<AdminArea />)} />
           <Route path="*" element={<NotFound />} />
         </Routes>
       </Suspense>

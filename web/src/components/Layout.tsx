@@ -3,7 +3,7 @@ import { Alert, Anchor, Box, Burger, Button, Container, Group, Stack, Text } fro
 import { useDisclosure } from "@mantine/hooks";
 import { Link, NavLink, useNavigate } from "react-router";
 import { onRetrying } from "../api/client";
-import { useAuth } from "../auth";
+import { useAuth, useProfile } from "../auth";
 
 // Only signed-in people can be asked to accept new versions: not in the landing page's bundle.
 const ConsentGate = lazy(() => import("./ConsentGate").then((m) => ({ default: m.ConsentGate })));
@@ -14,6 +14,19 @@ const STUDENT_LINKS = [
   ["/account/privacy", "Privacy"],
   ["/account", "Account"],
 ] as const;
+// Trainers (issue 18): the review desk.
+const TRAINER_LINKS = [
+  ["/trainer", "Review queue"],
+  ["/trainer/students", "My students"],
+  ["/account", "Account"],
+] as const;
+// Admins (issue 18): the console's main sections; the rest are in its own navigation.
+const ADMIN_LINKS = [
+  ["/admin", "Overview"],
+  ["/admin/users", "Users"],
+  ["/admin/refunds", "Refunds"],
+  ["/account", "Account"],
+] as const;
 
 export function Layout({ children }: { children: ReactNode }) {
   const { signedIn, signOut } = useAuth();
@@ -22,8 +35,9 @@ export function Layout({ children }: { children: ReactNode }) {
   const [opened, { toggle, close }] = useDisclosure(false);
   useEffect(() => onRetrying(setRetrying), []);
 
+  const role = useProfile().data?.role;
   const links = signedIn ? (
-    STUDENT_LINKS.map(([to, label]) => (
+    (role === "admin" ? ADMIN_LINKS : role === "trainer" ? TRAINER_LINKS : STUDENT_LINKS).map(([to, label]) => (
       <Anchor key={to} component={NavLink} to={to} end onClick={close} c="dark" fw={500}>
         {label}
       </Anchor>
@@ -47,7 +61,7 @@ export function Layout({ children }: { children: ReactNode }) {
       <Box component="header" bg="white" style={{ borderBottom: "1px solid var(--mantine-color-gray-3)" }}>
         <Container size="lg" py="sm" px="md">
           <Group justify="space-between" wrap="nowrap">
-            <Anchor component={Link} to={signedIn ? "/dashboard" : "/"} fw={800} fz="xl" c="indigo.8" underline="never">
+            <Anchor component={Link} to={signedIn ? (role === "admin" ? "/admin" : role === "trainer" ? "/trainer" : "/dashboard") : "/"} fw={800} fz="xl" c="indigo.8" underline="never">
               ApraNova
             </Anchor>
             <Group gap="lg" visibleFrom="sm" component="nav" aria-label="Main">
