@@ -15,6 +15,12 @@ def _money(amount_cents: int, currency: str) -> str:
     return f"{amount_cents / 100:,.2f} {currency.upper()}"
 
 
+def _track(row: dict[str, Any]) -> str:
+    """The track as people know it ("Data Professional"), never its code: every payment and refund
+    row the repository reads carries the track's name (``track_name``)."""
+    return f"{row['track_name']} track"
+
+
 def _hello(contact: dict[str, Any]) -> str:
     """For a signed-in account's own address: the name they gave, as plain text."""
     return f"Hello {plain(contact.get('name'), 'there')},"
@@ -29,7 +35,7 @@ def payment_failed(contact: dict[str, Any], payment: dict[str, Any], spa_origin:
         text=(
             "Hello,\n\n"
             f"Your payment of {_money(payment['amount_cents'], payment['currency'])} for the "
-            f"{payment['track']} track was declined by the card issuer. No money was taken.\n\n"
+            f"{_track(payment)} was declined by the card issuer. No money was taken.\n\n"
             f"You can try again with another card: {retry}\n\n"
             "The ApraNova team"
         ),
@@ -46,7 +52,7 @@ def set_password(contact: dict[str, Any], payment: dict[str, Any], spa_origin: s
         subject="Your ApraNova account is ready: set your password",
         text=(
             "Hello,\n\n"
-            f"Thank you for your payment for the {payment['track']} track. We created your ApraNova "
+            f"Thank you for your payment for the {_track(payment)}. We created your ApraNova "
             "account with this email address.\n\n"
             "To choose your password, open the page below and enter the verification code we send you "
             f"in a separate email:\n{page}\n\n"
@@ -64,7 +70,7 @@ def refund_requested(contact: dict[str, Any], request: dict[str, Any]) -> Email:
         text=(
             f"{_hello(contact)}\n\n"
             f"We received your request to refund {_money(request['amount_cents'], request['currency'])} "
-            f"for the {request['track']} track. An administrator will review it and you will hear from "
+            f"for the {_track(request)}. An administrator will review it and you will hear from "
             "us by email.\n\nThe ApraNova team"
         ),
     )
@@ -75,13 +81,13 @@ def refund_decided(contact: dict[str, Any], request: dict[str, Any]) -> Email:
     if request["status"] == "APPROVED":
         subject = "Your refund was approved"
         body = (
-            f"Your refund of {amount} for the {request['track']} track was approved. It is on its way "
+            f"Your refund of {amount} for the {_track(request)} was approved. It is on its way "
             "to your card and usually arrives within 5 to 10 business days."
         )
     else:
         subject = "Your refund request was declined"
         body = (
-            f"Your request to refund {amount} for the {request['track']} track was declined.\n\n"
+            f"Your request to refund {amount} for the {_track(request)} was declined.\n\n"
             f"Reason: {request.get('decision_reason') or 'not given'}"
         )
     return Email(to=(contact["email"],), subject=subject, text=f"{_hello(contact)}\n\n{body}\n\nThe ApraNova team")
@@ -109,7 +115,7 @@ def payment_refunded_unfulfillable(email: str, payment: dict[str, Any], reason: 
         text=(
             "Hello,\n\n"
             f"We received a payment of {_money(payment['amount_cents'], payment['currency'])} for the "
-            f"{payment['track']} track, but we cannot give you access for it: {why}.\n\n"
+            f"{_track(payment)}, but we cannot give you access for it: {why}.\n\n"
             "We have refunded the full amount to your card; it usually arrives within 5 to 10 business "
             f"days. Nothing else about your account changed.\n\nSign in: {spa_origin}/login\n\n"
             "The ApraNova team"

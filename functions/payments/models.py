@@ -7,8 +7,10 @@ takes them from the track), never silently ignored.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from apranova.fields import UUID_PATTERN, AcceptTrue, PlainName, check_email
 
@@ -39,8 +41,32 @@ class RefundRequestCreate(Strict):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+# What str.strip() takes away, and U+FEFF: a "blank" reason is one of these only. The schema's
+# pattern (ECMAScript's \s is the same set less U+001C..U+001F and U+0085, plus U+FEFF) asks for one
+# character outside the set, so a client validating against the schema and this check agree.
+_BLANK = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_NOT_BLANK_PATTERN = "[^\\s\\u001c-\\u001f\\u0085]"
+
+
+def _trimmed_not_blank(value: str) -> str:
+    value = value.strip(_BLANK)
+    if not value:
+        raise PydanticCustomError("blank", "must not be blank (spaces only)")
+    return value
+
+
 class RefundRejection(Strict):
-    reason: str = Field(min_length=1, max_length=2000)
+    """The reason is shown to the student and kept in the audit row: trimmed, and never blank (422)."""
+
+    reason: Annotated[
+        str,
+        Field(min_length=1, max_length=2000, json_schema_extra={"pattern": _NOT_BLANK_PATTERN}),
+        AfterValidator(_trimmed_not_blank),
+    ]
 
 
 class RefundApproval(Strict):

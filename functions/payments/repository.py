@@ -14,7 +14,8 @@ PAYMENT_COLUMNS = """
     p.stripe_checkout_session_id, p.stripe_payment_intent_id, p.stripe_customer_id, p.stripe_charge_id,
     p.refunded_amount_cents, p.disputed, p.dispute_status, p.failure_message, p.idempotency_key,
     p.customer_email::text AS customer_email, p.customer_name, p.account_created, p.enrollment_execution,
-    p.created_at, p.updated_at, p.succeeded_at, p.refunded_at
+    p.created_at, p.updated_at, p.succeeded_at, p.refunded_at,
+    (SELECT t.name FROM tracks t WHERE t.code = p.track) AS track_name
 """
 
 _PAYMENT = sql.SQL(PAYMENT_COLUMNS)
@@ -399,7 +400,8 @@ def withdraw_enrollment(cur: Cursor[Any], user_id: str, payment_id: str) -> bool
 REFUND_COLUMNS = """
     r.id::text AS id, r.payment_id::text AS payment_id, r.user_id::text AS user_id, r.reason, r.amount_cents,
     r.status, r.decided_by::text AS decided_by, r.decided_at, r.decision_reason, r.stripe_refund_id,
-    r.failure_message, r.created_at, p.currency, p.track
+    r.failure_message, r.created_at, p.currency, p.track,
+    (SELECT t.name FROM tracks t WHERE t.code = p.track) AS track_name
 """
 
 

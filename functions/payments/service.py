@@ -445,6 +445,8 @@ def approve_refund(
 
 
 def reject_refund(admin: Caller, request_id: str, reason: str, info: RequestInfo, send: Send) -> dict[str, Any]:
+    """``reason`` (trimmed and never blank: ``RefundRejection``) is stored on the request, told to the
+    student and kept in the audit row of the decision."""
     request_id = canonical_uuid(request_id) or ""  # one spelling: it is the refund's idempotency key
     if not request_id:
         raise NotFound("No refund request with this id.")
@@ -460,7 +462,7 @@ def reject_refund(admin: Caller, request_id: str, reason: str, info: RequestInfo
             subject_id=request["user_id"],
             resource_type="refund_request",
             resource_id=request_id,
-            details={"decision": "REJECTED", "payment_id": request["payment_id"]},
+            details={"decision": "REJECTED", "payment_id": request["payment_id"], "reason": reason},
         )
     _notify_decision(send, decided)
     return decided

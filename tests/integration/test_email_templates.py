@@ -34,7 +34,14 @@ TO = "student@example.com"
 
 
 def _payment(**changes: Any) -> dict[str, Any]:
-    return {"amount_cents": 49900, "currency": "usd", "track": "DP", "status": "APPROVED", **changes}
+    return {
+        "amount_cents": 49900,
+        "currency": "usd",
+        "track": "DP",
+        "track_name": "Data Professional",
+        "status": "APPROVED",
+        **changes,
+    }
 
 
 def _submission(status: str) -> dict[str, Any]:
@@ -220,6 +227,7 @@ def test_the_email_has_both_parts_and_every_link_leads_to_a_page_or_a_tool(ses, 
     assert "evil.example" not in "".join(hrefs)
     # No code, no track code standing in for its name.
     assert "— DP" not in email.subject and "— FSD" not in email.subject
+    assert "DP track" not in email.text and "FSD track" not in email.text
 
 
 def test_the_welcome_email_names_the_track_and_lists_each_tool_as_its_own_link(ses) -> None:

@@ -101,7 +101,7 @@ def test_a_declined_pay_first_payment_email_carries_nothing_the_payer_typed():
     from functions.payments import emails
 
     contact = {"email": "victim@example.com", "name": ATTACK}
-    payment = {"amount_cents": 49900, "currency": "USD", "track": "DP"}
+    payment = {"amount_cents": 49900, "currency": "USD", "track": "DP", "track_name": "Data Professional"}
     sent = _sent(emails.payment_failed(contact, payment, "https://spa.test"))
     assert sent["to"] == ["victim@example.com"] and sent["subject"] == "Your ApraNova payment did not go through"
     assert "Ada" not in sent["body_html"] and "evil" not in sent["body_html"] and "URGENT" not in sent["body_html"]

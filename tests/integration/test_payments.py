@@ -121,7 +121,10 @@ def test_declined_card_marks_the_payment_failed_and_emails_the_student(stack: Pa
     assert payment["status"] == "FAILED" and payment["failure_message"] == "Your card was declined."
     assert stack.executions(stack.enrollment_arn, f"enroll-{created['payment_id']}") == []
     mails = stack.mail_to(student["email"])
-    assert any(m["subject"] == "Your ApraNova payment did not go through" for m in mails)
+    (failed,) = [m for m in mails if m["subject"] == "Your ApraNova payment did not go through"]
+    # The track by its name (issue 13), never its code.
+    assert "for the Data Professional track was declined" in failed["body_text"]
+    assert "DP track" not in failed["body_text"]
     # A failed attempt does not block the next one.
     retry = stack.call("POST", "/api/payments/create-checkout-session/", student, json={"track": "DP"})
     assert retry.status_code == 201 and retry.json()["payment_id"] != created["payment_id"]
@@ -373,14 +376,38 @@ def test_refund_request_rejected(stack: PaymentsStack) -> None:
         "POST", "/api/payments/request-refund/", student, json={"payment_id": created["payment_id"], "reason": "r"}
     ).json()
     admin = stack.staff("admin")
-    assert stack.call("POST", f"/api/admin/refund-requests/{request['id']}/reject/", admin, json={}).status_code == 422
-    rejected = stack.call(
-        "POST", f"/api/admin/refund-requests/{request['id']}/reject/", admin, json={"reason": "Outside our policy"}
+    reject = f"/api/admin/refund-requests/{request['id']}/reject/"
+    assert stack.call("POST", reject, admin, json={}).status_code == 422
+    # A reason of spaces only is no reason (issue 18): 422 naming the field, nothing decided or audited.
+    for blank in ("   ", " \t\n ", "\u3000\u00a0", "\ufeff\u2003"):
+        refused = stack.call("POST", reject, admin, json={"reason": blank})
+        assert refused.status_code == 422, (blank, refused.text)
+        assert "reason" in refused.text
+    still = stack.row("SELECT status, decision_reason FROM refund_requests WHERE id = %s", request["id"])
+    assert (still["status"], still["decision_reason"]) == ("PENDING", None)
+    decided = (
+        "SELECT actor_id::text AS actor_id, details FROM audit_logs"
+        " WHERE action = 'REFUND_DECIDED' AND resource_id = %s"
     )
+    assert stack.rows(decided, request["id"]) == []
+    rejected = stack.call("POST", reject, admin, json={"reason": "  Outside our policy \n"})
     assert rejected.status_code == 200 and rejected.json()["status"] == "REJECTED"
+    assert rejected.json()["decision_reason"] == "Outside our policy"
+    stored = stack.row("SELECT decision_reason FROM refund_requests WHERE id = %s", request["id"])
+    assert stored["decision_reason"] == "Outside our policy"
+    (audited,) = stack.rows(decided, request["id"])
+    assert audited["actor_id"] == admin["id"]
+    assert audited["details"] == {
+        "decision": "REJECTED",
+        "payment_id": created["payment_id"],
+        "reason": "Outside our policy",
+    }
     assert _payment(stack, created["payment_id"])["status"] == "SUCCEEDED"
     mail = [m for m in stack.mail_to(student["email"]) if m["subject"] == "Your refund request was declined"]
     assert mail and "Outside our policy" in mail[0]["body_html"]
+    # The track by its name, never its code.
+    assert "for the Data Professional track was declined" in mail[0]["body_text"]
+    assert "DP track" not in mail[0]["body_text"]
     missing = "00000000-0000-0000-0000-000000000000"
     assert (
         stack.call("POST", f"/api/admin/refund-requests/{missing}/reject/", admin, json={"reason": "x"}).status_code

@@ -2650,7 +2650,10 @@ export interface components {
             /** Requested Cents */
             requested_cents: number;
         };
-        /** RefundRejection */
+        /**
+         * RefundRejection
+         * @description The reason is shown to the student and kept in the audit row: trimmed, and never blank (422).
+         */
         RefundRejection: {
             /** Reason */
             reason: string;
