@@ -50,6 +50,14 @@ export const ERROR_WORDS: Record<string, string> = {
   upstream_error: "A service we depend on did not answer. Please try again shortly.",
   not_found: "We could not find that.",
   conflict: "That conflicts with the current state. Reload and try again.",
+  // The admin console (issue 18).
+  last_admin: "This is the last admin: make someone else an admin first.",
+  not_a_student: "Only a student can be enrolled or given a trainer.",
+  not_enrolled: "This student is not enrolled, so there is nothing to set up again.",
+  already_decided: "This refund request was already decided. Reload to see the decision.",
+  version_exists: "That version is already published. Choose a higher number.",
+  version_not_newer: "The version must be higher than the latest published one.",
+  effective_before_latest: "It cannot take effect before the latest published version does.",
   network_error: "We could not reach ApraNova. Check your connection and try again.",
 };
 
