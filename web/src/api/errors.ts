@@ -49,6 +49,7 @@ export const ERROR_WORDS: Record<string, string> = {
   service_unavailable: "The service is busy. Please try again in a moment.",
   upstream_error: "A service we depend on did not answer. Please try again shortly.",
   not_found: "We could not find that.",
+  not_reviewable: "This attempt was already reviewed, or the student has submitted a newer one. Reload the page to see it.",
   conflict: "That conflicts with the current state. Reload and try again.",
   // The admin console (issue 18).
   last_admin: "This is the last admin: make someone else an admin first.",

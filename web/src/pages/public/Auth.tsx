@@ -191,7 +191,8 @@ export function Login() {
     onSuccess: (result) => {
       signIn(result.access);
       const next = params.get("next");
-      navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : "/dashboard", { replace: true });
+      const home = result.user?.role === "trainer" ? "/trainer" : "/dashboard"; // trainers: their review queue
+      navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : home, { replace: true });
     },
   });
   const { errors } = form.formState;
