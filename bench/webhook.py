@@ -276,6 +276,7 @@ def _measure(
     direct: WebhookResult,
 ) -> None:
     from apranova import db, workflows
+    from apranova.workflow_inputs import EnrollmentInput
     from functions.payments import webhook
     from functions.payments.config import settings
     from local.events import LambdaContext, http_api_event
@@ -318,12 +319,13 @@ def _measure(
     if db.connection() is not connection:
         fresh.error = duplicate.error = "the connection was reopened during the run (a database error?)"
 
-    # The same StartExecution the handler makes (same client, same kind of input), with nothing around it.
+    # The same StartExecution the handler makes (same client, the same input contract the webhook's
+    # outbox builds), with nothing around it.
     arn = settings().enrollment_state_machine_arn
     assert arn  # set by webhook_stack
     for n in range(warmup + timed):
         p = pending[n]
-        payload = {"payment_id": p.payment_id, "user_id": p.user_id, "track": TRACK, "source": "bench"}
+        payload = EnrollmentInput.paid({"id": p.payment_id, "user_id": p.user_id, "track": TRACK})
         started_ns = time.perf_counter_ns()
         try:
             _, new = workflows.start(arn, f"bench-direct-{p.payment_id}", payload)

@@ -75,3 +75,52 @@ def test_a_state_missing_its_source_is_refused() -> None:
     """The webhook's refund once sent no source: every such run failed before any step."""
     with pytest.raises(InvalidWorkflowInput, match="source"):
         DeprovisionInput.read({"user_id": USER, "track": "DP", "payment_id": PAYMENT})
+
+
+@pytest.fixture
+def stubbed_sfn(monkeypatch):
+    """A real boto3 Step Functions client whose calls are answered by botocore's Stubber: a call it
+    was not told to expect fails the test."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from apranova import workflows
+
+    sfn = boto3.client("stepfunctions", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    monkeypatch.setattr(workflows, "client", lambda: sfn)
+    with Stubber(sfn) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:enrollment"
+
+
+def test_workflows_start_sends_the_contract(stubbed_sfn) -> None:
+    from apranova import workflows
+
+    workflow_input = EnrollmentInput.paid({"id": PAYMENT, "user_id": USER, "track": "DP"})
+    execution = ARN.replace(":stateMachine:", ":execution:") + ":enroll-x"
+    stubbed_sfn.add_response(
+        "start_execution",
+        {"executionArn": execution, "startDate": "2026-01-01T00:00:00Z"},
+        {"stateMachineArn": ARN, "name": "enroll-x", "input": workflow_input.execution_input()},
+    )
+    assert workflows.start(ARN, "enroll-x", workflow_input) == (execution, True)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"payment_id": PAYMENT, "user_id": USER, "track": "DP", "source": "stripe"},  # even a complete one
+        json.loads(EnrollmentInput.by_admin(USER, "DP").execution_input()),
+        None,
+    ],
+)
+def test_workflows_start_refuses_anything_but_the_contract_and_sends_nothing(stubbed_sfn, payload) -> None:
+    """Every start site builds the model (issue 13): a hand-written payload is refused before any
+    StartExecution (the stubbed client expects none)."""
+    from apranova import workflows
+
+    with pytest.raises(TypeError, match="EnrollmentInput or DeprovisionInput"):
+        workflows.start(ARN, "enroll-x", payload)

@@ -7,13 +7,12 @@ second start for the same payment is the same execution: Step Functions refuses 
 
 from __future__ import annotations
 
-import json
 import re
 from functools import cache
 from typing import Any
 
 from apranova.observability import logger
-from apranova.workflow_inputs import WorkflowInput
+from apranova.workflow_inputs import DeprovisionInput, EnrollmentInput, WorkflowInput
 
 
 @cache
@@ -32,18 +31,19 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
 
 
-def start(state_machine_arn: str, name: str, workflow_input: WorkflowInput | dict[str, Any]) -> tuple[str, bool]:
+def start(state_machine_arn: str, name: str, workflow_input: WorkflowInput) -> tuple[str, bool]:
     """Starts the execution ``name`` with the machine's input contract
     (:mod:`apranova.workflow_inputs`); returns its ARN and whether this call started it.
 
-    A plain dict is still taken while start sites move to the contract; it is logged, because a
-    hand-written payload is how an execution came to fail on a missing field before any step ran.
+    Only the contract's models are taken: a hand-written payload (a dict) is how an execution came
+    to fail on a missing field before any step ran, so it is refused (``TypeError``) before anything
+    is sent.
     """
-    if isinstance(workflow_input, dict):
-        logger.warning("workflow started without its input contract", extra={"execution": name})
-        body = json.dumps(workflow_input)
-    else:
-        body = workflow_input.execution_input()
+    if not isinstance(workflow_input, (EnrollmentInput, DeprovisionInput)):
+        raise TypeError(
+            f"workflows.start takes an EnrollmentInput or DeprovisionInput, not {type(workflow_input).__name__}"
+        )
+    body = workflow_input.execution_input()
     sfn = client()
     try:
         started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=body)
