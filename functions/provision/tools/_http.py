@@ -19,23 +19,11 @@ from urllib.parse import urlsplit
 import requests
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as AwsConnectionError
+from botocore.exceptions import ClientError
 
 from functions.provision.tools import ToolFailed, ToolNotConfigured, ToolUnavailable
+from functions.provision.tools.aws_errors import aws_code, aws_error
 
-_TRANSIENT_AWS_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyUpdates",
-        "InternalServerError",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "RequestTimeout",
-        "KMSInternalException",
-    }
-)
 _MESSAGE_KEYS = ("message", "detail", "exception_message", "msg")
 _SAFE_TEXT = re.compile(r"[^\w .,:;'\"()\[\]/=-]")
 
@@ -52,18 +40,11 @@ class ToolParameters:
             value = self._provider.get(name, max_age=self._max_age, decrypt=True, force_fetch=refresh)
         except GetParameterError as exc:
             cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, ClientError):
-                code = cause.response.get("Error", {}).get("Code", "")
-                if code == "ParameterNotFound":
-                    if required:
-                        raise ToolFailed(f"SSM parameter {name} is missing") from None
-                    return None
-                if code in _TRANSIENT_AWS_CODES:
-                    raise ToolUnavailable(f"SSM unavailable reading {name}: {code}") from None
-                raise ToolFailed(f"SSM refused reading {name}: {code}") from None
-            if isinstance(cause, (AwsConnectionError, HTTPClientError)):
-                raise ToolUnavailable(f"SSM unreachable reading {name}: {type(cause).__name__}") from None
-            raise ToolFailed(f"reading SSM parameter {name}: {type(cause or exc).__name__}") from None
+            if isinstance(cause, ClientError) and aws_code(cause) == "ParameterNotFound":
+                if required:
+                    raise ToolFailed(f"SSM parameter {name} is missing") from None
+                return None
+            raise aws_error(f"reading {name}", cause or exc, "SSM") from None
         text = str(value).strip()
         if not text:
             raise ToolFailed(f"SSM parameter {name} is empty")

@@ -51,8 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as AwsConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
@@ -63,6 +62,7 @@ from apranova.secrets import postgres_password_rejected, use_with_rotation
 from apranova.settings import BaseSettings
 from functions.provision import repository
 from functions.provision.tools import Student, ToolFailed, ToolResult, ToolStatus, ToolUnavailable, student_secrets
+from functions.provision.tools.aws_errors import aws_error
 
 TOOL = "STUDENT_DATABASE"
 _Cursor = psycopg.Cursor[dict[str, Any]]
@@ -76,18 +76,6 @@ _NAME_SALT = b"apranova/student-database/v1:"
 _DATABASE_ACL_LOCK = 0x5D_0000_0000_0001
 _LOCK_TIMEOUT = "10s"
 _TERMINATE_WAIT_MS = 5000
-_TRANSIENT_AWS_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyUpdates",
-        "InternalServerError",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "RequestTimeout",
-        "KMSInternalException",
-    }
-)
 # The attributes a student role must have, with the ALTER ROLE keyword for true / false.
 _ROLE_ATTRIBUTES = {
     "rolcanlogin": (True, "LOGIN", "NOLOGIN"),
@@ -169,7 +157,8 @@ def connector(conninfo: str | Callable[[bool], str], *, connect_timeout: int = 5
 
 @contextmanager
 def _translated(action: str) -> Iterator[None]:
-    """Transient database/AWS failures become ``ToolUnavailable``, the rest ``ToolFailed``."""
+    """Transient database/AWS failures become ``ToolUnavailable``, the rest ``ToolFailed`` (the AWS
+    side is ``aws_errors.aws_error``)."""
     try:
         yield
     except (ToolFailed, ToolUnavailable):
@@ -178,15 +167,8 @@ def _translated(action: str) -> Iterator[None]:
         raise ToolUnavailable(f"{action}: database unavailable: {_first_line(exc)}") from exc
     except psycopg.Error as exc:
         raise ToolFailed(f"{action}: database error {exc.sqlstate or type(exc).__name__}: {_first_line(exc)}") from exc
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in _TRANSIENT_AWS_CODES:
-            raise ToolUnavailable(f"{action}: SSM unavailable: {code}") from exc
-        raise ToolFailed(f"{action}: SSM refused: {code}") from exc
-    except (AwsConnectionError, HTTPClientError) as exc:
-        raise ToolUnavailable(f"{action}: SSM unreachable: {type(exc).__name__}") from exc
-    except BotoCoreError as exc:
-        raise ToolFailed(f"{action}: SSM client error: {type(exc).__name__}") from exc
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_error(action, exc, "SSM") from exc
 
 
 def _first_line(exc: Exception) -> str:

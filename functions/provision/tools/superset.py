@@ -22,7 +22,8 @@ the parameter is deleted before the change and written after it, so it never hol
 user lacks. Errors are ``ToolUnavailable`` (refused connections, timeouts, 5xx, 429, Superset
 failing to reach the student's database) or ``ToolFailed`` (admin credentials refused, other 4xx,
 missing baseline permissions); their messages carry no secret and no Superset response text beyond
-status codes, field names and error types.
+status codes, field names and error types. The HTTP side (the admin session, rison, error summaries)
+is ``superset_client.py``; AWS failures are translated by ``aws_errors.py``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import json
 import re
 import secrets
 import string
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -44,8 +44,7 @@ from urllib.parse import quote
 import psycopg
 import requests
 from aws_lambda_powertools.utilities.parameters import SSMProvider
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as AwsConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
 from apranova import tls
@@ -61,26 +60,14 @@ from functions.provision.tools import (
     ToolUnavailable,
     student_secrets,
 )
+from functions.provision.tools.aws_errors import aws_error
+from functions.provision.tools.superset_client import Answer, SupersetClient, describe, result_list
 
 TOOL = "SUPERSET"
 _NAME_SALT = b"apranova/superset/v1:"
 _CACHE_SECONDS = 300
-_PAGE_SIZE = 100
 _PASSWORD_SPECIALS = "!@#$&*"  # noqa: S105 - the special characters FAB's password complexity counts
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits + _PASSWORD_SPECIALS
-_TRANSIENT_AWS_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyUpdates",
-        "InternalServerError",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "RequestTimeout",
-        "KMSInternalException",
-    }
-)
-
 # What a SQL Lab user needs besides access to its database (Superset 4.x's sql_lab role, less the
 # CSV exports and cost estimates, plus reading the database list it is filtered to).
 BASELINE_PERMISSIONS: tuple[tuple[str, str], ...] = (
@@ -152,25 +139,6 @@ def names_for(user_id: str, ssm_prefix: str) -> SupersetNames:
     )
 
 
-def rison(value: Any) -> str:
-    """Rison, the encoding of FAB's ``q`` query argument (strings always quoted)."""
-    if value is True:
-        return "!t"
-    if value is False:
-        return "!f"
-    if value is None:
-        return "!n"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return "'" + value.replace("!", "!!").replace("'", "!'") + "'"
-    if isinstance(value, list | tuple):
-        return "!(" + ",".join(rison(item) for item in value) + ")"
-    if isinstance(value, dict):
-        return "(" + ",".join(f"{rison(str(key))}:{rison(item)}" for key, item in value.items()) + ")"
-    raise TypeError(f"cannot encode {type(value).__name__} as rison")
-
-
 def new_password() -> str:
     """32 random characters that pass FAB's default password complexity check."""
     while True:
@@ -182,155 +150,6 @@ def new_password() -> str:
             and any(c in _PASSWORD_SPECIALS for c in password)
         ):
             return password
-
-
-@dataclass
-class _Answer:
-    status: int
-    body: Any
-
-
-class _SupersetApi:
-    """One admin session on Superset: JWT login, the CSRF token and its session cookie.
-
-    The access token and CSRF token are kept between calls; a rejected token (401, or
-    flask-jwt-extended's 422 ``{"msg"}``) or a stale CSRF session is renewed once per call.
-    """
-
-    def __init__(self, provisioner: SupersetProvisioner) -> None:
-        self._p = provisioner
-        self.token: str | None = None
-        self.csrf: str | None = None
-        self._session_url: str | None = None
-        # One admin session (token, CSRF token, cookie) serves one call at a time: a warm Lambda
-        # environment serves one request, but the local stack's environments share this object.
-        self._lock = threading.Lock()
-
-    def url(self) -> str:
-        url = self._p.base_url()
-        if url != self._session_url:  # another deployment (the parameter changed): a new session
-            self.token = self.csrf = None
-            self._session_url = url
-        return url
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> _Answer:
-        timeout = (self._p.settings.superset_connect_timeout, self._p.settings.superset_read_timeout)
-        try:
-            response = self._p.session.request(method, self.url() + path, timeout=timeout, **kwargs)
-        except requests.Timeout:
-            raise ToolUnavailable(f"Superset timed out on {method} {path}") from None
-        except requests.ConnectionError:
-            raise ToolUnavailable(f"Superset refused or dropped the connection on {method} {path}") from None
-        except requests.RequestException as exc:
-            raise ToolUnavailable(f"Superset request failed on {method} {path}: {type(exc).__name__}") from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise ToolUnavailable(
-                f"Superset answered {response.status_code} to {method} {path}{self._p.describe(body)}"
-            )
-        return _Answer(response.status_code, body)
-
-    def login(self, *, force_fetch: bool = False) -> None:
-        username, password = self._p.admin_credentials(force_fetch=force_fetch)
-        answer = self._send(
-            "POST",
-            "/api/v1/security/login",
-            json={"username": username, "password": password, "provider": "db", "refresh": False},
-        )
-        if answer.status == 401 and not force_fetch:
-            self.login(force_fetch=True)  # the cached credentials may have been rotated
-            return
-        if answer.status == 401:
-            raise ToolFailed("Superset refused the admin credentials (401)")
-        if answer.status != 200 or not isinstance(answer.body, dict) or not answer.body.get("access_token"):
-            raise ToolFailed(f"Superset login answered {answer.status}{self._p.describe(answer.body)}")
-        self.token, self.csrf = answer.body["access_token"], None
-        self._p.session.cookies.clear()
-
-    def _fetch_csrf(self) -> None:
-        answer = self._send("GET", "/api/v1/security/csrf_token/", headers=self._auth())
-        if answer.status != 200 or not isinstance(answer.body, dict) or not answer.body.get("result"):
-            raise ToolFailed(f"Superset's CSRF token endpoint answered {answer.status}")
-        self.csrf = answer.body["result"]
-
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def call(self, method: str, path: str, *, json_body: Any = None, q: dict[str, Any] | None = None) -> _Answer:
-        with self._lock:
-            return self._call(method, path, json_body=json_body, q=q)
-
-    def _call(self, method: str, path: str, *, json_body: Any = None, q: dict[str, Any] | None = None) -> _Answer:
-        mutating = method in ("POST", "PUT", "DELETE", "PATCH")
-        renewed_token = renewed_csrf = False
-        while True:
-            self.url()  # a changed URL drops the session before it is used
-            if self.token is None:
-                self.login()
-                renewed_token = True
-            if mutating and self.csrf is None:
-                self._fetch_csrf()
-                renewed_csrf = True
-            headers = self._auth()
-            if mutating:
-                headers["X-CSRFToken"] = self.csrf or ""
-                headers["Referer"] = self.url()  # Flask-WTF checks it on HTTPS
-            params = {"q": rison(q)} if q is not None else None
-            answer = self._send(method, path, headers=headers, json=json_body, params=params)
-            if _token_rejected(answer):
-                if renewed_token:
-                    raise ToolFailed(f"Superset rejected a fresh admin token on {method} {path} ({answer.status})")
-                self.token = self.csrf = None
-                continue
-            if mutating and _csrf_rejected(answer):
-                if renewed_csrf:
-                    raise ToolFailed(f"Superset rejected a fresh CSRF token on {method} {path}")
-                self.csrf = None
-                continue
-            if answer.status == 403:
-                raise ToolFailed(f"the Superset admin may not {method} {path} (403)")
-            return answer
-
-    def find(self, path: str, column: str, value: Any) -> dict[str, Any] | None:
-        """The one row of a FAB list endpoint whose ``column`` equals ``value``."""
-        answer = self.call("GET", path, q={"filters": [{"col": column, "opr": "eq", "value": value}]})
-        rows = _result_list(answer, f"GET {path}", self._p)
-        matches = [row for row in rows if row.get(column) == value]
-        if len(matches) > 1:
-            raise ToolFailed(f"Superset lists {len(matches)} rows named by {column} at {path}")
-        return matches[0] if matches else None
-
-    def pages(self, path: str, q: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        page = 0
-        while True:
-            answer = self.call("GET", path, q={**q, "page": page, "page_size": _PAGE_SIZE})
-            rows = _result_list(answer, f"GET {path}", self._p)
-            yield from rows
-            if len(rows) < _PAGE_SIZE:
-                return
-            page += 1
-
-
-def _token_rejected(answer: _Answer) -> bool:
-    # flask-jwt-extended: 401 for a missing/expired token, 422 {"msg"} for one it cannot verify.
-    return answer.status == 401 or (answer.status == 422 and isinstance(answer.body, dict) and "msg" in answer.body)
-
-
-def _csrf_rejected(answer: _Answer) -> bool:
-    if answer.status != 400 or not isinstance(answer.body, dict):
-        return False
-    texts = [str(answer.body.get("message", ""))]
-    texts += [str(e.get("message", "")) for e in answer.body.get("errors") or [] if isinstance(e, dict)]
-    return any("CSRF" in text for text in texts)
-
-
-def _result_list(answer: _Answer, what: str, p: SupersetProvisioner) -> list[dict[str, Any]]:
-    if answer.status != 200 or not isinstance(answer.body, dict) or not isinstance(answer.body.get("result"), list):
-        raise ToolFailed(f"Superset answered {answer.status} to {what}{p.describe(answer.body)}")
-    return answer.body["result"]
 
 
 class SupersetProvisioner:
@@ -347,7 +166,12 @@ class SupersetProvisioner:
         self.session = session or requests.Session()
         self._ssm = ssm_client
         self._parameters = SSMProvider(boto3_client=ssm_client)
-        self._api = _SupersetApi(self)
+        self._api = SupersetClient(
+            self.session,
+            base_url=self.base_url,
+            admin_credentials=self.admin_credentials,
+            timeouts=(settings.superset_connect_timeout, settings.superset_read_timeout),
+        )
         self._baseline: tuple[float, list[int]] | None = None
 
     def names(self, student: Student) -> SupersetNames:
@@ -369,7 +193,7 @@ class SupersetProvisioner:
                         f"the SSM parameter {name} is missing: Superset is not configured"
                     ) from None
                 raise ToolFailed(f"the SSM parameter {name} is missing") from None
-            raise _aws_error(f"read {name}", cause) from None
+            raise aws_error(f"read {name}", cause, "SSM") from None
         if not isinstance(value, str) or not value:
             raise ToolFailed(f"the SSM parameter {name} is empty")
         return value
@@ -384,20 +208,6 @@ class SupersetProvisioner:
         username = self._tool_parameter("admin-username", decrypt=True, force_fetch=force_fetch)
         password = self._tool_parameter("admin-password", decrypt=True, force_fetch=force_fetch)
         return username, password
-
-    @staticmethod
-    def describe(body: Any) -> str:
-        """A secret-free summary of a Superset error body: error types or field names, never text
-        (a message may quote what it was sent)."""
-        if not isinstance(body, dict):
-            return ""
-        if isinstance(body.get("errors"), list):
-            types = sorted({str(e.get("error_type")) for e in body["errors"] if isinstance(e, dict)})
-            return f" ({', '.join(types)})" if types else ""
-        message = body.get("message")
-        if isinstance(message, dict):
-            return f" (fields: {', '.join(sorted(map(str, message)))})"
-        return ""
 
     # -- the interface ----------------------------------------------------------------------------
 
@@ -466,7 +276,7 @@ class SupersetProvisioner:
             parts = [role is not None, user is not None, database is not None, self._parameter_exists(names.parameter)]
             if role is not None and database is not None:
                 granted = self._api.call("GET", f"/api/v1/security/roles/{role['id']}/permissions")
-                rows = _result_list(granted, "GET role permissions", self)
+                rows = result_list(granted, "GET role permissions")
                 perm = _database_perm(names.database, database["id"])
                 parts.append(
                     any(r.get("permission_name") == "database_access" and r.get("view_menu_name") == perm for r in rows)
@@ -488,7 +298,7 @@ class SupersetProvisioner:
             return int(answer.body["id"])
         role = self._api.find("/api/v1/security/roles/", "name", names.role) if answer.status == 422 else None
         if role is None:  # 422 without the role: not a duplicate
-            raise ToolFailed(f"Superset answered {answer.status} to creating the role{self.describe(answer.body)}")
+            raise ToolFailed(f"Superset answered {answer.status} to creating the role{describe(answer.body)}")
         return int(role["id"])
 
     def _database_payload(self, credentials: dict[str, Any], db_password: str) -> dict[str, Any]:
@@ -550,8 +360,8 @@ class SupersetProvisioner:
             raise self._database_error("updating", answer)
         return database_id
 
-    def _database_error(self, action: str, answer: _Answer) -> Exception:
-        summary = self.describe(answer.body)
+    def _database_error(self, action: str, answer: Answer) -> Exception:
+        summary = describe(answer.body)
         errors = answer.body.get("errors") if isinstance(answer.body, dict) else None
         if isinstance(errors, list) and any(str(e.get("error_type", "")).startswith("CONNECTION_") for e in errors):
             return ToolUnavailable(f"Superset could not connect to the student's database while {action}{summary}")
@@ -596,7 +406,7 @@ class SupersetProvisioner:
         if answer.status == 404:
             raise ToolUnavailable("the Superset role disappeared while its permissions were set")
         if answer.status != 200:
-            summary = self.describe(answer.body)
+            summary = describe(answer.body)
             raise ToolFailed(f"Superset answered {answer.status} to setting the role's permissions{summary}")
 
     def _ensure_user(self, names: SupersetNames, email: str, role_id: int) -> tuple[int, bool]:
@@ -625,7 +435,7 @@ class SupersetProvisioner:
                     raise ToolFailed("Superset refused the user: its email belongs to another Superset user")
                 user_id = self._update_user(user, email, role_id, password)  # created by a concurrent run
             else:
-                raise ToolFailed(f"Superset answered {answer.status} to creating the user{self.describe(answer.body)}")
+                raise ToolFailed(f"Superset answered {answer.status} to creating the user{describe(answer.body)}")
         else:
             if not has_parameter:
                 password = new_password()
@@ -651,13 +461,13 @@ class SupersetProvisioner:
             if answer.status == 422:
                 raise ToolFailed("Superset refused the user: its email belongs to another Superset user")
             if answer.status != 200:
-                raise ToolFailed(f"Superset answered {answer.status} to updating the user{self.describe(answer.body)}")
+                raise ToolFailed(f"Superset answered {answer.status} to updating the user{describe(answer.body)}")
         return int(user["id"])
 
     def _delete(self, path: str) -> None:
         answer = self._api.call("DELETE", path)
         if answer.status not in (200, 204, 404):
-            raise ToolFailed(f"Superset answered {answer.status} to DELETE {path}{self.describe(answer.body)}")
+            raise ToolFailed(f"Superset answered {answer.status} to DELETE {path}{describe(answer.body)}")
 
     # -- SSM --------------------------------------------------------------------------------------
 
@@ -691,22 +501,9 @@ def _database_perm(database_name: str, database_id: int) -> str:
     return f"[{database_name}].(id:{database_id})"
 
 
-def _is_duplicate_name(answer: _Answer) -> bool:
+def _is_duplicate_name(answer: Answer) -> bool:
     message = answer.body.get("message") if isinstance(answer.body, dict) else None
     return answer.status == 422 and isinstance(message, dict) and "database_name" in message
-
-
-def _aws_error(action: str, exc: BaseException) -> Exception:
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in _TRANSIENT_AWS_CODES:
-            return ToolUnavailable(f"{action}: SSM unavailable: {code}")
-        return ToolFailed(f"{action}: SSM refused: {code}")
-    if isinstance(exc, AwsConnectionError | HTTPClientError):
-        return ToolUnavailable(f"{action}: SSM unreachable: {type(exc).__name__}")
-    if isinstance(exc, BotoCoreError):
-        return ToolFailed(f"{action}: SSM client error: {type(exc).__name__}")
-    return ToolFailed(f"{action}: {type(exc).__name__}")
 
 
 @contextmanager
@@ -721,4 +518,4 @@ def _aws_and_database(action: str) -> Iterator[None]:
     except psycopg.Error as exc:
         raise ToolFailed(f"{action}: database error {exc.sqlstate or type(exc).__name__}") from None
     except (ClientError, BotoCoreError) as exc:
-        raise _aws_error(action, exc) from None
+        raise aws_error(action, exc, "SSM") from None

@@ -47,14 +47,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as AwsConnectionError
+from botocore.exceptions import ClientError
 from pydantic import Field, field_validator, model_validator
 
 from apranova.observability import logger
 from apranova.settings import BaseSettings, load
 from functions.provision import repository
 from functions.provision.tools import Student, ToolFailed, ToolResult, ToolStatus, ToolUnavailable, student_secrets
+from functions.provision.tools.aws_errors import aws_code, aws_translated
 
 TOOL = "WORKSPACE"
 UID_BASE = 1_000_000
@@ -76,22 +76,6 @@ TAG_SPEC = "apranova:spec"  # a fingerprint of the registered definition: unchan
 _UID_SALT = b"apranova/workspace/uid/v1:"
 # Advisory lock keys of uid allocation on the app database: this base plus the uid (below 2**31).
 _UID_LOCK_BASE = 0x5D_0001_0000_0000
-_TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "ServerException",  # ECS 5xx
-        "InternalServerError",  # EFS 5xx
-        "InternalFailure",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "RequestTimeout",
-        "IncorrectFileSystemLifeCycleState",  # the file system is still being created or updated
-        "TooManyUpdates",
-        "KMSInternalException",
-    }
-)
 _STARTING = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
 _PATH = r"^/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.\-]$"
 
@@ -199,29 +183,6 @@ class _Inventory:
     task_definitions: list[str] = field(default_factory=list)  # ACTIVE revision ARNs, newest first
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """Transient AWS failures become ``ToolUnavailable``, the rest ``ToolFailed`` (no secret in them)."""
-    try:
-        yield
-    except (ToolFailed, ToolUnavailable):
-        raise
-    except ClientError as exc:
-        code = _code(exc)
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        if code in _TRANSIENT_CODES or status >= 500:
-            raise ToolUnavailable(f"{action}: AWS unavailable: {code or status}") from exc
-        raise ToolFailed(f"{action}: AWS refused: {code or status}") from exc
-    except (AwsConnectionError, HTTPClientError) as exc:
-        raise ToolUnavailable(f"{action}: AWS unreachable: {type(exc).__name__}") from exc
-    except BotoCoreError as exc:
-        raise ToolFailed(f"{action}: AWS client error: {type(exc).__name__}") from exc
-
-
 def _tags(tags: list[dict[str, str]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:
     return {t[key]: t[value] for t in tags or [] if key in t and value in t}
 
@@ -272,7 +233,7 @@ class WorkspaceProvisioner:
         if student.track != "FSD":
             raise ToolFailed(f"the workspace is an FSD tool, not one of track {student.track!r}")
         names = self.names(student)
-        with _translated("provision workspace"):
+        with aws_translated("provision workspace"):
             if not repository.active_user_exists(names.user_id):
                 raise ToolFailed("the user does not exist or is being deleted")
             access_point = self._ensure_access_point(names)
@@ -300,7 +261,7 @@ class WorkspaceProvisioner:
 
     def deprovision(self, student: Student) -> None:
         names = self.names(student)
-        with _translated("deprovision workspace"):
+        with aws_translated("deprovision workspace"):
             stopped = self._stop_tasks(names, "the workspace was deprovisioned")
             revisions = self._task_definitions(names, status="ACTIVE")
             for arn in revisions:
@@ -322,7 +283,7 @@ class WorkspaceProvisioner:
 
     def status(self, student: Student) -> ToolStatus:
         names = self.names(student)
-        with _translated("workspace status"):
+        with aws_translated("workspace status"):
             found = self._inventory(names)
         parts = [bool(found.access_points), found.parameter_exists, bool(found.task_definitions)]
         if all(parts):
@@ -334,7 +295,7 @@ class WorkspaceProvisioner:
     def start(self, student: Student) -> WorkspaceState:
         """Runs the student's task unless one is already running (or starting): idempotent."""
         names = self.names(student)
-        with _translated("start workspace"):
+        with aws_translated("start workspace"):
             current = self._describe(names)
             if current.status in ("RUNNING", "STARTING"):
                 return current
@@ -374,7 +335,7 @@ class WorkspaceProvisioner:
     def stop(self, student: Student, reason: str = "stopped by the student") -> WorkspaceState:
         """Stops the student's running task(s); nothing running is fine."""
         names = self.names(student)
-        with _translated("stop workspace"):
+        with aws_translated("stop workspace"):
             stopped = self._stop_tasks(names, reason)
         if stopped:
             logger.info("workspace stopped", extra={"user_id": names.user_id, "tasks": len(stopped)})
@@ -382,18 +343,18 @@ class WorkspaceProvisioner:
         return WorkspaceState(status="STOPPED")
 
     def stop_task(self, task_arn: str, reason: str) -> None:
-        with _translated("stop workspace task"):
+        with aws_translated("stop workspace task"):
             self._ecs.stop_task(cluster=self._settings.workspace_cluster, task=task_arn, reason=reason[:255])
 
     def describe(self, student: Student) -> WorkspaceState:
         names = self.names(student)
-        with _translated("describe workspace"):
+        with aws_translated("describe workspace"):
             return self._describe(names)
 
     def running(self) -> list[RunningWorkspace]:
         """Every workspace task of the cluster whose desired status is RUNNING."""
         found: list[RunningWorkspace] = []
-        with _translated("list running workspaces"):
+        with aws_translated("list running workspaces"):
             arns: list[str] = []
             paginator = self._ecs.get_paginator("list_tasks")
             for page in paginator.paginate(cluster=self._settings.workspace_cluster, desiredStatus="RUNNING"):
@@ -502,7 +463,7 @@ class WorkspaceProvisioner:
         try:
             return self._efs.create_access_point(ClientToken=names.client_token, **request)
         except ClientError as exc:
-            if _code(exc) != "AccessPointAlreadyExists":
+            if aws_code(exc) != "AccessPointAlreadyExists":
                 raise
             existing_id = exc.response.get("AccessPointId") or exc.response.get("Error", {}).get("AccessPointId")
         # The token was used before: the access point it made, if it still exists, is this student's.
@@ -510,7 +471,7 @@ class WorkspaceProvisioner:
             try:
                 found = self._efs.describe_access_points(AccessPointId=existing_id).get("AccessPoints") or []
             except ClientError as exc:
-                if _code(exc) != "AccessPointNotFound":
+                if aws_code(exc) != "AccessPointNotFound":
                     raise
                 found = []
             if found and found[0].get("LifeCycleState") not in ("deleting", "deleted"):
@@ -523,7 +484,7 @@ class WorkspaceProvisioner:
         try:
             self._efs.delete_access_point(AccessPointId=access_point_id)
         except ClientError as exc:
-            if _code(exc) != "AccessPointNotFound":
+            if aws_code(exc) != "AccessPointNotFound":
                 raise
 
     def _remove_files(self, names: WorkspaceNames) -> bool:
@@ -548,7 +509,7 @@ class WorkspaceProvisioner:
         try:
             return str(self._ssm.get_parameter(Name=name, WithDecryption=False)["Parameter"]["ARN"])
         except ClientError as exc:
-            if _code(exc) == "ParameterNotFound":
+            if aws_code(exc) == "ParameterNotFound":
                 return None
             raise
 
@@ -568,7 +529,7 @@ class WorkspaceProvisioner:
         try:
             self._ssm.put_parameter(**request)
         except ClientError as exc:
-            if _code(exc) != "ParameterAlreadyExists":
+            if aws_code(exc) != "ParameterAlreadyExists":
                 raise
         arn = self._parameter_arn(names.parameter)
         if not arn:
@@ -657,7 +618,7 @@ class WorkspaceProvisioner:
         try:
             self._ecs.deregister_task_definition(taskDefinition=arn)
         except ClientError as exc:
-            if _code(exc) not in ("ClientException", "InvalidParameterException"):  # already gone
+            if aws_code(exc) not in ("ClientException", "InvalidParameterException"):  # already gone
                 raise
 
     def _delete_task_definitions(self, names: WorkspaceNames) -> None:
@@ -709,7 +670,7 @@ class WorkspaceProvisioner:
             try:
                 self._ecs.stop_task(cluster=self._settings.workspace_cluster, task=arn, reason=reason[:255])
             except ClientError as exc:
-                if _code(exc) not in ("InvalidParameterException", "ClientException"):  # gone already
+                if aws_code(exc) not in ("InvalidParameterException", "ClientException"):  # gone already
                     raise
             stopped.append(arn)
         return stopped
