@@ -8,8 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from apranova.fields import UUID_PATTERN, IsoDateTime
-
-Role = Literal["student", "trainer", "admin"]
+from apranova.vocabulary import EnrollmentStatus, ProgressStatus, Role, SubmissionStatus
 
 
 class RoleChange(BaseModel):
@@ -41,8 +40,6 @@ class WorkflowStarted(BaseModel):
 
 
 # --- users, submissions and stats (issue 6) -------------------------------------------------------
-
-EnrollmentStatus = Literal["PENDING_PAYMENT", "ENROLLED", "COMPLETED", "REFUNDED", "SUSPENDED"]
 
 
 class AdminUser(BaseModel):
@@ -101,7 +98,7 @@ class AdminProjectProgress(BaseModel):
     project_id: int
     number: int
     title: str
-    status: Literal["LOCKED", "UNLOCKED", "IN_PROGRESS", "SUBMITTED", "CHANGES_REQUESTED", "APPROVED"]
+    status: ProgressStatus
     steps_completed: int
     steps_total: int
     pending_submissions: int
@@ -167,7 +164,7 @@ class AdminSubmission(BaseModel):
     deliverable_title: str
     deliverable_type: str
     attempt: int
-    status: Literal["PENDING", "APPROVED", "CHANGES_REQUESTED", "SUPERSEDED"]
+    status: SubmissionStatus
     submitted_at: datetime
     reviewed_at: datetime | None
     reviewed_by: str | None

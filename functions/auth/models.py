@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from apranova.fields import AcceptTrue, PlainName, check_email
 from apranova.user_pool_settings import PASSWORD_POLICY
+from apranova.vocabulary import EnrollmentStatus, Role
 
 # The user pool's password policy (the one CDK deploys and the local stack bootstraps): checked
 # here first so that the 422 names the rule; Cognito's InvalidPasswordException maps to the same.
@@ -133,11 +133,9 @@ class Profile(BaseModel):
     id: str
     email: str
     name: str
-    role: Literal["student", "trainer", "admin"]
+    role: Role
     track: str | None = Field(description=f"The enrolled track's code. {STUDENT_ONLY}")
-    enrollment_status: Literal["PENDING_PAYMENT", "ENROLLED", "COMPLETED", "REFUNDED", "SUSPENDED"] | None = Field(
-        description=STUDENT_ONLY
-    )
+    enrollment_status: EnrollmentStatus | None = Field(description=STUDENT_ONLY)
     tools_provisioned: bool | None = Field(description=STUDENT_ONLY)
     provisioning_status: str | None = Field(description=STUDENT_ONLY)
     privacy_accepted: bool | None = Field(

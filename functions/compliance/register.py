@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from apranova.vocabulary import user_exports_prefix, user_uploads_prefix
+
 
 class Category(StrEnum):
     IDENTIFIER = "identifier"
@@ -737,19 +739,17 @@ def exported_tables() -> tuple[Table, ...]:
 
 # --- outside the application database --------------------------------------------------------------------
 
-UPLOADS_PREFIX = "submissions/{user_id}/"
-EXPORTS_PREFIX = "exports/{user_id}/"
 STUDENT_PARAMETERS = "{ssm_prefix}/students/{user_id}/"
 
 
 def uploads_prefix(user_id: str) -> str:
     """Where the person's uploaded files are in the uploads bucket."""
-    return UPLOADS_PREFIX.format(user_id=user_id)
+    return user_uploads_prefix(user_id)
 
 
 def exports_prefix(user_id: str) -> str:
     """Where the person's export archives are in the exports bucket."""
-    return EXPORTS_PREFIX.format(user_id=user_id)
+    return user_exports_prefix(user_id)
 
 
 def export_key(user_id: str, export_id: str) -> str:

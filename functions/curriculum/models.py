@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from apranova.vocabulary import DeliverableType, LearningStatus, ProjectStatus, SubmissionStatus
 
 
 class Track(BaseModel):
@@ -26,7 +27,6 @@ class TrackList(BaseModel):
 
 # --- the student's curriculum ----------------------------------------------------------------------
 
-ProjectStatus = Literal["locked", "unlocked", "in_progress", "submitted", "changes_requested", "approved"]
 STATUS_DESCRIPTION = (
     "This student's status: locked (not unlocked yet), unlocked, in_progress (started), submitted "
     "(every required deliverable has a pending or approved submission), changes_requested (a required "
@@ -70,7 +70,7 @@ class MyTrack(BaseModel):
     description: str
     icon: str | None = None
     weeks: int
-    enrollment_status: Literal["ENROLLED", "COMPLETED"]
+    enrollment_status: LearningStatus
     enrolled_at: datetime | None = None
     completed_at: datetime | None = None
     projects: list[Project]
@@ -98,7 +98,7 @@ class ProjectStep(BaseModel):
 class LatestSubmission(BaseModel):
     id: str
     attempt: int
-    status: Literal["PENDING", "APPROVED", "CHANGES_REQUESTED", "SUPERSEDED"]
+    status: SubmissionStatus
     submitted_at: datetime
     feedback: str | None = Field(None, description="The reviewer's feedback, once reviewed.")
     reviewed_at: datetime | None = None
@@ -109,7 +109,7 @@ class ProjectDeliverable(BaseModel):
     number: int
     title: str
     description: str
-    deliverable_type: Literal["LINK", "GITHUB", "FILE", "TEXT"]
+    deliverable_type: DeliverableType
     is_required: bool
     accepted_content_types: list[str]
     max_file_bytes: int | None = None
@@ -139,7 +139,7 @@ class MyCurrentProject(BaseModel):
 
 class MyProgress(BaseModel):
     track: str = Field(examples=["DP"])
-    enrollment_status: Literal["ENROLLED", "COMPLETED"]
+    enrollment_status: LearningStatus
     steps_completed: int = Field(description="Required steps completed, over the track's projects.")
     steps_total: int
     steps_percent: int = Field(ge=0, le=100)

@@ -9,12 +9,11 @@ service checks that.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SubmissionStatus = Literal["PENDING", "APPROVED", "CHANGES_REQUESTED", "SUPERSEDED"]
-DeliverableType = Literal["LINK", "GITHUB", "FILE", "TEXT"]
+from apranova.vocabulary import DeliverableType, SubmissionStatus
+
 MAX_TEXT = 50_000
 DeliverableId = Field(ge=1, le=2_147_483_647, description="The deliverable's id (from the project detail).")
 

@@ -43,6 +43,7 @@ from apranova.identity import Caller
 from apranova.learning import Learner, learner, recompute
 from apranova.observability import logger
 from apranova.pagination import Page, build_page, parse_limit, timestamp_uuid_keyset
+from apranova.vocabulary import deliverable_uploads_prefix
 from functions.submissions import github, repository
 from functions.submissions.config import MAX_UPLOAD_BYTES, SubmissionSettings
 from functions.submissions.models import SubmissionCreate, UploadUrlRequest
@@ -140,7 +141,7 @@ def safe_filename(name: str) -> str:
 
 
 def key_prefix(user_id: str, deliverable_id: int) -> str:
-    return f"submissions/{user_id}/{deliverable_id}/"
+    return deliverable_uploads_prefix(user_id, deliverable_id)
 
 
 def upload_url(caller: Caller, request: UploadUrlRequest, config: SubmissionSettings, s3: Any) -> dict[str, Any]:

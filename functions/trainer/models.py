@@ -11,9 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-SubmissionStatus = Literal["PENDING", "APPROVED", "CHANGES_REQUESTED", "SUPERSEDED"]
-ProjectStatus = Literal["locked", "unlocked", "in_progress", "submitted", "changes_requested", "approved"]
-EnrollmentStatus = Literal["PENDING_PAYMENT", "ENROLLED", "COMPLETED", "REFUNDED", "SUSPENDED"]
+from apranova.vocabulary import DeliverableType, EnrollmentStatus, ProjectStatus, ReviewedStatus, SubmissionStatus
 
 
 class ReviewRequest(BaseModel):
@@ -103,7 +101,7 @@ class QueuedSubmission(BaseModel):
     track: str
     deliverable_id: int
     deliverable_title: str
-    deliverable_type: Literal["LINK", "GITHUB", "FILE", "TEXT"]
+    deliverable_type: DeliverableType
     attempt: int
     status: SubmissionStatus
     submission_url: str | None
@@ -153,7 +151,7 @@ class TrainerSubmissionDetail(BaseModel):
     project_title: str
     deliverable_id: int
     deliverable_title: str
-    deliverable_type: Literal["LINK", "GITHUB", "FILE", "TEXT"]
+    deliverable_type: DeliverableType
     attempt: int
     status: SubmissionStatus
     submission_url: str | None
@@ -186,7 +184,7 @@ class ReviewResult(BaseModel):
     project_id: int
     deliverable_id: int
     attempt: int
-    status: Literal["APPROVED", "CHANGES_REQUESTED"]
+    status: ReviewedStatus
     feedback: str | None
     reviewed_by: str
     reviewed_at: datetime

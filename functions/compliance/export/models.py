@@ -4,11 +4,10 @@ a READY export's answer holds a presigned link."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
-ExportStatus = Literal["PENDING", "READY", "FAILED", "EXPIRED"]
+from apranova.vocabulary import ExportStatus
 
 
 class Export(BaseModel):

@@ -34,18 +34,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from apranova import db, workflows
+from apranova import db, vocabulary, workflows
 from apranova.alerts import alert
 from apranova.audit import AuditAction, record
 from apranova.observability import logger
+from apranova.vocabulary import SUBMISSIONS_PREFIX, user_exports_prefix, user_uploads_prefix
 from apranova.workflow_inputs import DeprovisionInput
 from functions.compliance import register
 from functions.compliance.erasure.purge import repository
 from functions.compliance.settings import PurgeSettings
 
 STEPS = ("deprovision", "files", "parameters", "identity", "database")
-UPLOADS_PREFIX = "submissions/"
-EXPORTS_PREFIX = "exports/"
+# Where people's files are (one prefix per person): apranova/vocabulary.py.
+UPLOADS_PREFIX, EXPORTS_PREFIX = SUBMISSIONS_PREFIX, vocabulary.EXPORTS_PREFIX
 
 
 class StepFailed(Exception):
@@ -250,13 +251,13 @@ def delete_files(deps: PurgeDeps, request: Request) -> None:
     settings = deps.settings
     keys = repository.file_keys(request.user_id)
     counts = {
-        "uploads": delete_prefix(deps.s3, settings.uploads_bucket, f"{UPLOADS_PREFIX}{request.user_id}/"),
-        "exports": delete_prefix(deps.s3, settings.exports_bucket, f"{EXPORTS_PREFIX}{request.user_id}/"),
+        "uploads": delete_prefix(deps.s3, settings.uploads_bucket, user_uploads_prefix(request.user_id)),
+        "exports": delete_prefix(deps.s3, settings.exports_bucket, user_exports_prefix(request.user_id)),
     }
     # Objects a row names outside the person's prefix (none are written so; a safety net).
     for bucket, names in ((settings.uploads_bucket, keys["uploads"]), (settings.exports_bucket, keys["exports"])):
         for key in names:
-            if not key.startswith((f"{UPLOADS_PREFIX}{request.user_id}/", f"{EXPORTS_PREFIX}{request.user_id}/")):
+            if not key.startswith((user_uploads_prefix(request.user_id), user_exports_prefix(request.user_id))):
                 counts["named"] = counts.get("named", 0) + delete_prefix(deps.s3, bucket, key, exact=True)
     logger.info("purge deleted files", extra={"deletion_request": request.id, **counts})
 

@@ -21,8 +21,9 @@ from typing import Any
 from psycopg import Cursor
 
 from apranova.errors import Forbidden, PaymentRequired
+from apranova.vocabulary import LEARNING_STATUSES, consent_current_sql
 
-LEARNING = ("ENROLLED", "COMPLETED")
+LEARNING = LEARNING_STATUSES
 
 
 @dataclass(frozen=True)
@@ -36,20 +37,15 @@ class Learner:
 
 
 # One statement: the account, its track, and whether its latest consent is to the versions in force.
-_LEARNER = """
+_LEARNER = f"""
 SELECT u.id::text AS user_id, u.email::text AS email, u.name, u.enrollment_status, u.role,
        t.code AS track, t.id AS track_id,
        privacy_version_in_force() AS privacy_version,
        terms_version_in_force() AS terms_version,
-       EXISTS (
-           SELECT 1 FROM user_consents c
-           WHERE c.user_id = u.id
-             AND c.privacy_policy_version = privacy_version_in_force()
-             AND c.terms_version = terms_version_in_force()
-       ) AS consent_current
+       {consent_current_sql("u.id")} AS consent_current
 FROM users u LEFT JOIN tracks t ON t.id = u.track_id
 WHERE u.id = %s AND u.deleted_at IS NULL
-"""
+"""  # noqa: S608 - the fragment is a constant (apranova/vocabulary.py), the id a parameter
 
 
 def learner(cur: Any, user_id: str) -> Learner:
