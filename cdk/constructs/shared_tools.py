@@ -59,6 +59,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from apranova import tls
 from cdk.constructs.database import PORT, VPC_CIDR
 from cdk.constructs.nag import acknowledge
 
@@ -82,6 +83,13 @@ TOOL_DATABASE_NAMES = {
 }
 # Maintained spawner that starts each student's single-user server as a Fargate task.
 FARGATE_SPAWNER = "fargatespawner==0.0.27"
+# The hub's one-time sign-in page (/hub/apranova-login, the tools API's "open JupyterHub" link): the
+# module the local hub runs, shipped to the deployed hub as it is (an SSM parameter written beside the
+# config at start).
+HUB_LOGIN_MODULE = Path(__file__).resolve().parents[2] / "local" / "tools" / "jupyterhub_login.py"
+# TLS to the application's database: the region's RDS root CAs (apranova.tls), written to this file
+# at each tool's start; libpq (Superset, JupyterHub) and asyncpg (Prefect) both read PGSSLROOTCERT.
+DB_CA_FILE = "/tmp/rds-ca.pem"  # noqa: S108 - inside the tool's own container
 PROXY_PORT = 8080
 WORKSPACE_PORT = 8080  # code-server in a workspace task (cdk/constructs/workspaces.py)
 ROOT = Path(__file__).resolve().parents[2]
@@ -528,8 +536,24 @@ class SharedTools(NestedStack):
             "DB_PASSWORD": ecs.Secret.from_secrets_manager(secret, "password"),
         }
 
+    def _database_tls(self) -> tuple[str, dict[str, str], str]:
+        """TLS to the application's database: (the sslmode, the container's environment, the shell
+        step that writes the CA file). With the stack's region known: ``verify-full`` against that
+        region's RDS root CAs (the instance's certificate and name are checked); an
+        environment-agnostic stack cannot pick the region's CAs, so it encrypts (``require``)."""
+        region = Stack.of(self).region
+        if Token.is_unresolved(region):
+            return "require", {}, ""
+        pem = tls.ca_bundle_pem(region)
+        return (
+            "verify-full",
+            {"DB_CA_BUNDLE_PEM": pem, "PGSSLROOTCERT": DB_CA_FILE},
+            f'printf "%s" "$DB_CA_BUNDLE_PEM" > {DB_CA_FILE} && ',
+        )
+
     def _superset(self, *, app_database_host: str, **_: object) -> ecs.FargateTaskDefinition:
         task = self._task("superset", 1024, 2048)
+        sslmode, tls_environment, write_ca = self._database_tls()
         config = ssm.StringParameter(
             self,
             "SupersetConfig",
@@ -540,7 +564,7 @@ class SharedTools(NestedStack):
                     "import os",
                     "SECRET_KEY = os.environ['SUPERSET_SECRET_KEY']",
                     "SQLALCHEMY_DATABASE_URI = (f\"postgresql+psycopg2://{os.environ['DB_USER']}:{os.environ['DB_PASSWORD']}\"",
-                    "    f\"@{os.environ['DB_HOST']}:5432/{os.environ['DB_NAME']}?sslmode=require\")",
+                    f"    f\"@{{os.environ['DB_HOST']}}:5432/{{os.environ['DB_NAME']}}?sslmode={sslmode}\")",
                     "ENABLE_PROXY_FIX = True  # behind the front door: the scheme and host it was reached by",
                     "TALISMAN_ENABLED = True",
                     "SESSION_COOKIE_SECURE = True",
@@ -558,6 +582,7 @@ class SharedTools(NestedStack):
                 "DB_HOST": app_database_host,
                 "DB_NAME": TOOL_DATABASE_NAMES["superset"],
                 "SUPERSET_CONFIG_PATH": "/app/superset_home/superset_config.py",
+                **tls_environment,
             },
             secrets={
                 **self._database_secrets("superset"),
@@ -570,7 +595,7 @@ class SharedTools(NestedStack):
             # admin account are made idempotently at every start.
             entry_point=["sh", "-c"],
             command=[
-                'printf "%s" "$SUPERSET_CONFIG" > /app/superset_home/superset_config.py'
+                write_ca + 'printf "%s" "$SUPERSET_CONFIG" > /app/superset_home/superset_config.py'
                 " && superset db upgrade"
                 ' && (superset fab create-admin --username "$ADMIN_USERNAME"'
                 " --firstname ApraNova --lastname Provisioner"
@@ -585,6 +610,7 @@ class SharedTools(NestedStack):
     def _prefect(self, *, app_database_host: str, **_: object) -> ecs.FargateTaskDefinition:
         task = self._task("prefect", 512, 1024)
         admin = self.admin_secrets["prefect"]
+        sslmode, tls_environment, write_ca = self._database_tls()
         task.add_container(
             "prefect",
             image=self.image("prefect"),
@@ -595,6 +621,7 @@ class SharedTools(NestedStack):
                 "DB_NAME": TOOL_DATABASE_NAMES["prefect"],
                 "PREFECT_UI_API_URL": f"{self.urls['prefect']}/api",
                 "PREFECT_SERVER_API_HOST": "0.0.0.0",  # noqa: S104 - inside the task; the SG admits the front door only
+                **tls_environment,
             },
             secrets={
                 **self._database_secrets("prefect"),
@@ -602,8 +629,10 @@ class SharedTools(NestedStack):
                 "ADMIN_PASSWORD": ecs.Secret.from_secrets_manager(admin, "password"),
             },
             entry_point=["sh", "-c"],
+            # asyncpg takes libpq's sslmode names as ``ssl`` (and the CA file from PGSSLROOTCERT).
             command=[
-                'export PREFECT_API_DATABASE_CONNECTION_URL="postgresql+asyncpg://$DB_USER:$DB_PASSWORD@$DB_HOST:5432/$DB_NAME"'
+                write_ca + 'export PREFECT_API_DATABASE_CONNECTION_URL="postgresql+asyncpg://$DB_USER:$DB_PASSWORD'
+                f'@$DB_HOST:5432/$DB_NAME?ssl={sslmode}"'
                 ' PREFECT_SERVER_API_AUTH_STRING="$ADMIN_USERNAME:$ADMIN_PASSWORD"'
                 " && exec prefect server start --host 0.0.0.0 --port 4200"
             ],
@@ -615,6 +644,15 @@ class SharedTools(NestedStack):
     ) -> ecs.FargateTaskDefinition:
         task = self._task("jupyterhub", 512, 1024)
         stack = Stack.of(self)
+        sslmode, tls_environment, write_ca = self._database_tls()
+        # The one-time sign-in page of the tools API's links, the same module the local hub runs.
+        login = ssm.StringParameter(
+            self,
+            "JupyterhubLogin",
+            parameter_name=f"{self._prefix}/tools/jupyterhub/login-module",
+            description="ApraNova: jupyterhub_login.py (the hub's /hub/apranova-login page)",
+            string_value=HUB_LOGIN_MODULE.read_text(),
+        )
         # The hub starts each student's single-user server as a Fargate task in the workspaces'
         # cluster (FargateSpawner), in the tools' security group, reaching the students' database.
         config = ssm.StringParameter(
@@ -630,12 +668,24 @@ class SharedTools(NestedStack):
                     "c.JupyterHub.hub_connect_url = f\"http://{os.environ['HUB_HOST']}:8081\"",
                     "c.JupyterHub.hub_bind_url = 'http://0.0.0.0:8081'",
                     "c.JupyterHub.db_url = (f\"postgresql://{os.environ['DB_USER']}:{os.environ['DB_PASSWORD']}\"",
-                    "    f\"@{os.environ['DB_HOST']}:5432/{os.environ['DB_NAME']}?sslmode=require\")",
+                    f"    f\"@{{os.environ['DB_HOST']}}:5432/{{os.environ['DB_NAME']}}?sslmode={sslmode}\")",
                     "c.JupyterHub.cookie_secret = bytes.fromhex(os.environ['COOKIE_SECRET'].encode().hex()[:64])",
                     "c.JupyterHub.services = [{'name': 'apranova-provisioner',",
                     "    'api_token': os.environ['PROVISIONER_TOKEN']}]",
                     "c.JupyterHub.load_roles = [{'name': 'apranova-provisioner', 'services': ['apranova-provisioner'],",
                     "    'scopes': ['admin:users', 'servers', 'tokens']}]",
+                    # Students arrive only through the tools API's one-time links (a ticket the
+                    # provisioner made); the hub has no password of its own to check.
+                    "import sys",
+                    "sys.path.insert(0, '/srv/jupyterhub')",
+                    "from jupyterhub.auth import Authenticator",
+                    "from jupyterhub_login import TicketLoginMixin",
+                    "class ApraNovaAuthenticator(TicketLoginMixin, Authenticator):",
+                    "    async def authenticate(self, handler, data):",
+                    "        return None",
+                    "c.JupyterHub.authenticator_class = ApraNovaAuthenticator",
+                    "c.Authenticator.allow_all = False",
+                    "c.Authenticator.allow_existing_users = True",
                     "c.JupyterHub.spawner_class = FargateSpawner",
                     "c.FargateSpawner.authentication_class = FargateSpawnerECSRoleAuthentication",
                     "c.FargateSpawner.aws_region = os.environ['AWS_REGION']",
@@ -681,18 +731,21 @@ class SharedTools(NestedStack):
                 "SPAWN_TASK_DEFINITION": notebook.task_definition_arn,
                 "SPAWN_SUBNETS": ",".join(subnets),
                 "SPAWN_SECURITY_GROUPS": self.task_security_group.security_group_id,
+                **tls_environment,
             },
             secrets={
                 **self._database_secrets("jupyterhub"),
                 "HUB_CONFIG": ecs.Secret.from_ssm_parameter(config),
+                "HUB_LOGIN": ecs.Secret.from_ssm_parameter(login),
                 "COOKIE_SECRET": ecs.Secret.from_secrets_manager(self.signing_secrets["jupyterhub"]),
                 "PROVISIONER_TOKEN": ecs.Secret.from_secrets_manager(secrets, "api-token"),
             },
             entry_point=["sh", "-c"],
             command=[
-                f'pip install --no-cache-dir "{FARGATE_SPAWNER}" "psycopg2-binary==2.9.10"'
+                write_ca + f'pip install --no-cache-dir "{FARGATE_SPAWNER}" "psycopg2-binary==2.9.10"'
                 ' && export HUB_HOST="$(hostname -i | cut -d" " -f1)"'
                 ' && printf "%s" "$HUB_CONFIG" > /srv/jupyterhub/jupyterhub_config.py'
+                ' && printf "%s" "$HUB_LOGIN" > /srv/jupyterhub/jupyterhub_login.py'
                 " && exec jupyterhub -f /srv/jupyterhub/jupyterhub_config.py"
             ],
         )

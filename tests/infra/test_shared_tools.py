@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from cdk.constructs.shared_tools import TOOL_DATABASE_NAMES
+from cdk.constructs.shared_tools import DB_CA_FILE, TOOL_DATABASE_NAMES
 from cdk.stacks.apranova_stack import COGNITO_CALLERS
 from tests.infra.stack_support import flatten, function_props, resources
 
@@ -252,3 +252,76 @@ def test_the_tools_start_after_the_migration_made_their_databases(door) -> None:
     assert trigger in shared["DependsOn"]
     # The migration reads the credentials from their own nested stack, made before it runs.
     assert any(i.startswith("ToolSecrets") for i in stacks)
+
+
+# --- the hub's one-time sign-in page; TLS to the application's database -----------------------------
+
+
+def _containers(door: Door) -> dict[str, dict[str, Any]]:
+    return {
+        c["Name"]: c
+        for t in door.of("AWS::ECS::TaskDefinition").values()
+        for c in t["Properties"]["ContainerDefinitions"]
+    }
+
+
+def _parameter(door: Door, suffix: str) -> str:
+    (value,) = [
+        p["Properties"]["Value"]
+        for p in door.of("AWS::SSM::Parameter").values()
+        if p["Properties"]["Name"].endswith(suffix)
+    ]
+    return value
+
+
+def _environment(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+
+
+def test_the_deployed_hub_serves_the_tools_apis_one_time_sign_in_page(door) -> None:
+    # The module the local hub runs (/hub/apranova-login), shipped as it is, within SSM's 4 KB.
+    login = _parameter(door, "/tools/jupyterhub/login-module")
+    assert login == (ROOT / "local/tools/jupyterhub_login.py").read_text() and len(login) <= 4096
+    assert '("/apranova-login", TicketLoginHandler)' in login
+    config = _parameter(door, "/tools/jupyterhub/config")
+    assert len(config) <= 4096
+    compile(config, "jupyterhub_config.py", "exec")  # valid Python as written to the hub's disk
+    assert "sys.path.insert(0, '/srv/jupyterhub')" in config
+    assert "class ApraNovaAuthenticator(TicketLoginMixin, Authenticator):" in config
+    assert "c.JupyterHub.authenticator_class = ApraNovaAuthenticator" in config
+    assert "c.Authenticator.allow_all = False" in config and "c.Authenticator.allow_existing_users = True" in config
+    assert "Dummy" not in config  # no shared password in AWS: students arrive by their one-time link
+    hub = _containers(door)["jupyterhub"]
+    assert {s["Name"] for s in hub["Secrets"]} >= {"HUB_CONFIG", "HUB_LOGIN"}
+    (command,) = hub["Command"]
+    written = command.index('printf "%s" "$HUB_LOGIN" > /srv/jupyterhub/jupyterhub_login.py')
+    assert written < command.index("exec jupyterhub -f /srv/jupyterhub/jupyterhub_config.py")
+
+
+def test_prod_tools_verify_the_application_databases_certificate_and_name(prod) -> None:
+    from apranova import tls
+
+    pem = tls.ca_bundle_pem("eu-west-1")  # the stack's region: its RDS root CAs
+    assert pem.count("BEGIN CERTIFICATE") == 3
+    containers = _containers(prod)
+    for tool in ("superset", "prefect", "jupyterhub"):
+        container = containers[tool]
+        env = _environment(container)
+        assert env["DB_CA_BUNDLE_PEM"] == pem and env["PGSSLROOTCERT"] == DB_CA_FILE, tool
+        (command,) = container["Command"]
+        assert command.startswith(f'printf "%s" "$DB_CA_BUNDLE_PEM" > {DB_CA_FILE} && '), tool
+    assert "?sslmode=verify-full" in _parameter(prod, "/tools/superset/config")
+    assert "?sslmode=verify-full" in _parameter(prod, "/tools/jupyterhub/config")
+    (prefect_command,) = containers["prefect"]["Command"]
+    assert "@$DB_HOST:5432/$DB_NAME?ssl=verify-full" in prefect_command  # asyncpg's spelling
+    assert "sslmode=require" not in prod.raw_nested and "ssl=require" not in prod.raw_nested
+
+
+def test_an_environment_agnostic_stack_still_encrypts_to_the_database(dev) -> None:
+    # No region at synth: its CAs cannot be picked, so the tools require TLS without naming them.
+    containers = _containers(dev)
+    assert "?sslmode=require" in _parameter(dev, "/tools/superset/config")
+    assert "?sslmode=require" in _parameter(dev, "/tools/jupyterhub/config")
+    (prefect_command,) = containers["prefect"]["Command"]
+    assert "?ssl=require" in prefect_command
+    assert all("DB_CA_BUNDLE_PEM" not in _environment(containers[t]) for t in ("superset", "prefect", "jupyterhub"))
