@@ -104,3 +104,30 @@ def test_the_students_journeys_in_chromium(web_stack: Stack) -> None:
         timeout=900,
     )
     assert run.returncode == 0, f"{run.stdout[-6000:]}\n{run.stderr[-3000:]}\n--- stack ---\n{web_stack.output()}"
+
+
+def test_the_trainers_review_in_chromium(web_stack: Stack) -> None:
+    """Issue 18: a DP student hands in project 1; the DP trainer (assigned at enrollment) opens the
+    PDF from the queue, sends it back with feedback, approves the resubmission and sees project 2
+    unlocked (``web/e2e/trainer-review.spec.ts``; axe and screenshots on every trainer page)."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Chromium is not installed: run `make chromium`")
+    trainer = web_stack.info["dev_users"]["trainer_dp"]
+    env = {
+        **os.environ,
+        "WEB_URL": web_stack.info["web_url"],
+        "API_URL": web_stack.info["api_url"],
+        "CHROMIUM_PATH": chromium,
+        "TRAINER_EMAIL": trainer["email"],
+        "TRAINER_PASSWORD": trainer["password"],
+    }
+    run = subprocess.run(
+        [_node(), "node_modules/@playwright/test/cli.js", "test", "trainer-review"],
+        cwd=WEB,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, f"{run.stdout[-6000:]}\n{run.stderr[-3000:]}\n--- stack ---\n{web_stack.output()}"

@@ -314,6 +314,7 @@ function ReviewForm({ s, onDone }: { s: Detail; onDone: (result: Result) => void
         opened={confirming !== null}
         onClose={() => (review.isPending ? undefined : setConfirming(null))}
         title={approving ? "Approve this attempt?" : "Send this attempt back?"}
+        closeButtonProps={{ "aria-label": "Close" }}
         centered
       >
         <Stack>
@@ -332,7 +333,7 @@ function ReviewForm({ s, onDone }: { s: Detail; onDone: (result: Result) => void
             <Button variant="default" onClick={() => setConfirming(null)} disabled={review.isPending}>
               Cancel
             </Button>
-            <Button color={approving ? "green.8" : "orange.9"} loading={review.isPending} onClick={() => confirming && review.mutate(confirming)}>
+            <Button loading={review.isPending} onClick={() => confirming && review.mutate(confirming)}>
               {approving ? "Approve" : "Request changes"}
             </Button>
           </Group>
