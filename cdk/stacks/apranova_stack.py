@@ -823,6 +823,28 @@ class ApraNovaStack(Stack):
         )
         self.workflows.enrollment.grant_start_execution(job.role)
         self.workflows.deprovision.grant_start_execution(job.role)
+        # Whether a paid enrollment's run failed, before it is started again (reconcile_service).
+        job.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution"],
+                resources=[
+                    self.format_arn(
+                        service="states",
+                        resource="execution",
+                        resource_name=f"{self.workflows.enrollment.state_machine_name}:*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        acknowledge(
+            job.role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f"<{self.get_logical_id(self.workflows.enrollment.node.default_child)}.Name>:*]",
+            "The reconcile job reads the status of the enrollment runs paid payments started (named after "
+            "each payment, unknown to the template) before it starts a failed one again; DescribeExecution "
+            "only, on this one state machine's executions.",
+        )
         self.email.grant_send(job.role)
         self.schedules.add(
             "Reconcile",

@@ -37,8 +37,17 @@ class Runner:
     gateway: Any
 
 
-def enrollment_name(payment_id: str) -> str:
-    return f"enroll-{payment_id}"
+def enrollment_name(payment_id: str, restart: int = 0) -> str:
+    """The payment's enrollment execution; ``restart`` n > 0 names the reconcile job's n-th restart of
+    an enrollment whose execution failed (``enroll-<payment>-r<n>``: two runs deciding the same
+    restart start one execution)."""
+    return f"enroll-{payment_id}" if restart == 0 else f"enroll-{payment_id}-r{restart}"
+
+
+def restart_of(execution_name: str) -> int:
+    """Which restart an enrollment execution name is (0: the payment's first run)."""
+    head, _, tail = execution_name.rpartition("-r")  # a payment id (hex and dashes) holds no "-r"
+    return int(tail) if head and tail.isdigit() else 0
 
 
 def deprovision_name(payment_id: str) -> str:
@@ -65,7 +74,8 @@ class NotConfigured(RuntimeError):
 def _start(runner: Runner, row: dict[str, Any]) -> str:
     payload: EnrollmentInput | DeprovisionInput
     if row["action"] == "START_ENROLLMENT":
-        arn, name = runner.enrollment_state_machine_arn, enrollment_name(row["payment_id"])
+        # A restart's row names its execution (target); the payment's first run is its own name.
+        arn, name = runner.enrollment_state_machine_arn, row["target"] or enrollment_name(row["payment_id"])
         if row["status"] not in ("SUCCEEDED", "PARTIALLY_REFUNDED", "DISPUTED"):
             return f"skipped: the payment is {row['status']}"  # refunded before the start: nothing to enroll
         payload = enrollment_input(row)

@@ -10,6 +10,13 @@ Three sweeps, each idempotent, in this order:
    is decided now: enrolled, or refunded at once.
 3. **The outbox.** Rows a webhook could not carry out after its commit (Step Functions or Stripe
    down) are carried out now.
+4. **Paid, and the enrollment run failed.** The enrollment workflow's failure path records the
+   failure and alerts (RecordProvisioningFailure → AlertOps → Fail); it refunds nothing, so a paid
+   student is left unenrolled (or enrolled without their tools). Its steps are idempotent, so the
+   run is started again under a new deterministic name (``enroll-<payment>-r<n>``), at most
+   ``MAX_ENROLLMENT_RESTARTS`` times; after that the payment is left to an operator (reprovision or
+   refund) and alerted on every run until they do. Only a run that Step Functions says FAILED or
+   TIMED_OUT is restarted (never one an operator ABORTED, nor a refunded or disputed payment).
 
 Everything it finds is audited and alerted (the alert is logged at ERROR, which a CloudWatch metric
 filter counts and an alarm watches, and emailed to the operators): on a healthy system it finds
@@ -21,7 +28,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from apranova import audit, db
+from apranova import audit, db, workflows
 from apranova.observability import logger
 from functions.payments import outbox, repository, webhook_service
 
@@ -34,6 +41,9 @@ PAID_EVENT_TYPES = (
 LOOKBACK_SECONDS = 3 * 24 * 3600
 MAX_EVENT_PAGES = 20
 BATCH = 200
+# Restarts of a paid enrollment whose run failed, before it is left to an operator.
+MAX_ENROLLMENT_RESTARTS = 3
+RESTARTABLE = ("FAILED", "TIMED_OUT")
 # The alert's subject: a metric filter counts its log line and an alarm watches it (cdk/stacks).
 ALERT = "Reconcile found payments left behind"
 
@@ -93,6 +103,60 @@ def _settle(deps: webhook_service.Deps, payment_id: str) -> str | None:
     return outcome.result
 
 
+def _restart_failed(deps: webhook_service.Deps, payment_id: str) -> str | None:
+    """Restarts one paid payment's failed enrollment run: ``restarted``, ``given_up`` (restarted
+    ``MAX_ENROLLMENT_RESTARTS`` times already), or None (it is running, succeeded, was aborted, or
+    the payment moved on)."""
+    row_id = None
+    with db.transaction() as cur:
+        payment = repository.payment_for_update(cur, payment_id)
+        if payment is None or payment["status"] not in ("SUCCEEDED", "PARTIALLY_REFUNDED"):
+            return None
+        previous = payment["enrollment_execution"]
+        status = workflows.execution_status(previous) if previous else None
+        if status not in RESTARTABLE:
+            return None
+        done = outbox.restart_of(previous.rsplit(":", 1)[-1])
+        if done >= MAX_ENROLLMENT_RESTARTS:
+            return "given_up"
+        name = outbox.enrollment_name(payment_id, done + 1)
+        row_id = repository.enqueue(
+            cur, f"enroll:{payment_id}:r{done + 1}", "START_ENROLLMENT", payment_id, target=name, reason=status
+        )
+        repository.update_payment(
+            cur, payment_id, {"enrollment_execution": workflows.execution_arn(deps.enrollment_state_machine_arn, name)}
+        )
+        audit.record(
+            cur,
+            "PAYMENT",
+            subject_id=payment["user_id"],
+            resource_type="payment",
+            resource_id=payment_id,
+            details={"step": "enrollment_restarted", "previous_execution": previous, "previous_status": status,
+                     "restart": done + 1},
+        )  # fmt: skip
+    outbox.drain(deps.runner(), [row_id] if row_id is not None else [])
+    return "restarted"
+
+
+def _failed_enrollments(deps: webhook_service.Deps) -> tuple[int, list[str]]:
+    """(runs restarted, payments left to an operator)."""
+    restarted, given_up = 0, []
+    if not deps.enrollment_state_machine_arn:
+        return restarted, given_up
+    for payment in repository.failed_paid_enrollments(BATCH):
+        try:
+            result = _restart_failed(deps, payment["id"])
+        except Exception:  # noqa: BLE001 - one payment must not stop the sweep; the next run tries again
+            logger.exception("failed enrollment could not be restarted", extra={"payment_id": payment["id"]})
+            continue
+        if result == "restarted":
+            restarted += 1
+        elif result == "given_up":
+            given_up.append(payment["id"])
+    return restarted, given_up
+
+
 def run(deps: webhook_service.Deps, *, min_age_seconds: int = 60, now: float | None = None) -> dict[str, Any]:
     """One sweep. ``min_age_seconds``: how old a payment or outbox row must be to count as left
     behind (younger ones are still in their webhook's hands)."""
@@ -111,7 +175,16 @@ def run(deps: webhook_service.Deps, *, min_age_seconds: int = 60, now: float | N
     drained = outbox.drain(deps.runner(), repository.pending_outbox(min_age_seconds, BATCH))
     found["outbox_done"], found["outbox_failed"] = drained["done"], drained["failed"]
 
-    anything = found["lost_events"] or found["paid_without_outcome"] or found["outbox_done"] or found["outbox_failed"]
+    found["failed_enrollments_restarted"], found["failed_enrollments_given_up"] = _failed_enrollments(deps)
+
+    anything = (
+        found["lost_events"]
+        or found["paid_without_outcome"]
+        or found["outbox_done"]
+        or found["outbox_failed"]
+        or found["failed_enrollments_restarted"]
+        or found["failed_enrollments_given_up"]
+    )
     if anything or found["lost_events_failed"]:
         with db.transaction() as cur:
             audit.record(cur, "PAYMENT", resource_type="reconcile", details={"step": "reconcile", **found})

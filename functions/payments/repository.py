@@ -547,6 +547,26 @@ def other_open_sessions(cur: Cursor[Any], user_id: str, payment_id: str) -> list
     ).fetchall()
 
 
+def failed_paid_enrollments(limit: int) -> list[dict[str, Any]]:
+    """Paid payments whose enrollment run started but whose payer is left with provisioning FAILED
+    and no other enrollment: not enrolled at all (PENDING_PAYMENT, or REFUNDED from an earlier
+    payment), or enrolled by this payment with tools that failed. The reconcile job asks Step
+    Functions whether the run really failed before it restarts it."""
+    query = _payments_query(
+        """
+        SELECT {columns} FROM payments p JOIN users u ON u.id = p.user_id
+        WHERE u.provisioning_status = 'FAILED' AND u.deleted_at IS NULL AND u.role = 'student'
+          AND p.status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED')
+          AND p.enrollment_execution IS NOT NULL AND p.subject_ref IS NULL
+          AND (u.enrollment_payment_id = p.id
+               OR (u.enrollment_status IN ('PENDING_PAYMENT', 'REFUNDED')
+                   AND u.enrollment_payment_id IS DISTINCT FROM p.id))
+        ORDER BY p.succeeded_at, p.id LIMIT %s
+        """
+    )
+    return db.connection().execute(query, (limit,)).fetchall()
+
+
 def paid_without_outcome(limit: int, min_age_seconds: int) -> list[dict[str, Any]]:
     """Paid payments (paid more than ``min_age_seconds`` ago) that neither started an enrollment nor
     were found unfulfillable."""

@@ -44,6 +44,10 @@ def test_the_reconcile_job_may_do_what_the_webhook_does_and_no_more(template):
     starts = statements_with(statements, "states:StartExecution")
     machines = {arn for s in starts for arn in s["Resource"]}
     assert len(machines) == 2 and all("Workflows" in arn for arn in machines)
+    # It reads its enrollment runs' status (a failed one is started again), and nothing else of them.
+    (describe,) = statements_with(statements, "states:DescribeExecution")
+    assert describe["Action"] == ["states:DescribeExecution"]
+    assert not statements_with(statements, "states:StopExecution")
     cognito = {a for s in statements_with(statements, "cognito-idp:") for a in s["Action"]}
     assert cognito == {
         "cognito-idp:AdminAddUserToGroup",

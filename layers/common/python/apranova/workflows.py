@@ -53,5 +53,15 @@ def start(state_machine_arn: str, name: str, workflow_input: WorkflowInput) -> t
     return started["executionArn"], True
 
 
+def execution_status(execution_arn: str) -> str | None:
+    """The execution's status (``RUNNING``, ``SUCCEEDED``, ``FAILED``, ``TIMED_OUT``, ``ABORTED``),
+    or None when there is no such execution (not started yet)."""
+    sfn = client()
+    try:
+        return sfn.describe_execution(executionArn=execution_arn)["status"]
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return None
+
+
 def reset() -> None:
     client.cache_clear()
