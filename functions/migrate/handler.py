@@ -21,7 +21,7 @@ import psycopg
 
 from apranova import secrets, tls
 from apranova.db import connect
-from apranova.observability import logger
+from apranova.observability import entry, logger
 from apranova.settings import DatabaseSettings, load
 from functions.migrate.dataset import upload_dataset
 from functions.migrate.maintenance import close_maintenance_databases
@@ -142,7 +142,7 @@ def publish_tool_credentials() -> list[str]:
     return names
 
 
-@logger.inject_lambda_context
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     students = os.environ.get("STUDENTS_DB_NAME")
     students_secret = os.environ.get("STUDENTS_DB_SECRET_ARN")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from apranova.observability import logger
+from apranova.observability import entry
 from functions.payments import reconcile_service
 from functions.payments.event_deps import event_deps
 
 _deps = event_deps  # one factory for both event processors
 
 
-@logger.inject_lambda_context
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return reconcile_service.run(_deps())

@@ -34,7 +34,7 @@ import psycopg
 
 from apranova import audit, db, mail, workflows
 from apranova.cognito import GROUP_BY_ROLE, error_code
-from apranova.observability import logger
+from apranova.observability import BusinessMetric, business_metric, logger
 from functions.payments import emails, outbox, repository
 
 PAID_STATES = ("SUCCEEDED", "PARTIALLY_REFUNDED", "DISPUTED")
@@ -242,6 +242,7 @@ def _apply(cur: Any, event: dict[str, Any], deps: Deps) -> Outcome:
             details={"event": kind, "event_id": event["id"], "from": before["status"], "to": payment["status"]},
         )
         outcome.result = "updated"
+        outcome.after_commit.extend(_counted(before, payment))
 
     if payment["status"] in PAID_STATES:
         if payment["enrollment_execution"] is None:
@@ -253,6 +254,17 @@ def _apply(cur: Any, event: dict[str, Any], deps: Deps) -> Outcome:
             _withdraw(cur, payment, outcome, deps)
             outcome.result = "deprovision_started"
     return outcome
+
+
+def _counted(before: dict[str, Any], after: dict[str, Any]) -> list[Callable[[], None]]:
+    """The business metrics a change of the payment makes true, counted once it is committed: the
+    payment paid (its first ``succeeded_at``), money returned (a larger refunded amount)."""
+    counted: list[Callable[[], None]] = []
+    if before["succeeded_at"] is None and after["succeeded_at"] is not None:
+        counted.append(lambda: business_metric(BusinessMetric.PAYMENT_SUCCEEDED))
+    if after["refunded_amount_cents"] > before["refunded_amount_cents"]:
+        counted.append(lambda: business_metric(BusinessMetric.REFUND))
+    return counted
 
 
 def _update(

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apranova import audit, db
-from apranova.observability import logger
+from apranova.observability import entry, logger
 from functions.provision import workspace_repository as repository
 from functions.provision.tools import ToolError, ToolUnavailable
 from functions.provision.tools.workspace import RunningWorkspace, WorkspaceProvisioner, from_environment
@@ -75,7 +75,7 @@ def stop_idle(workspace: WorkspaceProvisioner, idle_minutes: int, now: datetime 
     return result
 
 
-@logger.inject_lambda_context
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     workspace = from_environment()
     result = stop_idle(workspace, workspace.settings.workspace_idle_minutes)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from apranova.observability import logger
+from apranova.observability import entry
 from functions.provision.tools.registry import provisioner
 from functions.provision.tools.student_database import StudentDatabaseProvisioner
 
 
-@logger.inject_lambda_context
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     student_databases = provisioner("STUDENT_DATABASE")
     assert isinstance(student_databases, StudentDatabaseProvisioner)

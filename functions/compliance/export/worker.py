@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from apranova import alerts, cognito, mail
-from apranova.observability import logger
+from apranova.observability import entry
 from functions.compliance import settings
 from functions.compliance.export import service as export_service
 
 
-@logger.inject_lambda_context
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = export_service.WorkerDeps(
         config=settings.export_worker_settings(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apranova.observability import logger
+from apranova.observability import entry
 from functions.compliance import settings
 from functions.compliance.retention import service as retention_service
 from functions.compliance.settings import retention_settings
@@ -20,6 +20,6 @@ def deps(context: Any) -> retention_service.RetentionDeps:
     )
 
 
-@logger.inject_lambda_context
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return retention_service.sweep(deps(context))

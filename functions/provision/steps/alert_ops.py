@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from apranova import alerts
+from apranova.observability import entry
 from functions.provision.steps import contract_fields
 
 
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     fields = contract_fields(event)
     alerts.alert(

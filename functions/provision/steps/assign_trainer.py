@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 from apranova import alerts, audit, db
+from apranova.observability import entry
 from apranova.settings import BaseSettings, load
 from functions.provision import workflow_repository as repository
 from functions.provision.steps import enrollment_input
@@ -21,6 +22,7 @@ def settings() -> TrainerSettings:
     return load(TrainerSettings)
 
 
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = enrollment_input(event)
     unassigned = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apranova import audit, db
+from apranova.observability import BusinessMetric, business_metric, entry
 from functions.provision import workflow_repository as repository
 from functions.provision.errors import InvalidInput, PaymentNotValid, UserNotFound
 from functions.provision.steps import enrollment_input
@@ -17,6 +18,7 @@ ALLOWED_FROM = {
 }
 
 
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = enrollment_input(event)
     if not repository.track_exists(state.track):
@@ -55,4 +57,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                     "payment_id": state.payment_id,
                 },
             )
+    if not already:  # counted once the enrollment is committed
+        business_metric(BusinessMetric.ENROLLMENT_COMPLETED)
     return event

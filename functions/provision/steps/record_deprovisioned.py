@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from apranova import audit, db
-from apranova.observability import logger
+from apranova.observability import entry, logger
 from functions.provision import workflow_repository as repository
 from functions.provision.errors import DeprovisionIncomplete
 from functions.provision.steps import deprovision_input
 from functions.provision.steps.record_failure import describe
 
 
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = deprovision_input(event)
     outcomes = {str(r.get("tool")): r for r in event.get("tools") or [] if isinstance(r, dict)}

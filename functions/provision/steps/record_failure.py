@@ -7,6 +7,7 @@ from typing import Any
 
 from apranova import audit, db
 from apranova.audit import AuditAction
+from apranova.observability import BusinessMetric, business_metric, entry
 from functions.provision import workflow_repository as repository
 
 
@@ -22,6 +23,7 @@ def describe(error: dict[str, Any] | None) -> str:
     return f"{name}: {message}"[:500] if message else name
 
 
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from functions.provision.steps import contract_fields  # the package imports describe from here
 
@@ -40,4 +42,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 resource_id=user_id,
                 details={"status": "FAILED", "workflow": workflow, "error": summary, "track": fields["track"]},
             )
+    business_metric(BusinessMetric.PROVISIONING_FAILED)
     return {**event, "failure": summary}

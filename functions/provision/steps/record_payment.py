@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apranova.observability import logger
+from apranova.observability import entry, logger
 from functions.provision import workflow_repository as repository
 from functions.provision.errors import PaymentNotValid, UserNotFound
 from functions.provision.steps import workflow_input
@@ -22,6 +22,7 @@ class PaymentNotYetSettled(Exception):
     """Transient: the payment is not committed yet or still PENDING (retried by the state machine)."""
 
 
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = workflow_input(event)
     if state.source == "stripe":

@@ -7,11 +7,13 @@ from typing import Any
 
 from apranova import audit, db
 from apranova.audit import AuditAction
+from apranova.observability import entry
 from functions.provision import workflow_repository as repository
 from functions.provision.errors import InvalidInput
 from functions.provision.steps import enrollment_input
 
 
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = enrollment_input(event)
     project = repository.first_project(state.track)

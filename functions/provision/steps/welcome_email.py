@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from apranova import audit, db, mail, spa
+from apranova.observability import entry
 from apranova.settings import BaseSettings, load
 from functions.provision import workflow_repository as repository
 from functions.provision.steps import enrollment_input
@@ -46,6 +47,7 @@ def render(user: dict[str, Any], track_name: str, project: dict[str, Any] | None
     )
 
 
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = enrollment_input(event)
     user = repository.user(state.user_id)

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 
 from apranova import cognito, workflows
-from apranova.observability import logger
+from apranova.observability import BusinessMetric, business_metric, entry
 from functions.compliance import settings
 from functions.compliance.erasure.purge import service as purge_service
 from functions.compliance.settings import purge_settings
@@ -29,6 +29,9 @@ def deps(context: Any) -> purge_service.PurgeDeps:
     )
 
 
-@logger.inject_lambda_context
+@entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return purge_service.run(deps(context))
+    summary = purge_service.run(deps(context))
+    # "completed": every step of the erasure is done for this account (purge_service.purge_one).
+    business_metric(BusinessMetric.ACCOUNT_PURGED, list(summary["outcomes"].values()).count("completed"))
+    return summary

@@ -61,7 +61,7 @@ from apranova.identity import (
     issued_at,
     token_claims,
 )
-from apranova.observability import logger
+from apranova.observability import entry, logger
 
 MAX_BODY_BYTES = 1024 * 1024
 # PostgreSQL text and jsonb cannot hold U+0000, and UTF-8 cannot encode a lone surrogate (JSON's
@@ -392,17 +392,14 @@ def request_info(app: APIGatewayHttpResolver) -> RequestInfo:
 
 
 def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda handler for an API function, with structured logging around it.
+    """The Lambda handler for an API function: the entry wrapper every function has
+    (``observability.entry``: the Lambda context and the request's correlation id in every log
+    line, business metrics flushed at the end), around the resolver and the security headers."""
 
-    A function that emits metrics decorates its own entry with ``metrics.log_metrics``: flushing
-    an empty metric set on every request only warns.
-    """
-
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return with_security_headers(event, app.resolve(event, context))
 
-    return handler
+    return entry(handler, correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 
 
 def is_personal(event: dict[str, Any]) -> bool:
