@@ -7,12 +7,16 @@ dead-letter queue a depth alarm (any other queue an age-of-oldest-message alarm)
 stack gains is watched without an edit here. Besides those: the API's 5xx rate and p95/p99 latency,
 the database's CPU, connections and free storage, and SES's bounce and complaint rates.
 
+Every function's log group also has a metric filter on the ``ALERT: ...`` lines of
+``apranova.alerts`` (``alert_filter_pattern``), all counted in one metric of the stage
+(``Alerts-<stage>`` in the house namespace) whose alarm pages on the first alert.
+
 Every alarm notifies the ops topic (KMS-encrypted with a key CloudWatch may use, TLS only, the ops
 email subscribed when ``opsEmail`` is set). Missing data never alarms: a function nobody called has
 no datapoints, and that is fine.
 
-It is a nested stack: its ~70 alarms would otherwise count against the main stack's limit of 500
-resources. CloudFormation passes it the names it watches as parameters (CDK wires them).
+It is a nested stack: its ~70 alarms and ~30 metric filters would otherwise count against the main
+stack's limit of 500 resources. CloudFormation passes it the names it watches as parameters (CDK wires them).
 """
 
 from __future__ import annotations
@@ -25,16 +29,18 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, IConstruct
 
+from apranova.alerts import ALERT_PREFIX
 from cdk.constructs.database import Database
 from cdk.constructs.email import CONFIGURATION_SET_DIMENSION, Email
 from cdk.constructs.http_api import HttpApi
-from cdk.constructs.python_function import PythonFunction
+from cdk.constructs.python_function import METRICS_NAMESPACE, PythonFunction
 from cdk.constructs.schedules import Schedules
 from cdk.constructs.students_database import StudentsDatabase
 
@@ -60,6 +66,16 @@ SES_COMPLAINT_RATE = 0.0005
 SES_PERIOD = Duration.hours(1)
 # A queue that is not a dead-letter queue alarms when its oldest message waits this long.
 QUEUE_MAX_AGE = Duration.hours(1)
+
+
+def alert_metric_name(stage: str) -> str:
+    """The metric the ``ALERT`` log lines of a stage are counted in (stages may share an account)."""
+    return f"Alerts-{stage}"
+
+
+def alert_filter_pattern() -> logs.IFilterPattern:
+    """The JSON log lines (Powertools) whose message starts with ``apranova.alerts.ALERT_PREFIX``."""
+    return logs.FilterPattern.string_value("$.message", "=", f"{ALERT_PREFIX}*")
 
 
 def _unique(construct: IConstruct) -> str:
@@ -133,6 +149,7 @@ class Operations(NestedStack):
 
         for function in functions:
             self._function_alarms(function)
+        self._alert_alarm(functions)
         for machine in machines:
             name = _unique(machine)
             self._alarm(
@@ -237,6 +254,31 @@ class Operations(NestedStack):
                 if capped
                 else f"{function.name}: invocations throttled (the account's concurrency is exhausted)"
             ),
+        )
+
+    def _alert_alarm(self, functions: list[PythonFunction]) -> None:
+        """An ``ALERT`` line in any function's log counts once in the stage's alert metric; one
+        alert in a period pages (the line itself, with its details, is in the function's log)."""
+        for function in functions:
+            logs.MetricFilter(
+                self,
+                f"{function.name}-AlertFilter",
+                log_group=function.log_group,
+                filter_pattern=alert_filter_pattern(),
+                metric_namespace=METRICS_NAMESPACE,
+                metric_name=alert_metric_name(self._stage),
+                metric_value="1",
+            )
+        self._alarm(
+            "Alerts",
+            cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=alert_metric_name(self._stage),
+                period=PERIOD,
+                statistic=cw.Stats.SUM,
+            ),
+            threshold=1,
+            description=f"a function logged an alert: see the {ALERT_PREFIX.strip()} line in its log group",
         )
 
     @staticmethod
