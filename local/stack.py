@@ -136,6 +136,7 @@ def _banner(info: dict[str, Any]) -> str:
         f"  moto       {info['moto_url']}\n"
         f"  Database   {info['database_url']}\n"
         f"  Pooler     {info['pooler_url']}  (PgBouncer: the functions connect through it)\n"
+        f"  Workspaces {info['workspace_url']}  (sign-in, then the proxy {info['workspace_proxy_url']})\n"
         f"  Cognito    pool {info['cognito']['user_pool_id']}  client {info['cognito']['client_id']}\n"
         f"  Dev users\n{users}\n"
         f"  (also in {info['_file']})  Ctrl-C stops everything.\n"
@@ -194,6 +195,24 @@ def _start_tools(state: Path, moto_url: str, database_url: str) -> list[Any]:
     prefect.bootstrap_prefect(ssm, SSM_PREFIX, flows)
     os.environ.update(workspace.bootstrap_workspace(moto_url, SSM_PREFIX))
     return handles
+
+
+def _start_workspace_door(state: Path, moto_url: str, api_url: str, jwt_check: Any) -> Any:
+    """The front door, the workspace proxy and a stand-in per running workspace (local/workspace_door.py);
+    the workspace links point at the door from now on (never a task's private IP)."""
+    from local import moto_stack, workspace_door
+
+    door = workspace_door.start(
+        state,
+        api_url=api_url,
+        ecs=moto_stack.client("ecs", moto_url),
+        cluster=os.environ["WORKSPACE_CLUSTER"],
+        jwt_check=jwt_check,
+        region=moto_stack.REGION,
+        port=int(os.environ.get("WORKSPACE_PORT") or 0) or None,
+    )
+    os.environ["WORKSPACE_URL_TEMPLATE"] = f"{door.url}/"
+    return door
 
 
 def _install_workflows(state: Path, moto_url: str) -> None:
@@ -461,6 +480,10 @@ def main() -> int:
             moto_url=moto.url, region=moto_stack.REGION, user_pool_id=boot.user_pool_id, client_id=boot.client_id
         )
         app.jwt_check = jwt_check
+        # The workspaces' front door (issue 19): the link every workspace route, email and the web
+        # app give is the door, which signs the student in and hands them to the workspace proxy.
+        door = _start_workspace_door(state, moto.url, api_url, jwt_check)
+        tools.append(door)
         threading.Thread(target=http.serve_forever, name="api", daemon=True).start()
         serving = True
         threading.Thread(target=_run_schedules, args=(app, stop), name="schedules", daemon=True).start()
@@ -475,6 +498,8 @@ def main() -> int:
             "moto_url": moto.url,
             "database_url": database_url,
             "pooler_url": pooler_url,
+            "workspace_url": door.url,
+            "workspace_proxy_url": door.proxy_url,
             "cognito": {"user_pool_id": boot.user_pool_id, "client_id": boot.client_id},
             "dev_users": {key: {"email": u["email"], "password": u["password"]} for key, u in boot.dev_users.items()},
         }

@@ -39,6 +39,10 @@ class NotSignedIn(Exception):
     """The request carries no identity the proxy can trust (answered 401)."""
 
 
+class NotYours(NotSignedIn):
+    """A verified identity asking, through the plain identity header, for someone else's (403)."""
+
+
 @dataclass(frozen=True)
 class Identity:
     user_id: str  # the Cognito sub, which is our users.id
@@ -66,7 +70,10 @@ class KeyCache:
             raise NotSignedIn("the token names no valid key id")
         with self._lock:
             if kid not in self._keys:
-                self._keys[kid] = self._fetch(self._key_url.format(region=self._region, kid=kid))
+                try:
+                    self._keys[kid] = self._fetch(self._key_url.format(region=self._region, kid=kid))
+                except OSError:  # urllib's HTTPError (no such key) and network errors alike
+                    raise NotSignedIn("the token's key is unknown to the key endpoint") from None
             return self._keys[kid]
 
 
@@ -127,6 +134,6 @@ def verify(headers: dict[str, str], *, keys: KeyCache, load_balancer_arn: str, l
         raise NotSignedIn("the identity is not one of our users")
     # The plain header must say the same (the load balancer sets both).
     if headers.get(IDENTITY_HEADER) not in (None, sub):
-        raise NotSignedIn("the identity headers disagree")
+        raise NotYours("the identity headers disagree: this is not your workspace")
     email = claims.get("email")
     return Identity(user_id=sub, email=str(email) if email else None)

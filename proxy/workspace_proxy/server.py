@@ -6,11 +6,16 @@ on a connection a previous request opened. An ``Upgrade`` request (code-server's
 tunnelled byte for byte after the same check, and lives only as long as that socket.
 
 A task that is RUNNING in ECS but does not accept the connection (code-server still booting, the
-task going away) is answered 503 at once (a short connect timeout), never left hanging.
+task going away) is answered 503 at once (a short connect timeout), never left hanging; a check that
+fails on the way (the database, ECS) is a 503 too, never a connection closed without an answer.
+Since the proxy closes each connection after its response, the response says so (``Connection:
+close`` replaces whatever the workspace said): a client that reused the connection for its next
+request would otherwise race the close and see it dropped.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import socket
@@ -19,10 +24,14 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from workspace_proxy.identity import KeyCache, NotSignedIn, verify
+from workspace_proxy.identity import KeyCache, NotSignedIn, NotYours, verify
 from workspace_proxy.targets import NOT_ANSWERING, Refusal, Target, resolve
 
 CONNECT_TIMEOUT = 5  # seconds: a workspace that accepts no connection by then is answered 503
+ANSWER_TIMEOUT = 120  # seconds for the workspace's response to begin (then 504)
+MAX_HEAD = 65536  # the most of a response head the proxy reads before passing it through unchanged
+UNAVAILABLE = "the workspace proxy cannot check your workspace just now: try again in a moment"
+log = logging.getLogger("workspace_proxy")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding"}
 
 
@@ -63,6 +72,9 @@ class Handler(BaseHTTPRequestHandler):
         settings = self.settings
         try:
             identity = verify(headers, keys=settings.keys, load_balancer_arn=settings.load_balancer_arn)
+        except NotYours as error:
+            self._refuse(403, str(error))
+            return False
         except NotSignedIn as error:
             self._refuse(401, str(error))
             return False
@@ -78,13 +90,18 @@ class Handler(BaseHTTPRequestHandler):
         lines = []
         for name, value in self.headers.items():
             lowered = name.lower()
-            if lowered in HOP_BY_HOP or lowered.startswith("x-amzn-oidc-"):
-                continue  # the student's tokens stay at the proxy
+            if lowered in HOP_BY_HOP or lowered == "expect" or lowered.startswith("x-amzn-oidc-"):
+                continue  # the student's tokens stay at the proxy; the body is read already
             lines.append(f"{name}: {value}")
         return lines
 
     def _forward(self) -> None:
-        decision = self._route()
+        try:
+            decision = self._route()
+        except Exception:  # the database or ECS failed: answer, never drop the connection
+            log.exception("workspace proxy: routing failed")
+            self._refuse(503, UNAVAILABLE)
+            return
         if decision is None:
             self._refuse(200, "ok")
             return
@@ -105,10 +122,37 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             upstream.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-            self._pipe(upstream)
+            if upgrade or self._relay_head(upstream):
+                self._pipe(upstream)
         finally:
             upstream.close()
             self.close_connection = True
+
+    def _relay_head(self, upstream: socket.socket) -> bool:
+        """Passes the response's head on with ``Connection: close``; False when nothing more follows."""
+        upstream.settimeout(ANSWER_TIMEOUT)
+        buffer = b""
+        try:
+            while b"\r\n\r\n" not in buffer and len(buffer) < MAX_HEAD:
+                chunk = upstream.recv(65536)
+                if not chunk:
+                    break
+                buffer += chunk
+        except TimeoutError:
+            if not buffer:
+                self._refuse(504, "your workspace did not answer in time")
+                return False
+        if not buffer:
+            self._refuse(503, NOT_ANSWERING)
+            return False
+        if b"\r\n\r\n" not in buffer:
+            self.connection.sendall(buffer)
+            return True
+        head, rest = buffer.split(b"\r\n\r\n", 1)
+        status, *fields = head.split(b"\r\n")
+        kept = [f for f in fields if f.split(b":", 1)[0].strip().lower() not in (b"connection", b"keep-alive")]
+        self.connection.sendall(b"\r\n".join([status, *kept, b"Connection: close"]) + b"\r\n\r\n" + rest)
+        return True
 
     def _pipe(self, upstream: socket.socket) -> None:
         client = self.connection

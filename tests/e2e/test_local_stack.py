@@ -152,11 +152,14 @@ def test_stack_json_keeps_the_contract(stack: Stack) -> None:
         "moto_url",
         "database_url",
         "pooler_url",
+        "workspace_url",
+        "workspace_proxy_url",
         "cognito",
         "dev_users",
     }
     assert info["api_url"] == f"http://127.0.0.1:{stack.port}"
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", info["stripe_url"])
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", info["workspace_url"])  # the workspaces' front door
     assert info["database_url"].startswith("postgresql://")
     assert info["pooler_url"].startswith("postgresql://") and info["pooler_url"] != info["database_url"]
     assert set(info["cognito"]) == {"user_pool_id", "client_id"}

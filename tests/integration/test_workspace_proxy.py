@@ -262,7 +262,35 @@ def test_the_server_forwards_a_signed_in_student_and_strips_their_tokens(alb_key
         assert get("/", {}) == (401, "no identity from the load balancer")
         status, _ = get("/", headers_for(alb_key, stopped))
         assert status == 403
+        # A's own signed identity asking for someone else's in the plain header: not A's, 403.
+        assert get("/", {**headers_for(alb_key, a), "x-amzn-oidc-identity": stopped}) == (
+            403,
+            "the identity headers disagree: this is not your workspace",
+        )
         assert len(seen) == 1  # nothing but A's request reached a workspace
+        # The proxy closes each connection after its response, and the response says so.
+        request = urllib.request.Request(base + "/", headers=headers_for(alb_key, a))  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            assert response.headers["Connection"] == "close" and response.read() == b"code-server at /"
+        # A check that fails on the way (here the database) is answered, not a dropped connection.
+        import psycopg
+        from workspace_proxy.server import UNAVAILABLE
+
+        def broken() -> None:
+            raise psycopg.OperationalError("the database is away")
+
+        settings.connection = broken
+        assert get("/", headers_for(alb_key, a)) == (503, UNAVAILABLE)
     finally:
         proxy.shutdown()
         upstream.shutdown()
+
+
+def test_a_key_the_endpoint_does_not_know_is_refused_not_a_crash(alb_key) -> None:
+    import urllib.error
+
+    def unknown(url: str) -> str:
+        raise urllib.error.HTTPError(url, 403, "Forbidden", {}, None)  # what the key endpoint answers
+
+    with pytest.raises(NotSignedIn, match="unknown"):
+        verify(headers_for(alb_key, str(uuid.uuid4())), keys=KeyCache(REGION, fetch=unknown), load_balancer_arn=ALB)
