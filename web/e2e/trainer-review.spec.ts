@@ -9,6 +9,8 @@ import { PASSWORD, checkPage, mailedCode, uniqueEmail, watchConsole } from "./su
 const TRAINER_EMAIL = process.env.TRAINER_EMAIL ?? "";
 const TRAINER_PASSWORD = process.env.TRAINER_PASSWORD ?? "";
 const COMMIT = "3f2a9c1b7e4d5a6f8091b2c3d4e5f60718293a4b";
+// The submission page shows the PDF in Chromium's viewer: its content is awaited before axe runs.
+const PDF_SHOWN = { networkIdle: false };
 
 /** A small, well-formed one-page PDF saying ``text`` (the offsets in its xref table are real). */
 function pdf(text: string): Buffer {
@@ -170,7 +172,7 @@ test("a trainer sends a PDF back with feedback, then approves the resubmission a
   expect(shown.headers()["content-disposition"]).toBe('inline; filename="insights.pdf"');
   expect(Buffer.from(await shown.body()).equals(firstDraft)).toBe(true);
   await expect(trainer.getByRole("link", { name: "Download insights.pdf" })).toHaveAttribute("href", /^http/);
-  await checkPage(trainer, testInfo, "trainer-submission");
+  await checkPage(trainer, testInfo, "trainer-submission", PDF_SHOWN);
 
   // Changes requested: feedback is required, and the decision is confirmed before it is sent.
   await trainer.getByRole("radio", { name: /^Request changes/ }).check();
@@ -182,12 +184,12 @@ test("a trainer sends a PDF back with feedback, then approves the resubmission a
   await trainer.getByRole("button", { name: "Review…" }).click();
   const sendBack = trainer.getByRole("dialog", { name: "Send this attempt back?" });
   await expect(sendBack).toContainText(feedback);
-  await checkPage(trainer, testInfo, "trainer-review-confirm");
+  await checkPage(trainer, testInfo, "trainer-review-confirm", PDF_SHOWN);
   await sendBack.getByRole("button", { name: "Request changes" }).click();
   await expect(trainer.getByRole("status").filter({ hasText: "Review sent" })).toContainText(
     `Changes requested — ${name} will see your feedback and can submit again.`,
   );
-  await checkPage(trainer, testInfo, "trainer-review-outcome");
+  await checkPage(trainer, testInfo, "trainer-review-outcome", PDF_SHOWN);
 
   // The link and the repository (at its pinned commit) approved: project 1 is not finished yet.
   await openFromQueue(trainer, name, "Superset dashboard URL");
@@ -214,9 +216,9 @@ test("a trainer sends a PDF back with feedback, then approves the resubmission a
   await expect(earlier.getByRole("link", { name: "Open attempt 1" })).toBeVisible();
   const [current, previous] = [await trainer.locator("article").first().boundingBox(), await earlier.boundingBox()];
   expect(previous!.x, "the attempts side by side at 1280 px").toBeGreaterThan(current!.x + current!.width - 1);
-  await checkPage(trainer, testInfo, "trainer-submission-attempt-2");
+  await checkPage(trainer, testInfo, "trainer-submission-attempt-2", PDF_SHOWN);
   await approve(trainer, new RegExp(`Approved — project 2 unlocked for ${name}\\.`));
-  await checkPage(trainer, testInfo, "trainer-approved");
+  await checkPage(trainer, testInfo, "trainer-approved", PDF_SHOWN);
 
   // Nothing of hers waits any more; her page says project 2.
   await trainer.getByRole("link", { name: "Review queue" }).first().click();
