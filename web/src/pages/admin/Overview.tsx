@@ -87,7 +87,7 @@ export function Overview() {
       <ErrorAlert error={stats.error} />
       {stats.isPending && problem === null ? <Loading label="Loading the numbers" /> : null}
       {stats.data ? (
-        <SimpleGrid cols={{ base: 1, xs: 2, md: 4 }}>
+        <SimpleGrid cols={{ base: 2, md: 4 }} spacing="sm">
           <Figure label="Net revenue in range">
             {shaped?.totals.netCents.length ? shaped.totals.netCents.map((t) => money(t.cents, t.currency)).join(" · ") : money(0, "usd")}
           </Figure>

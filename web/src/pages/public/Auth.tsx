@@ -191,7 +191,8 @@ export function Login() {
     onSuccess: (result) => {
       signIn(result.access);
       const next = params.get("next");
-      const home = result.user?.role === "trainer" ? "/trainer" : "/dashboard"; // trainers: their review queue
+      // Staff land on their own pages: trainers on their review queue, admins on the console.
+      const home = result.user?.role === "trainer" ? "/trainer" : result.user?.role === "admin" ? "/admin" : "/dashboard";
       navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : home, { replace: true });
     },
   });
