@@ -10,9 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from apranova import audit
 from apranova.identity import Caller
@@ -38,12 +36,6 @@ ROUTES = [("POST", POLICIES), ("GET", AUDIT), ("GET", RETENTION), ("PUT", RETENT
 def module_url(database_url: str, make_database) -> Iterator[str]:
     with fresh_database(make_database, "apranova_governance") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def pg(module_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(module_url, autocommit=True, row_factory=dict_row) as connection:
-        yield connection
 
 
 @pytest.fixture(scope="module")

@@ -35,12 +35,6 @@ def module_url(database_url: str, make_database) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def pg(module_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(module_url, autocommit=True, row_factory=dict_row) as connection:
-        yield connection
-
-
 # --- people and calls -----------------------------------------------------------------------------
 
 

@@ -13,27 +13,15 @@ from local.cognito import is_code_email
 from local.moto_stack import mailbox
 from tests.integration.auth_support import (
     PASSWORD,
-    active_consent_versions,
     bearer,
     call,
     idp,
     mailed_code,
     moto_url,
     other_than,
-    use_pool,
 )
 
-pytestmark = pytest.mark.usefixtures("database_url")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def pool(database_url):
-    yield from use_pool()
-
-
-@pytest.fixture(scope="module")
-def versions(database_url):
-    return active_consent_versions(database_url)
+pytestmark = pytest.mark.usefixtures("database_url", "pool")
 
 
 def new_email() -> str:

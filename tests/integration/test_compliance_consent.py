@@ -8,9 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from functions.admin.handler import lambda_handler as admin
 from functions.auth.handler import lambda_handler as auth
@@ -35,12 +33,6 @@ MINE = "/api/compliance/my-consents/"
 def module_url(database_url: str, make_database) -> Iterator[str]:
     with fresh_database(make_database, "apranova_consent") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def pg(module_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(module_url, autocommit=True, row_factory=dict_row) as connection:
-        yield connection
 
 
 @pytest.fixture(scope="module")

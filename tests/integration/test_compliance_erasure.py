@@ -28,7 +28,6 @@ from local.events import LambdaContext, http_api_event
 from local.moto_stack import mailbox
 from tests.integration.auth_support import (
     PASSWORD,
-    active_consent_versions,
     bearer,
     call,
     mailed_code,
@@ -57,11 +56,6 @@ def aws(database_url: str) -> Iterator[dict[str, str]]:
         mail.reset()
         erasure_config.reset()
         cognito.reset()
-
-
-@pytest.fixture(scope="module")
-def versions(database_url: str) -> dict[str, str]:
-    return active_consent_versions(database_url)
 
 
 @pytest.fixture

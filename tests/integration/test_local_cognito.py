@@ -15,12 +15,10 @@ from local import cognito as local_cognito
 from local.moto_stack import mailbox
 from tests.integration.auth_support import (
     PASSWORD,
-    active_consent_versions,
     call,
     idp,
     mailed_code,
     other_than,
-    use_pool,
 )
 
 VERIFY = "/api/auth/verify-email/"
@@ -29,14 +27,8 @@ RESET = "/api/auth/password/reset/"
 RESET_CONFIRM = "/api/auth/password/reset/confirm/"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def pool(database_url: str) -> Iterator[dict[str, str]]:
-    yield from use_pool()
-
-
-@pytest.fixture(scope="module")
-def versions(database_url: str) -> dict[str, str]:
-    return active_consent_versions(database_url)
+# The module's Cognito user pool and the policy versions in force: tests/integration/conftest.py.
+pytestmark = pytest.mark.usefixtures("pool")
 
 
 @pytest.fixture(autouse=True)

@@ -17,17 +17,10 @@ import pytest
 from functions.auth.handler import REFRESH_COOKIE, SESSION_HINT_COOKIE
 from functions.auth.handler import lambda_handler as auth
 from local.events import LambdaContext, http_api_event
-from tests.integration.auth_support import PASSWORD, active_consent_versions, bearer, mailed_code, use_pool
+from tests.integration.auth_support import PASSWORD, bearer, mailed_code
 
-
-@pytest.fixture(scope="module", autouse=True)
-def pool(database_url):
-    yield from use_pool()
-
-
-@pytest.fixture(scope="module")
-def versions(database_url):
-    return active_consent_versions(database_url)
+# The module's Cognito user pool and the policy versions in force: tests/integration/conftest.py.
+pytestmark = pytest.mark.usefixtures("pool")
 
 
 def send(method: str, path: str, body=None, *, cookies=None, **kwargs) -> tuple[int, dict, list[str]]:

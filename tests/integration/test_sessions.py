@@ -18,26 +18,18 @@ from functions.auth.handler import lambda_handler as auth
 from functions.trainer.handler import lambda_handler as trainer
 from tests.integration.auth_support import (
     PASSWORD,
-    active_consent_versions,
     bearer,
     call,
     idp,
     mailed_code,
-    use_pool,
 )
 
 PROFILE = "/api/auth/user/"
 QUEUE = "/api/trainer/submissions/"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def pool(database_url):
-    yield from use_pool()
-
-
-@pytest.fixture(scope="module")
-def versions(database_url):
-    return active_consent_versions(database_url)
+# The module's Cognito user pool and the policy versions in force: tests/integration/conftest.py.
+pytestmark = pytest.mark.usefixtures("pool")
 
 
 def login(email: str, password: str = PASSWORD) -> dict:
