@@ -68,6 +68,7 @@ SIGN_IN_PATH = "/oauth2/sign-in"
 KEYS_PATH = "/oauth2/public-keys/"
 IDENTITY_SECONDS = 120  # the signed identity's lifetime (the load balancer's is short too)
 SYNC_SECONDS = 1.0
+POLL_SECONDS = 0.1  # the servers' shutdown check (Ctrl-C stops the stack within its budget)
 PORT_FILE = "workspace-door-port"
 
 
@@ -157,7 +158,9 @@ class StandIn:
         handler = type("StandInHandler", (_StandInHandler,), {"owner": user_id, "task_id": task_arn.rsplit("/", 1)[-1]})
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, name=f"workspace-{user_id[:8]}", daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, args=(POLL_SECONDS,), name=f"workspace-{user_id[:8]}", daemon=True
+        ).start()
         return cls(user_id, task_arn, private_ip, server)
 
     def stop(self) -> None:
@@ -455,7 +458,7 @@ class WorkspaceDoor:
         self.proxy_port = int(self._proxy.server_address[1])
         self.proxy_url = f"http://127.0.0.1:{self.proxy_port}"
         for name, server in (("workspace-door", self._door), ("workspace-proxy", self._proxy)):
-            threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
+            threading.Thread(target=server.serve_forever, args=(POLL_SECONDS,), name=name, daemon=True).start()
         self.stand_ins.watch()
 
     def log_in(self, email: str, password: str) -> str | None:
