@@ -1,4 +1,4 @@
-"""What the bench measures and the targets of design §7. Later issues add their routes to ``ROUTES``."""
+"""What the bench measures and the targets of docs/principles.md §7. Later issues add their routes to ``ROUTES``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ WARMUP_CALLS = 50
 TIMED_CALLS = 500
 MEMORY_REQUESTS = 200
 
-# Targets (design §7).
+# Targets (docs/principles.md §7).
 IMPORT_RATIO_MAX = 1.2  # handler import / import of the third-party modules it pulls in
 PEAK_RSS_MAX_MIB = 80.0
 PUBLIC_LIST_P95_MS, PUBLIC_LIST_STATEMENTS = 5.0, 1

@@ -1,4 +1,4 @@
-"""Webhook → enrolled with tools, in the local stack (design §7: ≤ 3 s).
+"""Webhook → enrolled with tools, in the local stack (docs/principles.md §7: ≤ 3 s).
 
 ``python -m local.stack`` (what ``make dev`` runs) is started as a process of its own, as the e2e
 tests start it: its own state directory under a temporary directory, a free port and a fresh

@@ -1,5 +1,5 @@
 """Scale: the student, trainer and admin GET routes at 1,000 and at 100,000 students (issue 6,
-design §7: student routes flat within 1.5x, at most 3 statements, index-backed).
+docs/principles.md §7: student routes flat within 1.5x, at most 3 statements, index-backed).
 
 Fresh bench databases (migrated and seeded, as bench/warm.py makes them) get students in bulk with
 SQL (``generate_series``, one ``INSERT ... SELECT`` per table, foreign keys and indexes live):
@@ -518,7 +518,7 @@ class RouteResult:
 
     @property
     def passed(self) -> bool | None:
-        """Student routes: the issue's bar. Trainer and admin routes: their p95 bar at the larger
+        """Student routes: the bar of docs/principles.md §7. Trainer and admin routes: their p95 bar at the larger
         size where they have one (issue 18), else reported (None); failed either way when a request
         failed or a plan scans a student-scaled table."""
         if self.missing:

@@ -1,4 +1,4 @@
-"""Warm in-process latency of the Stripe webhook (design §7: p95 ≤ 30 ms for verify, record, start).
+"""Warm in-process latency of the Stripe webhook (docs/principles.md §7: p95 ≤ 30 ms for verify, record, start).
 
 The real ``lambda_handler`` of ``functions.payments.webhook`` is called as Lambda calls it, on the
 shared connection whose cursors count statements. Every timed request is a new signed

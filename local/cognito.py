@@ -1,4 +1,4 @@
-"""The local Cognito: moto's user pools, with the codes Cognito mails and checks (design §6, §11).
+"""The local Cognito: moto's user pools, with the codes Cognito mails and checks (docs/principles.md §6, §11).
 
 moto sends no code at all and accepts any: ``ConfirmSignUp`` never looks at the code, ``ForgotPassword``
 hands its code back in a response header, and ``ResendConfirmationCode`` is not implemented. ``install``

@@ -1,4 +1,4 @@
-"""A small GitHub for the local stack and the tests (design §11: an emulator for every outside
+"""A small GitHub for the local stack and the tests (docs/principles.md §11: an emulator for every outside
 service we call, never the real host), as the Stripe emulator is for Stripe.
 
 It serves the GitHub REST API the submissions function calls, in GitHub's shapes and errors:

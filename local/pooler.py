@@ -1,4 +1,4 @@
-"""PgBouncer in front of PostgreSQL, as RDS Proxy is in AWS (design §11).
+"""PgBouncer in front of PostgreSQL, as RDS Proxy is in AWS (docs/principles.md §11).
 
 The functions connect through it, locally and in the tests, so what the proxy refuses fails here
 first: transaction pooling (a session's state does not survive its transaction: a plain ``SET``,

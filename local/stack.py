@@ -1,4 +1,4 @@
-"""``make dev``: the whole system on this machine, with no AWS account and no internet (design §9).
+"""``make dev``: the whole system on this machine, with no AWS account and no internet (docs/principles.md §9).
 
 Starts (or finds) PostgreSQL, migrates and seeds it, puts a PgBouncer in front of it for the
 functions (as RDS Proxy is in AWS: transaction pooling, startup ``options`` refused; migrations and
@@ -308,7 +308,7 @@ def _run_schedules(app: Any, stop: threading.Event) -> None:
                 log.exception("scheduled job %s failed", name)
 
 
-# The web app (web/, design §12): ``LOCAL_WEB=dev`` (what ``make dev`` sets) runs Vite's dev
+# The web app (web/, docs/principles.md §12): ``LOCAL_WEB=dev`` (what ``make dev`` sets) runs Vite's dev
 # server, ``preview`` serves the last ``npm run build`` (the browser tests), unset or ``off`` none.
 # Either proxies /api to this stack's API, so the app and the API share one origin.
 WEB_DIR = ROOT / "web"

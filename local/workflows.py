@@ -1,5 +1,5 @@
 """The state machines CDK synthesizes, installed in moto with their Lambda tasks dispatched to the
-in-repo step handlers (design §6). The local stack and the workflow tests both use this, so what
+in-repo step handlers (docs/principles.md §6). The local stack and the workflow tests both use this, so what
 runs locally is the definition that is deployed.
 
 ``python -m local.workflows`` synthesizes (bundling skipped) and prints the definitions; the local

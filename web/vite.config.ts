@@ -2,7 +2,7 @@
 import { defineConfig } from "vite";
 import react from "@vitejs/plugin-react";
 
-// One origin (design §12): the web server proxies /api to the local API, as CloudFront routes
+// One origin (docs/principles.md §12): the web server proxies /api to the local API, as CloudFront routes
 // /api/* to the HTTP API in AWS. The local stack passes its API's address in API_URL.
 const api = process.env.API_URL ?? "http://127.0.0.1:3000";
 const proxy = { "/api": { target: api, changeOrigin: false } };

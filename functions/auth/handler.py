@@ -67,7 +67,7 @@ def _json(status: int, body: object, cookies: list[Cookie] | None = None) -> Res
     )
 
 
-# The browser's refresh token (design §12): HttpOnly (no script reads it), Secure, SameSite=Strict
+# The browser's refresh token (docs/principles.md §12): HttpOnly (no script reads it), Secure, SameSite=Strict
 # (no other site's request carries it) and sent only to the refresh and logout routes.
 REFRESH_COOKIE = "apranova_refresh"
 REFRESH_COOKIE_PATH = "/api/auth/"

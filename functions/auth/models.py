@@ -86,7 +86,7 @@ class Login(Strict):
 
 
 class RefreshRequest(Strict):
-    # Browsers send nothing here: their refresh token is the HttpOnly cookie (design §12).
+    # Browsers send nothing here: their refresh token is the HttpOnly cookie (docs/principles.md §12).
     refresh: str | None = Field(default=None, min_length=1, max_length=8192)
 
 

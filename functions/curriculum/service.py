@@ -7,7 +7,7 @@ comes from the verified token, and a project of another track is a 404 like an u
 
 Students never write a project's status beyond the one transition that is theirs — starting an
 unlocked project (UNLOCKED → IN_PROGRESS). Unlocks, submission and review states are derived by
-``apranova.learning.recompute`` elsewhere (design §8 rule 4). A locked project is visible read-only:
+``apranova.learning.recompute`` elsewhere (docs/principles.md §8 rule 4). A locked project is visible read-only:
 its detail shows its steps and deliverables, and every action on it is 403 ``project_locked``.
 """
 

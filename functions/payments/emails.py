@@ -1,7 +1,7 @@
 """The emails the payment flows promise, rendered here. No secrets and no codes: links go to the
 SPA, and the set-password code is sent by Cognito itself. Only the links built here are links
 (``Email.links``), and an email that may go to an address nobody verified (a pay-first checkout's)
-carries no text the payer typed, not even a name (design §8 rule 16)."""
+carries no text the payer typed, not even a name (docs/principles.md §8 rule 16)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 status, refund requests and their admin decision.
 
 Dependencies are passed in: ``gateway`` is Stripe (functions/payments/stripe_gateway.py), ``send``
-sends an email. Price and currency always come from the track row (design §8 rule 2).
+sends an email. Price and currency always come from the track row (docs/principles.md §8 rule 2).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _check_buyer(caller: Caller, track: str) -> dict[str, Any]:
                 {"privacy_version": versions.get("privacy_version"), "terms_version": versions.get("terms_version")}
             ],
         )
-    # One account, one track at a time: nobody pays for what they cannot get (design §8 rule 14).
+    # One account, one track at a time: nobody pays for what they cannot get (docs/principles.md §8 rule 14).
     if buyer["enrollment_status"] in ("ENROLLED", "COMPLETED", "SUSPENDED"):
         raise Conflict(f"You are already enrolled in {buyer['enrolled_track']}.", code="already_enrolled")
     if buyer["paid_track"]:
@@ -262,7 +262,7 @@ def create_anonymous_checkout(gateway: Any, request: AnonymousCheckout, info: Re
             ],
         )
     # Pay first is for new addresses only: the owner of an account signs in to buy, so a payment is
-    # never linked to an account its payer did not sign in to (design §8 rule 14).
+    # never linked to an account its payer did not sign in to (docs/principles.md §8 rule 14).
     if repository.account_exists(request.email):
         raise Conflict("An account exists for this email address: sign in to buy.", code="account_exists")
     try:

@@ -1,7 +1,7 @@
 """Request and response models of the submissions API.
 
 Requests forbid unknown fields: a student who sends ``status``, ``feedback``, ``attempt``,
-``reviewed_by`` or any other field gets a 422, never a silently ignored field (design §8 rule 4).
+``reviewed_by`` or any other field gets a 422, never a silently ignored field (docs/principles.md §8 rule 4).
 Which of the optional content fields a submission needs depends on the deliverable's type; the
 service checks that.
 """

@@ -1,7 +1,7 @@
 """Trainer use cases: the assigned students and their progress, the review queue, and the review.
 
 A trainer sees and reviews only the students assigned to them (trainer_assignments); an admin sees
-and reviews everyone (design §8 rule 4). A review writes the decision, re-derives the project's
+and reviews everyone (docs/principles.md §8 rule 4). A review writes the decision, re-derives the project's
 status with ``apranova.learning.recompute`` (which unlocks the next project or completes the track)
 and records the audit row, all in one transaction; the emails go out after the commit.
 

@@ -1,4 +1,4 @@
-"""A small in-memory Stripe emulator for the local stack and tests (design §6, §9)."""
+"""A small in-memory Stripe emulator for the local stack and tests (docs/principles.md §6, §9)."""
 
 from local.stripe_emulator.app import StripeEmulator, sign_payload
 

@@ -3,7 +3,7 @@
 Requests are form-encoded with Stripe's nested syntax (``a[b][c]=``, ``a[0]=``), responses
 are JSON in Stripe's object shapes, errors use Stripe's ``{"error": {...}}`` envelope. Events
 are signed and delivered to one webhook URL the way Stripe does it. Besides the API, ``/pay/{id}``
-is a page a person can pay on, and ``/_test/...`` are test controls (design §9).
+is a page a person can pay on, and ``/_test/...`` are test controls (docs/principles.md §9).
 """
 
 from __future__ import annotations

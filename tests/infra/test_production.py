@@ -2,8 +2,8 @@
 
 Security properties read from the templates (encryption and TLS-only policies on every bucket,
 queue and topic; no public bucket; no database reachable from outside; the proxy's TLS and IAM;
-the network: endpoints, which functions have a route out), every alarm the issue names for every
-function, state machine and queue the stack has, SES's bounce and complaint handling, reserved
+the network: endpoints, which functions have a route out), every alarm cdk/constructs/operations.py builds
+for every function, state machine and queue the stack has, SES's bounce and complaint handling, reserved
 concurrency, the outputs, and prod's refusal to synthesize without its context. Production is
 synthesized once here, from the example context file ``make synth STAGE=prod`` uses.
 """

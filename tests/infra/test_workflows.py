@@ -1,5 +1,5 @@
 """The enrollment and deprovision state machines as synthesized: Standard, logged and traced, every
-task a ``lambda:invoke`` of one step function (no SDK integration: moto cannot run those, design §6),
+task a ``lambda:invoke`` of one step function (no SDK integration: moto cannot run those, docs/principles.md §6),
 retried by the transient errors' names, failures caught into RecordProvisioningFailure, and roles
 that may invoke exactly their step functions."""
 

@@ -1,4 +1,4 @@
-"""Every sensitive action of the issue's list, triggered through its real flow, leaves its audit row.
+"""Every sensitive action of the audited list (``LISTED``), triggered through its real flow, leaves its audit row.
 
 The flows run over real HTTP against the local API (the real handlers behind the JWT check, the
 Stripe emulator delivering signed webhooks, moto for Cognito, SSM, SES, S3, Lambda and Step
@@ -11,7 +11,7 @@ local.lambda_dispatch hands to the real worker; the daily purge is its Lambda ha
 schedule runs it, against moto and the stand-in deprovision state machine (which moto executes).
 
 Each flow is one test registered with ``@flow(ACTION)``; ``test_every_listed_action_has_a_flow``
-fails when an action of the issue's list has none.
+fails when an action of ``LISTED`` has none.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from tests.integration.auth_support import PASSWORD, mailed_code, moto_url
 from tests.integration.governance_support import fresh_database
 from tests.integration.payments_support import PaymentsStack, start_stack
 
-# The issue's list (issue 7, part 5).
+# The sensitive actions that must leave an audit row (``apranova.audit.AuditAction`` holds them all).
 LISTED = {
     "SIGNUP", "LOGIN", "LOGIN_FAILED", "LOGOUT", "PASSWORD_CHANGE", "PROFILE_UPDATE", "CONSENT_ACCEPTED",
     "DATA_EXPORT", "DELETION_REQUESTED", "DELETION_CANCELLED", "ACCOUNT_PURGED", "PAYMENT", "REFUND_REQUESTED",

@@ -1,5 +1,5 @@
 """The database master password rotates without a redeploy, over TLS that is really verified
-(issue 14 items 3 and 6; design §8 rule 17).
+(issue 14 items 3 and 6; docs/principles.md §8 rule 17).
 
 A throwaway PostgreSQL that checks passwords (SCRAM) and serves TLS with a certificate for
 127.0.0.1 plays the RDS instance; its admin role's password lives in moto's Secrets Manager, as the

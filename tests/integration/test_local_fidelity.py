@@ -1,4 +1,4 @@
-"""What AWS does, the local stack does (design §11): the functions reach PostgreSQL through a
+"""What AWS does, the local stack does (docs/principles.md §11): the functions reach PostgreSQL through a
 PgBouncer that refuses what RDS Proxy refuses, and one function serves requests at once, each in an
 environment with its own connection, as Lambda does.
 

@@ -73,7 +73,7 @@ def test_without_a_configuration_set_the_request_names_none(monkeypatch, value):
     assert sent["from"] == SENDER
 
 
-# --- no link from text a person typed; none of it to an unverified address (design §8 rule 16) ---
+# --- no link from text a person typed; none of it to an unverified address (docs/principles.md §8 rule 16) ---
 
 ATTACK = "Ada\r\n\r\nURGENT: your account is locked, confirm at https://evil.example/login now"
 

@@ -1,4 +1,4 @@
-"""The payments secrets rotate without a redeploy (design §8 rule 17, issue 14 item 3).
+"""The payments secrets rotate without a redeploy (docs/principles.md §8 rule 17, issue 14 item 3).
 
 Each test rotates a secret in moto's SSM and at the Stripe emulator between two calls of the running
 API; the second call succeeds although the first one cached the old value, and the old value is

@@ -1,4 +1,4 @@
-"""The browser's session (design §12): login and refresh set the refresh token as an HttpOnly,
+"""The browser's session (docs/principles.md §12): login and refresh set the refresh token as an HttpOnly,
 Secure, SameSite=Strict cookie on the auth paths only; refresh works from the cookie alone; logout
 clears it and the token it carried stops working. The JSON ``refresh`` field stays for other clients.
 

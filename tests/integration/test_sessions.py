@@ -1,4 +1,4 @@
-"""Sessions end when the person or an admin decides, on the next request (design §8 rule 15).
+"""Sessions end when the person or an admin decides, on the next request (docs/principles.md §8 rule 15).
 
 Real tokens from moto's Cognito, the real auth, admin and trainer handlers, the real database: after
 logout, a password change or reset, a demotion or disabling, the old access token is refused (401)

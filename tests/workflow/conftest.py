@@ -1,4 +1,4 @@
-"""The workflow tests execute the state machines CDK synthesizes, in moto (design §6): the session's
+"""The workflow tests execute the state machines CDK synthesizes, in moto (docs/principles.md §6): the session's
 synthesized template is resolved to moto ARNs, every Lambda task is dispatched to the in-repo step
 handler, and the steps reach real things — the run's PostgreSQL (app and students' databases), the
 tools (real servers or emulators, as each tool's provisioner tests use them) and moto for AWS.

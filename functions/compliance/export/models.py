@@ -1,4 +1,4 @@
-"""Response models of the export routes (design §4 "Export"). Sent with ``Cache-Control: no-store``:
+"""Response models of the export routes (the export routes of docs/openapi.json). Sent with ``Cache-Control: no-store``:
 a READY export's answer holds a presigned link."""
 
 from __future__ import annotations

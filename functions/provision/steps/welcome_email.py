@@ -27,7 +27,7 @@ class WelcomeSettings(BaseSettings):
 def render(user: dict[str, Any], track_name: str, project: dict[str, Any] | None, tools: list[dict[str, Any]],
            spa_origin: str) -> mail.Email:  # fmt: skip
     # A pay-first account's address is not verified yet: no text the payer typed goes to it, not
-    # even their name (design §8 rule 16).
+    # even their name (docs/principles.md §8 rule 16).
     name = mail.plain(user.get("name")) if user.get("email_verified") else ""
     greeting = f"Hello {name}," if name else "Hello,"
     lines = [greeting, "", f"Welcome to the ApraNova {track_name} track: you are enrolled."]

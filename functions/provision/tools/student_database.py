@@ -1,6 +1,6 @@
 """The DP student database: a database, a login role and a schema of their own per student.
 
-Isolation (design §8 rule 6, issue 15):
+Isolation (docs/principles.md §8 rule 6, issue 15):
 - each student has a database of their own (``s_`` + 32 hex), owned by the provisioner's admin
   role: the catalogs a student can read (``pg_views``, ``pg_proc``, ``pg_class``, comments,
   statistics) describe that database only, so nobody sees another student's SQL. What stays

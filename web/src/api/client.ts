@@ -65,7 +65,7 @@ export function sessionFetch(base: typeof fetch = (...args) => fetch(...args)) {
   };
 }
 
-// The page's own origin: the API is served beside the app (design §12, one origin).
+// The page's own origin: the API is served beside the app (docs/principles.md §12, one origin).
 export const api = createClient<paths>({ baseUrl: window.location.origin, fetch: sessionFetch(), credentials: "same-origin" });
 
 /** The data of an openapi-fetch answer, or an ApiError with the plain words for its code. */

@@ -1,4 +1,4 @@
-// One map from the API's error.code to plain words (design §12). The server's own message is the
+// One map from the API's error.code to plain words (docs/principles.md §12). The server's own message is the
 // fallback: it is written for people too.
 export const ERROR_WORDS: Record<string, string> = {
   invalid_credentials: "That email and password do not match an account.",

@@ -1,4 +1,4 @@
-// The access token lives in memory only (design §12): a reload restores the session from the
+// The access token lives in memory only (docs/principles.md §12): a reload restores the session from the
 // HttpOnly refresh cookie, which no script can read.
 type Listener = (signedIn: boolean) => void;
 

@@ -6,7 +6,7 @@ API Gateway's HTTP API answers a preflight (``OPTIONS`` with ``Origin`` and
 adds the configured headers, for any other origin none. On other requests from an allowed origin
 it adds ``Access-Control-Allow-Origin`` (and ``-Credentials``) to the integration's answer, and it
 ignores CORS headers a function returns. Credentials are allowed: the SPA's refresh token travels
-as an ``HttpOnly`` cookie (design §12), which is why the origin is named, never ``*``.
+as an ``HttpOnly`` cookie (docs/principles.md §12), which is why the origin is named, never ``*``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from apranova import routes
 
-# The web app's origin in the local stack (design §9: stack.json's web_url).
+# The web app's origin in the local stack (docs/principles.md §9: stack.json's web_url).
 LOCAL_SPA_ORIGIN = "http://127.0.0.1:5173"
 # What the SPA sends beyond the CORS-safelisted headers: its bearer token and JSON bodies.
 ALLOW_HEADERS = ("authorization", "content-type")

@@ -5,7 +5,7 @@ passes its claims in ``requestContext.authorizer.jwt.claims``; the local server 
 there the same way after the same checks. Identity never comes from the body or a client header.
 
 A valid signature only says who the token was issued to. Whether it is still a session is the
-database's to say (design §8 rule 15): ``current_session`` reads, in one primary-key lookup, that
+database's to say (docs/principles.md §8 rule 15): ``current_session`` reads, in one primary-key lookup, that
 the user exists, is active, holds a role, and that the token was issued after the user's
 ``sessions_valid_after`` (set by logout, sign-out everywhere, password change or reset, role change,
 disable and a deletion request). The role the guard checks is the database's, not the token's groups.

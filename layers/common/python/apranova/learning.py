@@ -3,7 +3,7 @@ learn (an enrolled student who accepted the policies in force) and how a project
 from its submissions.
 
 A project's status is *derived* from facts — the project was unlocked, started, and the latest
-live attempt of each required deliverable — never written from a request (design §8 rule 4). The
+live attempt of each required deliverable — never written from a request (docs/principles.md §8 rule 4). The
 derivation runs inside the writer's transaction, with the student's progress row locked.
 
 One status model (docs/decisions.md, "One status model"): a project is ``submitted`` when every

@@ -4,7 +4,7 @@ template kept beside the code is reviewed with it).
 Every message is plain text plus HTML. Nothing secret goes into an email: links point at the SPA,
 and codes are sent by Cognito itself.
 
-Only links we build become links (design §8 rule 16): the sender lists them in ``Email.links``, and
+Only links we build become links (docs/principles.md §8 rule 16): the sender lists them in ``Email.links``, and
 the HTML makes an anchor of a word only when it is one of those, never of a URL that came in with
 text a person typed (a name, a reason). Text a person typed never goes to an address that has not
 been verified.

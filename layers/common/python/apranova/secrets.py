@@ -1,4 +1,4 @@
-"""Secrets read at use (design §8 rule 17): cached a few minutes, re-read when they stop working.
+"""Secrets read at use (docs/principles.md §8 rule 17): cached a few minutes, re-read when they stop working.
 
 A secret (an SSM SecureString, a Secrets Manager JSON secret) is read through Powertools Parameters
 and cached in the warm environment for ``max_age`` seconds, so a rotation reaches every environment

@@ -1,5 +1,5 @@
 """The web app's pages that the back end links to (emails, redirects), in one place: an email may
-link only to one of these (or to a tool), and the web app serves each of them (design §12).
+link only to one of these (or to a tool), and the web app serves each of them (docs/principles.md §12).
 
 ``page(origin, name, **params)`` builds a link: path parameters fill the ``{...}`` of the path, the
 rest become the query string. ``route_of(url, origin)`` says which page a link opens, or ``None``.
