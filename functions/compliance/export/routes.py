@@ -49,5 +49,7 @@ def exports(
     summary="One of my exports: its status and, while ready, a short-lived download link (audited)",
 )
 def export(id: str) -> Response[Export]:
-    found = export_service.get_export(caller(router), id, settings.export_settings(), settings.s3(), request_info(router))
+    found = export_service.get_export(
+        caller(router), id, settings.export_settings(), settings.s3(), request_info(router)
+    )
     return _json(200, Export.model_validate(found))
