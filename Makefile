@@ -93,7 +93,7 @@ lint: setup
 # synthesize without its context); CONTEXT_FILE=<file> uses an operator's own instead.
 STAGE ?= dev
 CONTEXT_FILE ?= $(if $(filter prod,$(STAGE)),cdk/context/prod.example.json)
-synth: setup
+synth: setup web-setup
 	npx cdk synth --quiet -c stage=$(STAGE) $(if $(CONTEXT_FILE),-c contextFile=$(CONTEXT_FILE))
 
 bench: setup

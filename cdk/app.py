@@ -1,18 +1,20 @@
 """The CDK app: ``python -m cdk.app`` from the repository root (cdk.json runs it).
 
-Context: ``stage`` (default dev), ``spaOrigin`` (the SPA allowed by CORS), optionally
-``sesSenderArn`` (the SES identity the user pool sends its emails from; Cognito's own sender
-otherwise), ``emailSender`` (the From address of the functions' emails: by default the
-``sesSenderArn`` identity's sender, else a placeholder for dev), ``opsEmail`` (where operator
-alerts go; logged only without it), ``workspaceImage`` (the FSD workspace's container image; a
-pinned code-server by default), ``workspaceUrlTemplate`` (how students reach a running workspace;
-the proxy's host behind the front door, else its private IP), ``toolsDomain`` with
-``toolsCertificateArn`` or ``toolsHostedZoneId`` (the shared tools and the workspace proxy behind one
-authenticated HTTPS front door at jupyter., superset., prefect. and workspace.<toolsDomain>; required
-in prod), ``toolsAuthDomainPrefix`` (the Cognito hosted-UI prefix domain, unique in the region),
-``toolImageDigests`` (tool → sha256 digest of its official image; required in prod for each built
-tool), ``supersetUrl``, ``jupyterhubUrl`` and ``prefectUrl`` (a tool the operator brings instead:
-that tool is not built, its URL goes to SSM), ``account`` and
+Context: ``stage`` (default dev), optionally ``webDomain`` with ``webCertificateArn`` (the web app
+on a domain of the operator's, with an ACM certificate of us-east-1; required in prod; without it
+the app is served on its CloudFront distribution's own domain, and either way that origin is the
+only one CORS allows and the one every email links to), ``sesSenderArn`` (the SES identity the user
+pool sends its emails from; Cognito's own sender otherwise), ``emailSender`` (the From address of
+the functions' emails: by default the ``sesSenderArn`` identity's sender, else a placeholder for
+dev), ``opsEmail`` (where operator alerts go; logged only without it), ``workspaceImage`` (the FSD
+workspace's container image; a pinned code-server by default), ``workspaceUrlTemplate`` (how
+students reach a running workspace; the proxy's host behind the front door, else its private IP),
+``toolsDomain`` with ``toolsCertificateArn`` or ``toolsHostedZoneId`` (the shared tools and the
+workspace proxy behind one authenticated HTTPS front door at jupyter., superset., prefect. and
+workspace.<toolsDomain>; required in prod), ``toolsAuthDomainPrefix`` (the Cognito hosted-UI prefix
+domain, unique in the region), ``toolImageDigests`` (tool → sha256 digest of its official image;
+required in prod for each built tool), ``supersetUrl``, ``jupyterhubUrl`` and ``prefectUrl`` (a tool
+the operator brings instead: that tool is not built, its URL goes to SSM), ``account`` and
 ``region`` (without both the stack is environment-agnostic, so synth needs no credentials; with
 both, the CLI looks the region's availability zones up once, unless ``availabilityZones`` lists
 them), ``costProfile`` (``standard``, or ``lean`` for a cheap non-production stage),
@@ -20,8 +22,9 @@ them), ``costProfile`` (``standard``, or ``lean`` for a cheap non-production sta
 ``workspaceImageCacheSecretArn`` (Docker Hub credentials for an ECR pull-through cache the workspace
 image is pulled through), ``apiDomainName`` with ``apiCertificateArn`` (the API on a domain of the
 operator's, with an ACM certificate of the stack's region), ``studentsDatabase`` (``dedicated``: the
-students' databases on an instance of their own, the default and the only choice in prod; ``shared``:
-on the application's instance, the lean profile's default). docs/operations.md describes each.
+students' databases on an instance of their own, the default and the only choice in prod;
+``shared``: on the application's instance, the lean profile's default). docs/operations.md describes
+each.
 
 ``contextFile`` names a JSON file of those values (an operator's per-stage settings, kept out of
 cdk.json): it fills in what ``-c`` did not set. Stage ``prod`` refuses to synthesize without
@@ -51,10 +54,10 @@ from cdk.constructs.identity import sender_address  # noqa: E402
 from cdk.constructs.shared_tools import TOOL_IMAGES, FrontDoorSettings, tool_image_digests  # noqa: E402
 from cdk.constructs.student_tools import URL_CONTEXT  # noqa: E402
 from cdk.constructs.students_database import STUDENTS_DATABASE_MODES  # noqa: E402
+from cdk.constructs.web_hosting import CERTIFICATE_REGION  # noqa: E402
 from cdk.constructs.workspaces import DEFAULT_IMAGE  # noqa: E402
 from cdk.stacks.apranova_stack import COST_PROFILES, DEFAULT_EMAIL_SENDER, ApraNovaStack  # noqa: E402
 
-DEFAULT_SPA_ORIGIN = "http://localhost:5173"
 PRODUCTION_STAGE = "prod"
 # What production cannot run without, each alternative set satisfied by any one of its keys: where the
 # API and its CORS point, the account and region it is pinned to, who is alerted, who sends the
@@ -62,7 +65,8 @@ PRODUCTION_STAGE = "prod"
 PRODUCTION_CONTEXT: tuple[tuple[str, ...], ...] = (
     ("account",),
     ("region",),
-    ("spaOrigin",),
+    # The web app's domain (docs/operations.md, The web app): its certificate comes with it.
+    ("webDomain",),
     ("opsEmail",),
     ("emailSender", "sesSenderArn"),
     # The front door of the shared tools and the workspaces (docs/operations.md, Shared tools).
@@ -75,7 +79,8 @@ OPERATOR_CONTEXT = frozenset(
     {
         "account",
         "region",
-        "spaOrigin",
+        "webDomain",
+        "webCertificateArn",
         "opsEmail",
         "emailSender",
         "sesSenderArn",
@@ -179,6 +184,30 @@ def _check_api_domain(app: App) -> None:
         )
 
 
+def _check_web_domain(app: App) -> None:
+    """``webDomain`` and ``webCertificateArn`` come together; CloudFront takes certificates only from
+    us-east-1. ``spaOrigin`` is gone: the stack hosts the web app itself now."""
+    if app.node.try_get_context("spaOrigin"):
+        raise ContextError(
+            "spaOrigin is no longer a setting: the stack serves the web app from CloudFront and allows that "
+            "origin; give webDomain and webCertificateArn for a domain of your own (docs/operations.md)"
+        )
+    name, arn = app.node.try_get_context("webDomain"), app.node.try_get_context("webCertificateArn")
+    if not name and not arn:
+        return
+    if not (name and arn):
+        raise ContextError("webDomain and webCertificateArn go together: set both, or neither")
+    if not API_DOMAIN.match(str(name)):
+        raise ContextError(f"webDomain must be a lower-case host name, not {name!r}")
+    match = ACM_CERTIFICATE.match(str(arn))
+    if not match:
+        raise ContextError(f"webCertificateArn must be an ACM certificate ARN, not {arn!r}")
+    if match.group(1) != CERTIFICATE_REGION:
+        raise ContextError(
+            f"webCertificateArn must be a certificate of {CERTIFICATE_REGION} (CloudFront's), not {match.group(1)}"
+        )
+
+
 def front_door(app: App) -> FrontDoorSettings | None:
     """The tools' front door from context (``toolsDomain`` ...), or None without a domain."""
     domain = app.node.try_get_context("toolsDomain")
@@ -235,6 +264,7 @@ def check_context(app: App, stage: str) -> None:
             "studentsDatabase shared is for non-production stages; prod keeps students off the application's instance"
         )
     _check_api_domain(app)
+    _check_web_domain(app)
     door = front_door(app)
     digests = _image_digests(app)
     if stage != PRODUCTION_STAGE:
@@ -250,9 +280,6 @@ def check_context(app: App, stage: str) -> None:
         problems.append(f"toolImageDigests must pin {', '.join(unpinned)} (sha256 digests)")
     if missing:
         problems.append(f"missing context: {', '.join(missing)}")
-    origin = app.node.try_get_context("spaOrigin")
-    if origin and not str(origin).startswith("https://"):
-        problems.append(f"spaOrigin must be an https:// origin in production, not {origin!r}")
     if problems:
         raise ContextError(
             f"ApraNova-{stage} cannot be synthesized: {'; '.join(problems)}. Pass each value with "
@@ -275,7 +302,8 @@ def build(context: Mapping[str, Any] | None = None, outdir: str | None = None) -
         app,
         f"ApraNova-{stage}",
         stage=stage,
-        spa_origin=app.node.try_get_context("spaOrigin") or DEFAULT_SPA_ORIGIN,
+        web_domain=app.node.try_get_context("webDomain") or None,
+        web_certificate_arn=app.node.try_get_context("webCertificateArn") or None,
         ses_sender_arn=ses_sender_arn,
         email_sender=app.node.try_get_context("emailSender")
         or (sender_address(ses_sender_arn) if ses_sender_arn else DEFAULT_EMAIL_SENDER),

@@ -539,6 +539,13 @@ def bootstrap(moto_url: str, state_dir: Path, *, spa_origin: str) -> Bootstrap:
     s3 = client("s3", moto_url)
     for bucket in BUCKETS.values():
         _ignore(("BucketAlreadyOwnedByYou", "BucketAlreadyExists"), s3.create_bucket, Bucket=bucket)
+    # The uploads bucket's CORS rule as in AWS (apranova.cors): the web app's browser uploads go
+    # straight to the bucket, and moto answers a preflight from any other origin with 403.
+    from apranova import cors
+
+    s3.put_bucket_cors(
+        Bucket=BUCKETS["uploads"], CORSConfiguration={"CORSRules": [cors.uploads_bucket_rule(spa_origin)]}
+    )
 
     client("ses", moto_url).verify_email_identity(EmailAddress=SENDER)
     _ignore(("AlreadyExistsException",), client("sesv2", moto_url).create_email_identity, EmailIdentity=SENDER)

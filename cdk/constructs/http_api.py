@@ -92,7 +92,7 @@ class HttpApi(Construct):
         id: str,
         *,
         functions: Mapping[str, lambda_.IFunction],
-        spa_origin: str,
+        spa_origin: str | None,
         authorizer: apigwv2.IHttpRouteAuthorizer | None = None,
         route_table: Sequence[routes.Route] = routes.ROUTES,
         fallback_function: str = routes.FALLBACK_FUNCTION,
@@ -119,8 +119,10 @@ class HttpApi(Construct):
             name: integrations.HttpLambdaIntegration(f"{name}-integration", fn, scope_permission_to_route=False)
             for name, fn in sorted(functions.items())
         }
-        # The CORS the local server also answers with (apranova.cors): one setting for both.
-        cors_policy = cors.policy(spa_origin, deployed)
+        # The CORS the local server also answers with (apranova.cors): one setting for both. Without
+        # an origin known at synth (the web app on its distribution's generated domain) the web
+        # hosting stack sets this same configuration once the distribution exists (web_hosting.py).
+        cors_policy = cors.policy(spa_origin, deployed) if spa_origin else None
         self.api = apigwv2.HttpApi(
             self,
             "Api",
@@ -133,7 +135,9 @@ class HttpApi(Construct):
                 allow_headers=list(cors_policy.allow_headers),
                 allow_credentials=cors_policy.allow_credentials,
                 max_age=Duration.seconds(cors_policy.max_age_seconds),
-            ),
+            )
+            if cors_policy
+            else None,
         )
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
         # An operator's own domain for the API (docs/operations.md, A custom API domain): regional,

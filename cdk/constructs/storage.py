@@ -9,6 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from apranova import cors
 from cdk.constructs.nag import acknowledge
 
 # Where the submissions function puts students' files (``submissions/<user id>/<deliverable>/...``):
@@ -25,11 +26,23 @@ EXPORTS_PREFIX = "exports/"
 EXPORT_DAYS = Duration.days(7)
 
 
+def uploads_cors_rule(origin: str) -> s3.CorsRule:
+    """The uploads bucket's CORS rule for ``origin`` (apranova.cors: the same rule locally)."""
+    rule = cors.uploads_bucket_rule(origin)
+    return s3.CorsRule(
+        allowed_methods=[s3.HttpMethods(method) for method in rule["AllowedMethods"]],
+        allowed_origins=rule["AllowedOrigins"],
+        allowed_headers=rule["AllowedHeaders"],
+        max_age=rule["MaxAgeSeconds"],
+    )
+
+
 class Storage(Construct):
     """``spa_origin``: the only origin whose browser may POST an upload form to the uploads bucket
-    or GET a presigned download from it."""
+    or GET a presigned download from it; None when it is known only once the web app's distribution
+    exists (the web hosting stack then puts the same rule)."""
 
-    def __init__(self, scope: Construct, id: str, *, spa_origin: str) -> None:
+    def __init__(self, scope: Construct, id: str, *, spa_origin: str | None) -> None:
         super().__init__(scope, id)
         # Server access logs must be SSE-S3 encrypted; the bucket policy (not ACLs) grants the
         # logging service, so object ownership stays enforced.
@@ -69,16 +82,9 @@ class Storage(Construct):
             "Uploads",
             encryption=s3.BucketEncryption.S3_MANAGED,
             versioned=True,
-            cors=[
-                s3.CorsRule(
-                    allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.GET],
-                    allowed_origins=[spa_origin],
-                    # A multipart form needs no other header; an upload with progress events is
-                    # preflighted, and a client may name its Content-Type there.
-                    allowed_headers=["Content-Type"],
-                    max_age=3000,
-                )
-            ],
+            # Without an origin known at synth (the web app on its distribution's generated domain),
+            # the web hosting stack puts this same rule once the distribution exists (web_hosting.py).
+            cors=[uploads_cors_rule(spa_origin)] if spa_origin else None,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads",

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, triggers
+import jsii
+from aws_cdk import ArnFormat, CfnOutput, Duration, IStableStringProducer, Lazy, RemovalPolicy, Stack, triggers
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_destinations as destinations
@@ -28,6 +29,7 @@ from cdk.constructs.shared_tools import FrontDoorSettings, SharedTools, ToolSecr
 from cdk.constructs.storage import EXPORTS_PREFIX, SUBMISSIONS_PREFIX, Storage
 from cdk.constructs.student_tools import STUDENTS_DB_NAME, StudentTools
 from cdk.constructs.students_database import STUDENTS_DATABASE_MODES, StudentsDatabase
+from cdk.constructs.web_hosting import WebHosting
 from cdk.constructs.workflows import Workflows
 from cdk.constructs.workspaces import DEFAULT_IMAGE, Workspaces
 from functions.provision.catalog import STEP_FUNCTIONS, TOOL_STEPS
@@ -201,6 +203,18 @@ def parameter_name(stage: str, suffix: str) -> str:
     return f"/apranova/{stage}/{suffix}"
 
 
+@jsii.implements(IStableStringProducer)
+class _WebOrigin:
+    """The web app's origin on its distribution's generated domain, for the settings made before the
+    web hosting stack (which needs the API) exists: the functions' links and checkout URLs."""
+
+    def __init__(self, stack: ApraNovaStack) -> None:
+        self.stack = stack
+
+    def produce(self) -> str:
+        return self.stack.web.origin
+
+
 class ApraNovaStack(Stack):
     def __init__(
         self,
@@ -208,7 +222,8 @@ class ApraNovaStack(Stack):
         id: str,
         *,
         stage: str,
-        spa_origin: str,
+        web_domain: str | None = None,
+        web_certificate_arn: str | None = None,
         ses_sender_arn: str | None = None,
         email_sender: str = DEFAULT_EMAIL_SENDER,
         ops_email: str | None = None,
@@ -231,7 +246,11 @@ class ApraNovaStack(Stack):
         # Context checked before anything is built: a bad value fails the synth at once, by name.
         if email_sender.count("@") != 1 or not email_sender.split("@")[1]:
             raise ValueError(f"emailSender must be an email address, not {email_sender!r}")
-        spa = spa_origin.rstrip("/")
+        # The web app's origin (the web hosting stack, below): a custom domain's, known now, or the
+        # distribution's generated one, known once the distribution exists. Every email link, the
+        # checkout's return URLs and CORS (the API's, the uploads bucket's) name it.
+        static_origin = f"https://{web_domain}" if web_domain else None
+        spa = static_origin or Lazy.string(_WebOrigin(self))
         payment_env = {
             "SPA_ORIGIN": spa,
             # Stripe replaces {CHECKOUT_SESSION_ID} when it redirects the student back.
@@ -273,7 +292,7 @@ class ApraNovaStack(Stack):
         if database_access:
             # An operator's way in to the isolated database, only while asked for (docs/operations.md).
             database.add_operator_access()
-        storage = Storage(self, "Storage", spa_origin=spa)
+        storage = Storage(self, "Storage", spa_origin=static_origin)
         identity = Identity(self, "Identity", stage=stage, production=production, ses_sender_arn=ses_sender_arn)
         self.identity = identity
         cognito_env = {
@@ -524,7 +543,7 @@ class ApraNovaStack(Stack):
             self,
             "Api",
             functions={name: fn.function for name, fn in self.functions.items()},
-            spa_origin=spa_origin,
+            spa_origin=static_origin,
             # API Gateway checks the signature, issuer (the pool), expiry and that ``aud`` or
             # ``client_id`` is the SPA client; the scope check refuses ID tokens.
             authorizer=authorizers.HttpUserPoolAuthorizer(
@@ -538,6 +557,27 @@ class ApraNovaStack(Stack):
             removal_policy=removal,
         )
 
+        # The web app behind CloudFront, /api/* to the API (a nested stack: docs/operations.md).
+        self.web = WebHosting(
+            self,
+            "Web",
+            stage=stage,
+            api_id=self.api.api.api_id,
+            uploads=storage.uploads,
+            access_logs=storage.access_logs,
+            domain_name=web_domain,
+            certificate_arn=web_certificate_arn,
+        )
+        if static_origin is None:
+            self.web.apply_cors()
+        CfnOutput(self, "WebUrl", value=self.web.url, description="The web app (and /api/* on the same origin)")
+        if web_domain:
+            CfnOutput(
+                self,
+                "WebDomainTarget",
+                value=self.web.distribution.distribution_domain_name,
+                description=f"Point {web_domain} here (a CNAME, or a Route 53 alias; docs/operations.md)",
+            )
         CfnOutput(self, "ApiUrl", value=self.api.url)
         if self.api.domain is not None:
             CfnOutput(

@@ -11,7 +11,8 @@ import pytest
 # Every optional context value, as an operator of a real stage would set them.
 CONFIGURED_CONTEXT = {
     "stage": "staging",
-    "spaOrigin": "https://app.apranova.example/",
+    "webDomain": "app.apranova.example",
+    "webCertificateArn": "arn:aws:acm:us-east-1:111122223333:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
     "sesSenderArn": "arn:aws:ses:eu-west-1:111122223333:identity/mail.apranova.example",
     "opsEmail": "ops@apranova.example",
     "workspaceImage": "111122223333.dkr.ecr.eu-west-1.amazonaws.com/apranova/code-server:4.96.4",

@@ -73,9 +73,13 @@ def test_dev_settings_name_the_stage_parameters_and_spa_urls(template):
     assert webhook["STRIPE_WEBHOOK_SECRET_PARAM"] == "/apranova/dev/stripe/webhook-secret"
     assert "STRIPE_WEBHOOK_SECRET_PARAM" not in api  # the API function never reads the signing secret
     for env in (api, webhook):
-        assert env["SPA_ORIGIN"] == "http://localhost:5173"
-        assert env["CHECKOUT_SUCCESS_URL"] == "http://localhost:5173/payment/success?session_id={CHECKOUT_SESSION_ID}"
-        assert env["CHECKOUT_CANCEL_URL"] == "http://localhost:5173/payment/cancelled"
+        # The web app's distribution (tests/infra/test_web_hosting.py: the same origin everywhere).
+        origin = env["SPA_ORIGIN"]["Fn::Join"][1]
+        assert origin[0] == "https://"
+        assert env["CHECKOUT_SUCCESS_URL"] == {
+            "Fn::Join": ["", [*origin, "/payment/success?session_id={CHECKOUT_SESSION_ID}"]]
+        }
+        assert env["CHECKOUT_CANCEL_URL"] == {"Fn::Join": ["", [*origin, "/payment/cancelled"]]}
         assert env["EMAIL_SENDER"] == "no-reply@apranova.example"
         # Stripe itself in AWS; no secret value, no ops address unless configured.
         for absent in ("STRIPE_API_BASE", "OPS_EMAIL"):

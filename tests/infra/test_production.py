@@ -133,7 +133,7 @@ def test_prod_without_its_context_names_everything_missing_at_once():
     with pytest.raises(ContextError) as raised:
         _build({"stage": "prod"})
     message = str(raised.value)
-    for key in ("account", "region", "spaOrigin", "opsEmail", "emailSender or sesSenderArn"):
+    for key in ("account", "region", "webDomain", "opsEmail", "emailSender or sesSenderArn"):
         assert key in message, key
     # The shared tools are the stack's own now: their front door's domain is needed, no tool URL.
     assert "toolsDomain" in message
@@ -142,15 +142,14 @@ def test_prod_without_its_context_names_everything_missing_at_once():
     assert "contextFile" in message and EXAMPLE_CONTEXT in message
 
 
-def test_prod_names_only_what_is_still_missing_and_refuses_a_plain_http_origin():
+def test_prod_names_only_what_is_still_missing():
     from cdk.app import ContextError
 
     context = {k: v for k, v in EXAMPLE.items() if k not in ("opsEmail", "emailSender")}
     with pytest.raises(ContextError) as raised:
-        _build({"stage": "prod", **context, "spaOrigin": "http://localhost:5173"})
+        _build({"stage": "prod", **context})
     message = str(raised.value)
-    assert "missing context: opsEmail, emailSender or sesSenderArn;" in message
-    assert "spaOrigin must be an https:// origin" in message
+    assert "missing context: opsEmail, emailSender or sesSenderArn." in message
     for present in ("account", "region", "toolsDomain"):
         assert present not in message.split("missing context:")[1].split(";")[0]
 
@@ -193,8 +192,25 @@ def test_explicit_context_wins_over_the_context_file():
     from cdk.app import ContextError
 
     # The file is complete; an explicit bad origin still counts, so explicit values came first.
-    with pytest.raises(ContextError, match="spaOrigin must be an https"):
-        _build({"stage": "prod", "contextFile": EXAMPLE_CONTEXT, "spaOrigin": "http://app.example"})
+    regional = EXAMPLE["webCertificateArn"].replace(":us-east-1:", ":eu-west-1:")
+    with pytest.raises(ContextError, match="webCertificateArn must be a certificate of us-east-1"):
+        _build({"stage": "prod", "contextFile": EXAMPLE_CONTEXT, "webCertificateArn": regional})
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"spaOrigin": "https://app.example"}, "spaOrigin is no longer a setting"),
+        ({"webDomain": "app.example.com"}, "webDomain and webCertificateArn go together"),
+        ({"webDomain": "App.Example", "webCertificateArn": "x"}, "webDomain must be a lower-case host name"),
+        ({"webDomain": "app.example.com", "webCertificateArn": "arn:aws:iam::1:x"}, "must be an ACM certificate"),
+    ],
+)
+def test_the_web_domain_context_is_checked_in_every_stage(context, message):
+    from cdk.app import ContextError
+
+    with pytest.raises(ContextError, match=message):
+        _build(context)
 
 
 def test_the_cli_gets_one_clear_line_not_a_traceback(tmp_path):

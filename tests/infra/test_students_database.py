@@ -59,5 +59,5 @@ def test_the_stack_itself_refuses_sharing_in_production():
 
     with pytest.raises(ValueError, match="studentsDatabase must be dedicated in production"):
         ApraNovaStack(
-            App(), "ApraNova-prod", stage="prod", spa_origin="https://app.example", students_database="shared"
+            App(), "ApraNova-prod", stage="prod", web_domain="app.example", students_database="shared"
         )

@@ -81,3 +81,22 @@ def response_headers(cors: CorsPolicy, origin: str | None) -> dict[str, str]:
     if cors.allow_credentials:
         headers["Access-Control-Allow-Credentials"] = "true"
     return headers
+
+
+# The uploads bucket's CORS (S3's own, not the API's): the web app POSTs presigned upload forms to
+# the bucket and GETs presigned downloads from it, cross-origin. A multipart form needs no other
+# header; an upload with progress events is preflighted, and a client may name its Content-Type.
+UPLOADS_METHODS = ("POST", "GET")
+UPLOADS_HEADERS = ("Content-Type",)
+UPLOADS_MAX_AGE_SECONDS = 3000
+
+
+def uploads_bucket_rule(origin: str) -> dict:
+    """The uploads bucket's one CORS rule for the web app at ``origin``, in S3's API form: the CDK
+    bucket, the web hosting stack's PutBucketCors and the local stack's moto bucket all use it."""
+    return {
+        "AllowedMethods": list(UPLOADS_METHODS),
+        "AllowedOrigins": [origin.rstrip("/")],
+        "AllowedHeaders": list(UPLOADS_HEADERS),
+        "MaxAgeSeconds": UPLOADS_MAX_AGE_SECONDS,
+    }
