@@ -63,7 +63,7 @@ export function RefundActions({ request, who, onDone }: { request: RefundRequest
             Their reason: “{request.reason}”
           </Text>
         ) : null}
-        <Textarea label="Note (optional, kept with the decision)" value={note} onChange={(e) => setNote(e.currentTarget.value)} maxLength={2000} autosize minRows={2} />
+        <Textarea label="Note (optional, kept with the decision)" value={note} onChange={(e) => setNote(e.currentTarget.value)} maxLength={2000} minRows={2} />
       </ConfirmModal>
       <ConfirmModal
         opened={asking === "reject"}
@@ -83,13 +83,13 @@ export function RefundActions({ request, who, onDone }: { request: RefundRequest
         </Text>
         <Textarea
           label="Reason (the student reads it)"
-          required
+          withAsterisk
+          aria-required
           value={reason}
           onChange={(e) => setReason(e.currentTarget.value)}
           onBlur={() => setReasonShown(true)}
           error={reasonShown && reasonMissing ? "Give the reason for the student." : undefined}
           maxLength={2000}
-          autosize
           minRows={3}
         />
       </ConfirmModal>
