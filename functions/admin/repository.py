@@ -330,9 +330,11 @@ def queue(cur: Cursor[Any]) -> dict[str, Any]:
 
 
 # --- stats: time series (issue 18) ---------------------------------------------------------------
-# Each series is one statement over [from, to) on an index of the time it is dated by (migration
-# 0019), grouped by UTC day or ISO week (Monday); buckets without rows are left out (the service
-# lists every bucket for the axis).
+# Each series is one statement over [from, to), grouped by UTC day or ISO week (Monday); buckets
+# without rows are left out (the service lists every bucket for the axis). The additive series
+# (revenue, enrollments, provisioning, refunds) read daily rollups (migration 0020); the two with
+# percentiles (reviews, waiting) still aggregate the facts on an index of the time they are dated by
+# (migration 0019).
 
 _BUCKET = "(date_trunc(%(bucket)s, {column} AT TIME ZONE 'UTC'))::date"
 
@@ -342,48 +344,57 @@ def _series(cur: Cursor[Any], query: str, column: str, window: dict[str, Any]) -
     return cur.execute(text, window).fetchall()
 
 
+# The additive series read their daily rollups (migration 0020: kept by triggers in the facts'
+# transactions, so exact and current); a week is the sum of its days. Keys whose counts fell to zero
+# are skipped, as a bucket without facts is.
+
+_ROLLUP_BUCKET = "(date_trunc(%(bucket)s, day::timestamp))::date"
+
+
+def _rollup(cur: Cursor[Any], query: str, window: dict[str, Any]) -> list[dict[str, Any]]:
+    text = query.replace("{bucket}", _ROLLUP_BUCKET)
+    return cur.execute(text, {**window, "first": window["start"].date(), "last": window["end"].date()}).fetchall()
+
+
 def revenue_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
-    """Payments received, by the day they succeeded (payments_succeeded), per track and currency."""
-    return _series(
+    """Payments received, by the day they succeeded, per track and currency (stats_revenue_daily)."""
+    return _rollup(
         cur,
         """
-        SELECT {bucket} AS bucket, track, currency::text AS currency, count(*) AS payments,
-               sum(amount_cents)::bigint AS gross_cents, sum(refunded_amount_cents)::bigint AS refunded_cents
-        FROM payments
-        WHERE succeeded_at >= %(start)s AND succeeded_at < %(end)s AND status = ANY(%(paid)s)
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        SELECT {bucket} AS bucket, track, currency, sum(payments)::bigint AS payments,
+               sum(gross_cents)::bigint AS gross_cents, sum(refunded_cents)::bigint AS refunded_cents
+        FROM stats_revenue_daily
+        WHERE day >= %(first)s AND day < %(last)s
+        GROUP BY 1, 2, 3 HAVING sum(payments) <> 0 ORDER BY 1, 2, 3
         """,
-        "succeeded_at",
-        {**window, "paid": list(PAID)},
+        window,
     )
 
 
 def enrollment_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
-    """Students by the day they were enrolled (users_enrolled), per track and their status now."""
-    return _series(
+    """Students by the day they were enrolled, per track (stats_enrollments_daily)."""
+    return _rollup(
         cur,
         """
-        SELECT {bucket} AS bucket, t.code AS track, count(*) AS enrollments
-        FROM users u JOIN tracks t ON t.id = u.track_id
-        WHERE u.enrolled_at >= %(start)s AND u.enrolled_at < %(end)s AND u.role = 'student'
-        GROUP BY 1, 2 ORDER BY 1, 2
+        SELECT {bucket} AS bucket, t.code AS track, sum(e.enrollments)::bigint AS enrollments
+        FROM stats_enrollments_daily e JOIN tracks t ON t.id = e.track_id
+        WHERE e.day >= %(first)s AND e.day < %(last)s
+        GROUP BY 1, 2 HAVING sum(e.enrollments) <> 0 ORDER BY 1, 2
         """,
-        "u.enrolled_at",
         window,
     )
 
 
 def provisioning_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each tool's state by the day it last changed (tool_provisioning_updated)."""
-    return _series(
+    """Each tool's state by the day it last changed (stats_provisioning_daily)."""
+    return _rollup(
         cur,
         """
-        SELECT {bucket} AS bucket, tool, status, count(*) AS count
-        FROM tool_provisioning
-        WHERE updated_at >= %(start)s AND updated_at < %(end)s
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        SELECT {bucket} AS bucket, tool, status, sum(count)::bigint AS count
+        FROM stats_provisioning_daily
+        WHERE day >= %(first)s AND day < %(last)s
+        GROUP BY 1, 2, 3 HAVING sum(count) <> 0 ORDER BY 1, 2, 3
         """,
-        "updated_at",
         window,
     )
 
@@ -433,23 +444,19 @@ def waiting_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, A
 
 
 def refund_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
-    """Refund requests by the day they were made (refund_requests_created) and where they stand, per
-    currency (amounts are never summed across currencies)."""
-    return _series(
+    """Refund requests by the day they were made and where they stand now, per currency (amounts are
+    never summed across currencies; stats_refunds_daily)."""
+    return _rollup(
         cur,
         """
-        SELECT {bucket} AS bucket, p.currency::text AS currency, count(*) AS requested,
-               count(*) FILTER (WHERE r.status = 'APPROVED') AS approved,
-               count(*) FILTER (WHERE r.status = 'REJECTED') AS rejected,
-               count(*) FILTER (WHERE r.status = 'PENDING') AS pending,
-               count(*) FILTER (WHERE r.status = 'FAILED') AS failed,
-               sum(r.amount_cents)::bigint AS requested_cents,
-               coalesce(sum(r.amount_cents) FILTER (WHERE r.status = 'APPROVED'), 0)::bigint AS approved_cents
-        FROM refund_requests r JOIN payments p ON p.id = r.payment_id
-        WHERE r.created_at >= %(start)s AND r.created_at < %(end)s
-        GROUP BY 1, 2 ORDER BY 1, 2
+        SELECT {bucket} AS bucket, currency, sum(requested)::bigint AS requested,
+               sum(approved)::bigint AS approved, sum(rejected)::bigint AS rejected,
+               sum(pending)::bigint AS pending, sum(failed)::bigint AS failed,
+               sum(requested_cents)::bigint AS requested_cents, sum(approved_cents)::bigint AS approved_cents
+        FROM stats_refunds_daily
+        WHERE day >= %(first)s AND day < %(last)s
+        GROUP BY 1, 2 HAVING sum(requested) <> 0 ORDER BY 1, 2
         """,
-        "r.created_at",
         window,
     )
 

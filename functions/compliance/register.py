@@ -724,6 +724,42 @@ TABLES: tuple[Table, ...] = (
         _none("name", "checksum", "applied_at"),
         Purge.NOT_PERSONAL,
     ),
+    # The admin's daily rollups (migration 0020): counts and sums per day and key, kept by triggers
+    # from the rows above; a purged person's rows leave them as their rows are deleted.
+    Table(
+        "stats_revenue_daily",
+        "Paid payments per day, track and currency: how many, and their amounts (the admin's charts).",
+        _none("day", "track", "currency", "payments", "gross_cents", "refunded_cents"),
+        Purge.NOT_PERSONAL,
+    ),
+    Table(
+        "stats_enrollments_daily",
+        "Students enrolled per day and track (the admin's charts).",
+        _none("day", "track_id", "enrollments"),
+        Purge.NOT_PERSONAL,
+    ),
+    Table(
+        "stats_provisioning_daily",
+        "Tool records per day of their last change, tool and status (the admin's charts).",
+        _none("day", "tool", "status", "count"),
+        Purge.NOT_PERSONAL,
+    ),
+    Table(
+        "stats_refunds_daily",
+        "Refund requests per day and currency, by status, and their amounts (the admin's charts).",
+        _none(
+            "day",
+            "currency",
+            "requested",
+            "approved",
+            "rejected",
+            "pending",
+            "failed",
+            "requested_cents",
+            "approved_cents",
+        ),
+        Purge.NOT_PERSONAL,
+    ),
 )
 
 TABLES_BY_NAME: dict[str, Table] = {table.name: table for table in TABLES}

@@ -43,6 +43,10 @@ TABLES = {
     "submissions",
     "payment_outbox",
     "progress_high_water",
+    "stats_revenue_daily",
+    "stats_enrollments_daily",
+    "stats_provisioning_daily",
+    "stats_refunds_daily",
 }
 
 
