@@ -277,7 +277,7 @@ def login(pool: Pool, email: str, password: str, info: RequestInfo) -> LoginResu
             resource_id=user_id,
         )
     ended = account["sessions_ended"] if account else None
-    if stale(tokens["AccessToken"], ended):
+    if ended is not None and stale(tokens["AccessToken"], ended):
         # Signed in within the second their sessions ended (a login right after a password change
         # or a logout): the API would refuse these tokens, so ask again in the next second. Rare,
         # and costs at most a second; the unused refresh token is never handed out.
@@ -321,7 +321,7 @@ def refresh(pool: Pool, refresh_token: str) -> RefreshResult:
     # role change) would hand out a refused token: wait that second out and refresh again.
     user_id = jwt.decode(tokens["AccessToken"], options={"verify_signature": False}).get("sub")
     ended = repository.sessions_ended(user_id) if user_id else None
-    if stale(tokens["AccessToken"], ended):
+    if ended is not None and stale(tokens["AccessToken"], ended):
         wait_out(ended)
         tokens = _refreshed(pool, refresh_token)
     # Cognito does not rotate refresh tokens: echo the one sent so clients storing both keep working.

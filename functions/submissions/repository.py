@@ -128,15 +128,16 @@ def insert_submission(
             file_size,
             file_content_type,
         ),
-    ).fetchone()
-    return row["id"]
+    )
+    return db.one(row)["id"]
 
 
 def submission_in(cur: Cursor[Any], student_id: str, submission_id: str) -> dict[str, Any]:
+    """A submission the caller has just created in this transaction."""
     query = sql.SQL("SELECT {columns} FROM {source} WHERE s.id = %s AND s.student_id = %s").format(
         columns=_COLUMNS, source=_FROM
     )
-    return cur.execute(query, (submission_id, student_id)).fetchone()
+    return db.one(cur.execute(query, (submission_id, student_id)))
 
 
 def trainer_of(cur: Cursor[Any], student_id: str) -> dict[str, Any] | None:

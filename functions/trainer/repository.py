@@ -138,9 +138,8 @@ _QUEUE_AFTER = "AND (s.submitted_at, s.id) > (%(after_at)s::timestamptz, %(after
 def queue_filters(track: str | None, project: int | None) -> dict[str, Any]:
     """What the queue's filters name: whether the track exists and its projects' ids, whether the
     project exists and its track. One statement, sent only when a filter is given."""
-    return (
-        db.connection()
-        .execute(
+    return db.one(
+        db.connection().execute(
             """
         SELECT (SELECT count(*) FROM tracks WHERE code = %(track)s) > 0 AS track_exists,
                (SELECT coalesce(array_agg(p.id ORDER BY p.id), '{}')
@@ -150,7 +149,6 @@ def queue_filters(track: str | None, project: int | None) -> dict[str, Any]:
         """,
             {"track": track, "project": project},
         )
-        .fetchone()
     )
 
 
@@ -262,16 +260,19 @@ def submission_for_update(cur: Cursor[Any], submission_id: str) -> dict[str, Any
 
 
 def decide(cur: Cursor[Any], submission_id: str, status: str, feedback: str | None, reviewer: str) -> dict[str, Any]:
-    return cur.execute(
-        sql.SQL(
-            """
+    """The decision on a pending submission the caller has locked (``submission_for_update``)."""
+    return db.one(
+        cur.execute(
+            sql.SQL(
+                """
             UPDATE submissions s SET status = %s, feedback = %s, reviewed_by = %s, reviewed_at = now()
             WHERE s.id = %s AND s.status = 'PENDING'
             RETURNING {columns}
             """
-        ).format(columns=sql.SQL(SUBMISSION_COLUMNS)),
-        (status, feedback, reviewer, submission_id),
-    ).fetchone()
+            ).format(columns=sql.SQL(SUBMISSION_COLUMNS)),
+            (status, feedback, reviewer, submission_id),
+        )
+    )
 
 
 def project(cur: Cursor[Any], project_id: int) -> dict[str, Any] | None:

@@ -47,9 +47,9 @@ def lock_account(cur: Cursor[Any], user_id: str) -> bool:
 
 
 def versions_in_force(cur: Cursor[Any]) -> dict[str, Any]:
-    return cur.execute(
-        "SELECT privacy_version_in_force() AS privacy_version, terms_version_in_force() AS terms_version"
-    ).fetchone()
+    return db.one(
+        cur.execute("SELECT privacy_version_in_force() AS privacy_version, terms_version_in_force() AS terms_version")
+    )
 
 
 def latest_consent(cur: Cursor[Any], user_id: str) -> dict[str, Any] | None:
@@ -78,7 +78,7 @@ def insert_consent(
         SELECT {columns} FROM c
         """
     ).format(columns=sql.SQL(_CONSENT))
-    return cur.execute(query, (user_id, privacy_version, terms_version, ip_address, user_agent)).fetchone()
+    return db.one(cur.execute(query, (user_id, privacy_version, terms_version, ip_address, user_agent)))
 
 
 def consents(user_id: str, after: list[Any] | None, limit: int) -> list[dict[str, Any]]:

@@ -57,13 +57,15 @@ def fail_stale(cur: Cursor[Any], user_id: str, interval_hours: int) -> None:
 
 
 def insert_request(cur: Cursor[Any], user_id: str) -> dict[str, Any]:
-    return cur.execute(
-        """
-        INSERT INTO data_export_requests (user_id) VALUES (%s)
-        RETURNING id::text AS id, status, requested_at
-        """,
-        (user_id,),
-    ).fetchone()
+    return db.one(
+        cur.execute(
+            """
+            INSERT INTO data_export_requests (user_id) VALUES (%s)
+            RETURNING id::text AS id, status, requested_at
+            """,
+            (user_id,),
+        )
+    )
 
 
 def mark_failed(cur: Cursor[Any], export_id: str, error: str) -> dict[str, Any] | None:

@@ -80,31 +80,33 @@ def sweep(deps: RetentionDeps) -> dict[str, Any]:
     policies = repository.policies()
     report: dict[str, Any] = {}
 
-    days = _active_days(policies, "EXPORTS")
-    if days is not None:
-        report["exports_expired"] = _batches(deps, lambda limit: _expire_exports(deps, days, limit))
-        report["export_records_deleted"] = _batches(deps, lambda limit: repository.delete_closed_exports(days, limit))
-
-    days = _active_days(policies, "LOGS")
-    if days is not None:
-        report["stripe_events_deleted"] = _batches(
-            deps, lambda limit: repository.delete_processed_stripe_events(days, limit)
+    export_days = _active_days(policies, "EXPORTS")
+    if export_days is not None:
+        report["exports_expired"] = _batches(deps, lambda limit: _expire_exports(deps, export_days, limit))
+        report["export_records_deleted"] = _batches(
+            deps, lambda limit: repository.delete_closed_exports(export_days, limit)
         )
 
-    days = _active_days(policies, "AUDIT_LOGS")
-    if days is not None:
-        financial_days = max(days, _legal_days(policies, "PAYMENT_DATA"))
+    log_days = _active_days(policies, "LOGS")
+    if log_days is not None:
+        report["stripe_events_deleted"] = _batches(
+            deps, lambda limit: repository.delete_processed_stripe_events(log_days, limit)
+        )
+
+    audit_days = _active_days(policies, "AUDIT_LOGS")
+    if audit_days is not None:
+        financial_days = max(audit_days, _legal_days(policies, "PAYMENT_DATA"))
         report["audit_rows_deleted"] = _batches(
-            deps, lambda limit: repository.delete_audit_rows(days, financial_days, limit)
+            deps, lambda limit: repository.delete_audit_rows(audit_days, financial_days, limit)
         )
         report["cancelled_deletion_requests_deleted"] = _batches(
-            deps, lambda limit: repository.delete_cancelled_deletion_requests(days, limit)
+            deps, lambda limit: repository.delete_cancelled_deletion_requests(audit_days, limit)
         )
 
-    days = _active_days(policies, "SUBMISSIONS")
-    if days is not None:
-        report["submissions_deleted"] = _batches(deps, lambda limit: _delete_submissions(deps, days, limit))
-        report["unsubmitted_uploads_deleted"] = _delete_unsubmitted_uploads(deps, days)
+    submission_days = _active_days(policies, "SUBMISSIONS")
+    if submission_days is not None:
+        report["submissions_deleted"] = _batches(deps, lambda limit: _delete_submissions(deps, submission_days, limit))
+        report["unsubmitted_uploads_deleted"] = _delete_unsubmitted_uploads(deps, submission_days)
 
     if _active_days(policies, "USER_DATA") is not None:
         report["orphaned_files_deleted"] = _delete_orphaned_files(deps)

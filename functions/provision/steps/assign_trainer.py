@@ -25,7 +25,6 @@ def settings() -> TrainerSettings:
 @entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = enrollment_input(event)
-    unassigned = False
     with db.transaction() as cur:
         current = repository.current_trainer(cur, state.user_id)
         if current is not None and current["track"] == state.track:
@@ -34,9 +33,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if current is not None:  # assigned for another track before (a re-enrollment): move
             repository.unassign_trainer(cur, state.user_id)
         trainer = repository.least_loaded_trainer(cur, state.track, settings().trainer_capacity)
-        if trainer is None:
-            unassigned = True
-        else:
+        if trainer is not None:
             repository.assign_trainer(cur, state.user_id, trainer["id"], state.track)
             audit.record(
                 cur,
@@ -46,7 +43,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 resource_id=state.user_id,
                 details={"trainer_id": trainer["id"], "track": state.track, "load_before": trainer["load"]},
             )
-    if unassigned:
+    if trainer is None:
         alerts.alert(
             "No trainer available: a student is unassigned",
             {"user_id": state.user_id, "track": state.track, "capacity": settings().trainer_capacity},

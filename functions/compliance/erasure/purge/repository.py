@@ -108,9 +108,8 @@ def tools_left(user_id: str) -> dict[str, Any]:
     """What the deprovision workflow has to take back: tool records not yet deprovisioned, and the
     student database credentials row (the deprovisioner deletes it only after the role, schema and
     password are gone)."""
-    row = (
-        db.connection()
-        .execute(
+    row = db.one(
+        db.connection().execute(
             """
             SELECT (SELECT array_agg(tool ORDER BY tool) FROM tool_provisioning
                     WHERE user_id = %(user)s AND status NOT IN ('DEPROVISIONED', 'NOT_CONFIGURED')) AS tools,
@@ -118,7 +117,6 @@ def tools_left(user_id: str) -> dict[str, Any]:
             """,
             {"user": user_id},
         )
-        .fetchone()
     )
     return {"tools": list(row["tools"] or []), "student_database": bool(row["student_database"])}
 

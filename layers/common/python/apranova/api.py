@@ -19,11 +19,12 @@ import binascii
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import psycopg
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
     _extract_multipart_boundary,
@@ -35,6 +36,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from apranova import db, routes
 from apranova.audit import RequestInfo
@@ -322,8 +324,9 @@ def create_app(route_table: dict[str, routes.Route] | None = None) -> APIGateway
     # validation middleware itself. Pinned Powertools; tests/integration/test_api_contract.py
     # proves the order.
     validation = app._request_validation_middleware
-    app._request_validation_middleware = lambda current, next_middleware: guard(
-        current, lambda after_guard: validation(after_guard, next_middleware)
+    app._request_validation_middleware = lambda current, next_middleware: guard(  # type: ignore[assignment]
+        current,
+        lambda after_guard: validation(after_guard, next_middleware),  # type: ignore[arg-type]
     )
 
     @app.exception_handler(AppError)
@@ -371,7 +374,7 @@ def create_app(route_table: dict[str, routes.Route] | None = None) -> APIGateway
     return app
 
 
-def caller(app: APIGatewayHttpResolver) -> Caller:
+def caller(app: BaseRouter) -> Caller:
     """The signed-in caller of the current request, with their role as the database has it now
     (the guard checked the session and put them in the request's context)."""
     found = app.context.get("caller")
@@ -380,13 +383,14 @@ def caller(app: APIGatewayHttpResolver) -> Caller:
     return found
 
 
-def request_info(app: APIGatewayHttpResolver) -> RequestInfo:
+def request_info(app: BaseRouter) -> RequestInfo:
     """The current request's origin for audit rows: source IP, user agent and request id."""
-    context = app.current_event.request_context
+    event = cast(APIGatewayProxyEventV2, app.current_event)  # the HTTP API's events
+    context = event.request_context
     return RequestInfo(
         ip_address=context.http.source_ip,
         # Stored in the audit rows: a header cannot carry NUL in HTTP, but text never holds it.
-        user_agent=UNSTORABLE.sub("", app.current_event.headers.get("user-agent") or "") or None,
+        user_agent=UNSTORABLE.sub("", event.headers.get("user-agent") or "") or None,
         request_id=context.request_id,
     )
 

@@ -116,6 +116,8 @@ def record(
         },
     )
     row = cur.fetchone()
+    if row is None:  # INSERT ... RETURNING returns its row
+        raise LookupError("the audit row was not returned")
     return row["id"] if isinstance(row, dict) else row[0]
 
 

@@ -50,12 +50,12 @@ _BUYER = {
     502: ("payment_provider_error",),
 }
 _PROJECT = {403: ("project_locked",), 409: ("project_not_started", "project_closed", "project_approved")}
-_TOOL = {
+_TOOL: dict[int, tuple[str, ...]] = {
     403: ("account_unavailable", "account_suspended", "wrong_track"),
     409: ("not_provisioned",),
 }
 _WORKSPACE = {**_TOOL, 502: ("workspace_error",)}
-_COGNITO = {503: ("service_unavailable",)}
+_COGNITO: dict[int, tuple[str, ...]] = {503: ("service_unavailable",)}
 
 # Route key → {status: the codes the route's own service answers with it}.
 DOMAIN_ERRORS: dict[str, dict[int, tuple[str, ...]]] = {

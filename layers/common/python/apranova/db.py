@@ -100,3 +100,13 @@ def transaction() -> Iterator[psycopg.Cursor[dict[str, Any]]]:
     conn = connection()
     with conn.transaction(), conn.cursor() as cur:
         yield cur
+
+
+def one(cur: psycopg.Cursor[Any]) -> dict[str, Any]:
+    """The row of a statement that always returns exactly one (``INSERT ... RETURNING``, an
+    aggregate, a ``SELECT`` of functions): ``fetchone()`` typed as such. No row is a programming
+    error, not a 404."""
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError("the statement returned no row")
+    return row
