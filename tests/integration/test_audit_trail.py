@@ -35,6 +35,7 @@ from local import lambda_dispatch, moto_stack
 from local.events import LambdaContext
 from tests.integration.auth_support import PASSWORD, mailed_code, moto_url
 from tests.integration.governance_support import fresh_database
+from tests.integration.metrics_support import metric_counts
 from tests.integration.payments_support import PaymentsStack, start_stack
 
 # The sensitive actions that must leave an audit row (``apranova.audit.AuditAction`` holds them all).
@@ -491,6 +492,22 @@ def test_provisioning(stack) -> None:
     row = found(stack, "PROVISIONING", ada["id"], actor_id=None, resource=("user", ada["id"]), from_request=False,
                 status="FAILED")  # fmt: skip
     assert row["details"]["error"] == "ToolFailed: superset is down"
+
+
+def test_the_steps_count_enrollments_and_failures(stack, capfd, monkeypatch) -> None:
+    """Business metrics (issue 20, item 6): an enrollment counts once, a retried Enroll step does not
+    count it again, and a failed run counts once."""
+    from functions.provision.steps import enroll, record_failure, record_payment
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the tests run with metrics off
+    _ada, payment_id = paid(stack)
+    state = record_payment.lambda_handler(workflow_input(stack, payment_id), None)
+    capfd.readouterr()
+    state = enroll.lambda_handler(state, None)
+    enroll.lambda_handler(state, None)  # a retry finds the student enrolled
+    error = {"Error": "ToolFailed", "Cause": json.dumps({"errorMessage": "superset is down"})}
+    record_failure.lambda_handler({**state, "error": error}, None)
+    assert metric_counts(capfd.readouterr().out) == {"EnrollmentCompleted": 1, "ProvisioningFailed": 1}
 
 
 @flow("ADMIN_ENROLL")

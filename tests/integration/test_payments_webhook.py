@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.metrics_support import metric_counts
 from tests.integration.payments_support import OPS, PaymentsStack, start_stack
 
 
@@ -308,20 +309,6 @@ def test_concurrent_deliveries_change_the_payment_once_and_start_one_execution(s
 # --- business metrics (issue 20, item 6) ------------------------------------------------------------
 
 
-def _counted(output: str) -> dict[str, float]:
-    """What CloudWatch would count from the embedded-metric-format lines the functions printed."""
-    counts: dict[str, float] = {}
-    for line in output.splitlines():
-        if not line.startswith('{"_aws"'):
-            continue
-        document = json.loads(line)
-        for directive in document["_aws"]["CloudWatchMetrics"]:
-            assert directive["Namespace"] == "ApraNova"
-            for metric in directive["Metrics"]:
-                counts[metric["Name"]] = counts.get(metric["Name"], 0) + sum(document[metric["Name"]])
-    return counts
-
-
 def test_a_payment_is_counted_paid_once_and_each_larger_refund_once(
     stack: PaymentsStack, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -333,6 +320,6 @@ def test_a_payment_is_counted_paid_once_and_each_larger_refund_once(
     assert stack.deliver(_completed(created, student["id"], intent)).status_code == 200  # a second completion
     assert stack.deliver(_refunded(created, intent, charge, 10000)).status_code == 200
     assert stack.deliver(_refunded(created, intent, charge, 5000)).status_code == 200  # older: nothing new
-    assert _counted(capfd.readouterr().out) == {"PaymentSucceeded": 1, "Refund": 1}
+    assert metric_counts(capfd.readouterr().out) == {"PaymentSucceeded": 1, "Refund": 1}
     assert stack.deliver(_refunded(created, intent, charge, 49900)).status_code == 200
-    assert _counted(capfd.readouterr().out) == {"Refund": 1}
+    assert metric_counts(capfd.readouterr().out) == {"Refund": 1}

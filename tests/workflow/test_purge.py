@@ -53,6 +53,7 @@ from local.events import LambdaContext
 from local.moto_stack import mailbox
 from local.workflows import FUNCTION_PREFIX
 from tests.integration.auth_support import bearer, call, mailed_code
+from tests.integration.metrics_support import metric_counts
 from tests.workflow.conftest import OPS, WorkflowStack
 
 PASSWORD = "Purge-Me-Correctly-1!"
@@ -505,7 +506,9 @@ def assert_erased(erasure: Erasure, person: Person) -> None:
 # --- the bar -------------------------------------------------------------------------------------------
 
 
-def test_a_dp_and_an_fsd_student_are_erased_everywhere(env: Erasure) -> None:
+def test_a_dp_and_an_fsd_student_are_erased_everywhere(
+    env: Erasure, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     people = [a_whole_life(env, "DP"), a_whole_life(env, "FSD")]
     for person in people:
         # Everything is there before the purge (the scan finds them, so it would find leftovers).
@@ -515,7 +518,11 @@ def test_a_dp_and_an_fsd_student_are_erased_everywhere(env: Erasure) -> None:
             assert parameter_hits(env, [person.id])
         assert cognito_hits(env, [person.email])
 
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the business metric (issue 20, item 6)
+    capfd.readouterr()
     result = purge.lambda_handler({}, LongContext("apranova-compliance-purge"))
+    purged = metric_counts(capfd.readouterr().out).get("AccountPurged")
+    assert purged == list(result["outcomes"].values()).count("completed") >= len(people)
     for person in people:
         assert result["outcomes"][person.deletion_id] == "completed", result
         assert_erased(env, person)
