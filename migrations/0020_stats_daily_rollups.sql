@@ -66,139 +66,346 @@ COMMENT ON TABLE stats_refunds_daily IS
     'Refund requests per UTC day of created_at and currency, by where they stand now (kept by trigger, migration 0020). No personal data.';
 
 
--- What one fact row counts, as SQL over a relation (the transition table, or the fact table for
--- the backfill below); %1$s is the sign (1 for new rows, -1 for old ones), %2$s the relation.
+-- One trigger function per fact table, with static statements (planned once per session): the
+-- delta of the statement's old and new rows, summed by key and applied in key order; nothing when
+-- the statement moved no count. A trigger with transition tables takes one event, so each table
+-- has an INSERT, an UPDATE and a DELETE trigger (and TRUNCATE, which empties the rollup). Each
+-- table's rollup is then filled from what the facts already hold.
 
-CREATE FUNCTION stats_revenue_rows(sign integer, relation text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-SELECT format($q$
-    SELECT (succeeded_at AT TIME ZONE 'UTC')::date AS day, track, currency::text AS currency,
-           %1$s AS payments, %1$s * amount_cents AS gross_cents, %1$s * refunded_amount_cents AS refunded_cents
-    FROM %2$s
-    WHERE succeeded_at IS NOT NULL AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'DISPUTED')
-$q$, sign, relation)
-$$;
-
-CREATE FUNCTION stats_enrollments_rows(sign integer, relation text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-SELECT format($q$
-    SELECT (enrolled_at AT TIME ZONE 'UTC')::date AS day, track_id, %1$s AS enrollments
-    FROM %2$s
-    WHERE enrolled_at IS NOT NULL AND track_id IS NOT NULL AND role = 'student'
-$q$, sign, relation)
-$$;
-
-CREATE FUNCTION stats_provisioning_rows(sign integer, relation text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-SELECT format($q$
-    SELECT (updated_at AT TIME ZONE 'UTC')::date AS day, tool, status, %1$s AS count
-    FROM %2$s
-$q$, sign, relation)
-$$;
-
-CREATE FUNCTION stats_refunds_rows(sign integer, relation text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-SELECT format($q$
-    SELECT (r.created_at AT TIME ZONE 'UTC')::date AS day, p.currency::text AS currency,
-           %1$s AS requested,
-           %1$s * (r.status = 'APPROVED')::int AS approved,
-           %1$s * (r.status = 'REJECTED')::int AS rejected,
-           %1$s * (r.status = 'PENDING')::int AS pending,
-           %1$s * (r.status = 'FAILED')::int AS failed,
-           %1$s * r.amount_cents AS requested_cents,
-           %1$s * CASE WHEN r.status = 'APPROVED' THEN r.amount_cents ELSE 0 END AS approved_cents
-    FROM %2$s r JOIN payments p ON p.id = r.payment_id
-$q$, sign, relation)
-$$;
-
-
--- One apply function for every rollup: the delta of the statement's old and new rows, summed by
--- key, added in key order; nothing when the statement moved no count.
-CREATE FUNCTION stats_rollup_apply() RETURNS trigger
+CREATE FUNCTION stats_revenue_apply() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    rollup text := TG_ARGV[0];              -- stats_<name>_daily
-    rows_of text := TG_ARGV[1];             -- stats_<name>_rows
-    keys text := TG_ARGV[2];                -- the rollup's key columns, comma-separated
-    measures text[] := string_to_array(TG_ARGV[3], ',');
-    parts text[] := '{}';
-    part text;
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        EXECUTE format('DELETE FROM %I', rollup);
-        RETURN NULL;
+        DELETE FROM stats_revenue_daily;
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO stats_revenue_daily AS s (day, track, currency, payments, gross_cents, refunded_cents)
+        SELECT day, track, currency, sum(payments), sum(gross_cents), sum(refunded_cents)
+        FROM (
+            SELECT (succeeded_at AT TIME ZONE 'UTC')::date AS day, track, currency::text AS currency,
+            1 AS payments, 1 * amount_cents AS gross_cents, 1 * refunded_amount_cents AS refunded_cents
+            FROM stats_new_rows
+            WHERE succeeded_at IS NOT NULL AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'DISPUTED')
+        ) d
+        GROUP BY day, track, currency HAVING sum(payments) <> 0 OR sum(gross_cents) <> 0 OR sum(refunded_cents) <> 0
+        ORDER BY day, track, currency
+        ON CONFLICT (day, track, currency) DO UPDATE SET
+            payments = s.payments + EXCLUDED.payments,
+            gross_cents = s.gross_cents + EXCLUDED.gross_cents,
+            refunded_cents = s.refunded_cents + EXCLUDED.refunded_cents;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO stats_revenue_daily AS s (day, track, currency, payments, gross_cents, refunded_cents)
+        SELECT day, track, currency, sum(payments), sum(gross_cents), sum(refunded_cents)
+        FROM (
+            SELECT (succeeded_at AT TIME ZONE 'UTC')::date AS day, track, currency::text AS currency,
+            1 AS payments, 1 * amount_cents AS gross_cents, 1 * refunded_amount_cents AS refunded_cents
+            FROM stats_new_rows
+            WHERE succeeded_at IS NOT NULL AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'DISPUTED')
+            UNION ALL
+            SELECT (succeeded_at AT TIME ZONE 'UTC')::date AS day, track, currency::text AS currency,
+            -1 AS payments, -1 * amount_cents AS gross_cents, -1 * refunded_amount_cents AS refunded_cents
+            FROM stats_old_rows
+            WHERE succeeded_at IS NOT NULL AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'DISPUTED')
+        ) d
+        GROUP BY day, track, currency HAVING sum(payments) <> 0 OR sum(gross_cents) <> 0 OR sum(refunded_cents) <> 0
+        ORDER BY day, track, currency
+        ON CONFLICT (day, track, currency) DO UPDATE SET
+            payments = s.payments + EXCLUDED.payments,
+            gross_cents = s.gross_cents + EXCLUDED.gross_cents,
+            refunded_cents = s.refunded_cents + EXCLUDED.refunded_cents;
+    ELSE
+        INSERT INTO stats_revenue_daily AS s (day, track, currency, payments, gross_cents, refunded_cents)
+        SELECT day, track, currency, sum(payments), sum(gross_cents), sum(refunded_cents)
+        FROM (
+            SELECT (succeeded_at AT TIME ZONE 'UTC')::date AS day, track, currency::text AS currency,
+            -1 AS payments, -1 * amount_cents AS gross_cents, -1 * refunded_amount_cents AS refunded_cents
+            FROM stats_old_rows
+            WHERE succeeded_at IS NOT NULL AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'DISPUTED')
+        ) d
+        GROUP BY day, track, currency HAVING sum(payments) <> 0 OR sum(gross_cents) <> 0 OR sum(refunded_cents) <> 0
+        ORDER BY day, track, currency
+        ON CONFLICT (day, track, currency) DO UPDATE SET
+            payments = s.payments + EXCLUDED.payments,
+            gross_cents = s.gross_cents + EXCLUDED.gross_cents,
+            refunded_cents = s.refunded_cents + EXCLUDED.refunded_cents;
     END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        EXECUTE format('SELECT %I(1, %L)', rows_of, 'stats_new_rows') INTO part;
-        parts := parts || part;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        EXECUTE format('SELECT %I(-1, %L)', rows_of, 'stats_old_rows') INTO part;
-        parts := parts || part;
-    END IF;
-    EXECUTE format(
-        'INSERT INTO %1$I AS s (%2$s, %3$s)
-         SELECT %2$s, %4$s FROM (%5$s) d GROUP BY %2$s HAVING %6$s ORDER BY %2$s
-         ON CONFLICT (%2$s) DO UPDATE SET %7$s',
-        rollup,
-        keys,
-        array_to_string(measures, ', '),
-        (SELECT string_agg(format('sum(%I)', m), ', ') FROM unnest(measures) m),
-        array_to_string(parts, ' UNION ALL '),
-        (SELECT string_agg(format('sum(%I) <> 0', m), ' OR ') FROM unnest(measures) m),
-        (SELECT string_agg(format('%1$I = s.%1$I + EXCLUDED.%1$I', m), ', ') FROM unnest(measures) m)
-    );
     RETURN NULL;
 END;
 $$;
 
--- The triggers: one per event (a trigger with transition tables takes one event), and TRUNCATE.
-DO $$
-DECLARE
-    spec record;
-    event text;
+CREATE TRIGGER stats_revenue_insert AFTER INSERT ON payments REFERENCING NEW TABLE AS stats_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_revenue_apply();
+CREATE TRIGGER stats_revenue_update AFTER UPDATE ON payments
+    REFERENCING OLD TABLE AS stats_old_rows NEW TABLE AS stats_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_revenue_apply();
+CREATE TRIGGER stats_revenue_delete AFTER DELETE ON payments REFERENCING OLD TABLE AS stats_old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_revenue_apply();
+CREATE TRIGGER stats_revenue_truncate AFTER TRUNCATE ON payments
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_revenue_apply();
+
+-- What the facts already hold.
+INSERT INTO stats_revenue_daily (day, track, currency, payments, gross_cents, refunded_cents)
+SELECT day, track, currency, sum(payments), sum(gross_cents), sum(refunded_cents)
+FROM (
+    SELECT (succeeded_at AT TIME ZONE 'UTC')::date AS day, track, currency::text AS currency,
+    1 AS payments, 1 * amount_cents AS gross_cents, 1 * refunded_amount_cents AS refunded_cents
+    FROM payments
+    WHERE succeeded_at IS NOT NULL AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'DISPUTED')
+) d
+GROUP BY day, track, currency;
+
+
+CREATE FUNCTION stats_enrollments_apply() RETURNS trigger
+LANGUAGE plpgsql AS $$
 BEGIN
-    FOR spec IN
-        SELECT * FROM (VALUES
-            ('payments', 'revenue', 'day, track, currency', 'payments,gross_cents,refunded_cents'),
-            ('users', 'enrollments', 'day, track_id', 'enrollments'),
-            ('tool_provisioning', 'provisioning', 'day, tool, status', 'count'),
-            ('refund_requests', 'refunds', 'day, currency',
-             'requested,approved,rejected,pending,failed,requested_cents,approved_cents')
-        ) AS t (fact, name, keys, measures)
-    LOOP
-        FOREACH event IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE'] LOOP
-            EXECUTE format(
-                'CREATE TRIGGER %I AFTER %s ON %I REFERENCING %s FOR EACH STATEMENT
-                 EXECUTE FUNCTION stats_rollup_apply(%L, %L, %L, %L)',
-                format('stats_%s_%s', spec.name, lower(event)), event, spec.fact,
-                CASE event
-                    WHEN 'INSERT' THEN 'NEW TABLE AS stats_new_rows'
-                    WHEN 'UPDATE' THEN 'OLD TABLE AS stats_old_rows NEW TABLE AS stats_new_rows'
-                    ELSE 'OLD TABLE AS stats_old_rows'
-                END,
-                format('stats_%s_daily', spec.name), format('stats_%s_rows', spec.name), spec.keys, spec.measures
-            );
-        END LOOP;
-        EXECUTE format(
-            'CREATE TRIGGER %I AFTER TRUNCATE ON %I FOR EACH STATEMENT
-             EXECUTE FUNCTION stats_rollup_apply(%L, %L, %L, %L)',
-            format('stats_%s_truncate', spec.name), spec.fact,
-            format('stats_%s_daily', spec.name), format('stats_%s_rows', spec.name), spec.keys, spec.measures
-        );
-        -- What the facts already hold.
-        EXECUTE format(
-            'INSERT INTO %I (%s, %s) SELECT %s, %s FROM (%s) d GROUP BY %s',
-            format('stats_%s_daily', spec.name), spec.keys, replace(spec.measures, ',', ', '), spec.keys,
-            (SELECT string_agg(format('sum(%I)', m), ', ') FROM unnest(string_to_array(spec.measures, ',')) m),
-            CASE spec.name
-                WHEN 'revenue' THEN stats_revenue_rows(1, 'payments')
-                WHEN 'enrollments' THEN stats_enrollments_rows(1, 'users')
-                WHEN 'provisioning' THEN stats_provisioning_rows(1, 'tool_provisioning')
-                ELSE stats_refunds_rows(1, 'refund_requests')
-            END,
-            spec.keys
-        );
-    END LOOP;
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM stats_enrollments_daily;
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO stats_enrollments_daily AS s (day, track_id, enrollments)
+        SELECT day, track_id, sum(enrollments)
+        FROM (
+            SELECT (enrolled_at AT TIME ZONE 'UTC')::date AS day, track_id, 1 AS enrollments
+            FROM stats_new_rows
+            WHERE enrolled_at IS NOT NULL AND track_id IS NOT NULL AND role = 'student'
+        ) d
+        GROUP BY day, track_id HAVING sum(enrollments) <> 0
+        ORDER BY day, track_id
+        ON CONFLICT (day, track_id) DO UPDATE SET
+            enrollments = s.enrollments + EXCLUDED.enrollments;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO stats_enrollments_daily AS s (day, track_id, enrollments)
+        SELECT day, track_id, sum(enrollments)
+        FROM (
+            SELECT (enrolled_at AT TIME ZONE 'UTC')::date AS day, track_id, 1 AS enrollments
+            FROM stats_new_rows
+            WHERE enrolled_at IS NOT NULL AND track_id IS NOT NULL AND role = 'student'
+            UNION ALL
+            SELECT (enrolled_at AT TIME ZONE 'UTC')::date AS day, track_id, -1 AS enrollments
+            FROM stats_old_rows
+            WHERE enrolled_at IS NOT NULL AND track_id IS NOT NULL AND role = 'student'
+        ) d
+        GROUP BY day, track_id HAVING sum(enrollments) <> 0
+        ORDER BY day, track_id
+        ON CONFLICT (day, track_id) DO UPDATE SET
+            enrollments = s.enrollments + EXCLUDED.enrollments;
+    ELSE
+        INSERT INTO stats_enrollments_daily AS s (day, track_id, enrollments)
+        SELECT day, track_id, sum(enrollments)
+        FROM (
+            SELECT (enrolled_at AT TIME ZONE 'UTC')::date AS day, track_id, -1 AS enrollments
+            FROM stats_old_rows
+            WHERE enrolled_at IS NOT NULL AND track_id IS NOT NULL AND role = 'student'
+        ) d
+        GROUP BY day, track_id HAVING sum(enrollments) <> 0
+        ORDER BY day, track_id
+        ON CONFLICT (day, track_id) DO UPDATE SET
+            enrollments = s.enrollments + EXCLUDED.enrollments;
+    END IF;
+    RETURN NULL;
 END;
 $$;
+
+CREATE TRIGGER stats_enrollments_insert AFTER INSERT ON users REFERENCING NEW TABLE AS stats_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_enrollments_apply();
+CREATE TRIGGER stats_enrollments_update AFTER UPDATE ON users
+    REFERENCING OLD TABLE AS stats_old_rows NEW TABLE AS stats_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_enrollments_apply();
+CREATE TRIGGER stats_enrollments_delete AFTER DELETE ON users REFERENCING OLD TABLE AS stats_old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_enrollments_apply();
+CREATE TRIGGER stats_enrollments_truncate AFTER TRUNCATE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_enrollments_apply();
+
+-- What the facts already hold.
+INSERT INTO stats_enrollments_daily (day, track_id, enrollments)
+SELECT day, track_id, sum(enrollments)
+FROM (
+    SELECT (enrolled_at AT TIME ZONE 'UTC')::date AS day, track_id, 1 AS enrollments
+    FROM users
+    WHERE enrolled_at IS NOT NULL AND track_id IS NOT NULL AND role = 'student'
+) d
+GROUP BY day, track_id;
+
+
+CREATE FUNCTION stats_provisioning_apply() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM stats_provisioning_daily;
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO stats_provisioning_daily AS s (day, tool, status, count)
+        SELECT day, tool, status, sum(count)
+        FROM (
+            SELECT (updated_at AT TIME ZONE 'UTC')::date AS day, tool, status, 1 AS count
+            FROM stats_new_rows
+        ) d
+        GROUP BY day, tool, status HAVING sum(count) <> 0
+        ORDER BY day, tool, status
+        ON CONFLICT (day, tool, status) DO UPDATE SET
+            count = s.count + EXCLUDED.count;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO stats_provisioning_daily AS s (day, tool, status, count)
+        SELECT day, tool, status, sum(count)
+        FROM (
+            SELECT (updated_at AT TIME ZONE 'UTC')::date AS day, tool, status, 1 AS count
+            FROM stats_new_rows
+            UNION ALL
+            SELECT (updated_at AT TIME ZONE 'UTC')::date AS day, tool, status, -1 AS count
+            FROM stats_old_rows
+        ) d
+        GROUP BY day, tool, status HAVING sum(count) <> 0
+        ORDER BY day, tool, status
+        ON CONFLICT (day, tool, status) DO UPDATE SET
+            count = s.count + EXCLUDED.count;
+    ELSE
+        INSERT INTO stats_provisioning_daily AS s (day, tool, status, count)
+        SELECT day, tool, status, sum(count)
+        FROM (
+            SELECT (updated_at AT TIME ZONE 'UTC')::date AS day, tool, status, -1 AS count
+            FROM stats_old_rows
+        ) d
+        GROUP BY day, tool, status HAVING sum(count) <> 0
+        ORDER BY day, tool, status
+        ON CONFLICT (day, tool, status) DO UPDATE SET
+            count = s.count + EXCLUDED.count;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER stats_provisioning_insert AFTER INSERT ON tool_provisioning REFERENCING NEW TABLE AS stats_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_provisioning_apply();
+CREATE TRIGGER stats_provisioning_update AFTER UPDATE ON tool_provisioning
+    REFERENCING OLD TABLE AS stats_old_rows NEW TABLE AS stats_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_provisioning_apply();
+CREATE TRIGGER stats_provisioning_delete AFTER DELETE ON tool_provisioning REFERENCING OLD TABLE AS stats_old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_provisioning_apply();
+CREATE TRIGGER stats_provisioning_truncate AFTER TRUNCATE ON tool_provisioning
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_provisioning_apply();
+
+-- What the facts already hold.
+INSERT INTO stats_provisioning_daily (day, tool, status, count)
+SELECT day, tool, status, sum(count)
+FROM (
+    SELECT (updated_at AT TIME ZONE 'UTC')::date AS day, tool, status, 1 AS count
+    FROM tool_provisioning
+) d
+GROUP BY day, tool, status;
+
+
+CREATE FUNCTION stats_refunds_apply() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM stats_refunds_daily;
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO stats_refunds_daily AS s (day, currency, requested, approved, rejected, pending, failed, requested_cents, approved_cents)
+        SELECT day, currency, sum(requested), sum(approved), sum(rejected), sum(pending), sum(failed), sum(requested_cents), sum(approved_cents)
+        FROM (
+            SELECT (r.created_at AT TIME ZONE 'UTC')::date AS day, p.currency::text AS currency,
+            1 AS requested,
+            1 * (r.status = 'APPROVED')::int AS approved,
+            1 * (r.status = 'REJECTED')::int AS rejected,
+            1 * (r.status = 'PENDING')::int AS pending,
+            1 * (r.status = 'FAILED')::int AS failed,
+            1 * r.amount_cents AS requested_cents,
+            1 * CASE WHEN r.status = 'APPROVED' THEN r.amount_cents ELSE 0 END AS approved_cents
+            FROM stats_new_rows r JOIN payments p ON p.id = r.payment_id
+        ) d
+        GROUP BY day, currency HAVING sum(requested) <> 0 OR sum(approved) <> 0 OR sum(rejected) <> 0 OR sum(pending) <> 0 OR sum(failed) <> 0 OR sum(requested_cents) <> 0 OR sum(approved_cents) <> 0
+        ORDER BY day, currency
+        ON CONFLICT (day, currency) DO UPDATE SET
+            requested = s.requested + EXCLUDED.requested,
+            approved = s.approved + EXCLUDED.approved,
+            rejected = s.rejected + EXCLUDED.rejected,
+            pending = s.pending + EXCLUDED.pending,
+            failed = s.failed + EXCLUDED.failed,
+            requested_cents = s.requested_cents + EXCLUDED.requested_cents,
+            approved_cents = s.approved_cents + EXCLUDED.approved_cents;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO stats_refunds_daily AS s (day, currency, requested, approved, rejected, pending, failed, requested_cents, approved_cents)
+        SELECT day, currency, sum(requested), sum(approved), sum(rejected), sum(pending), sum(failed), sum(requested_cents), sum(approved_cents)
+        FROM (
+            SELECT (r.created_at AT TIME ZONE 'UTC')::date AS day, p.currency::text AS currency,
+            1 AS requested,
+            1 * (r.status = 'APPROVED')::int AS approved,
+            1 * (r.status = 'REJECTED')::int AS rejected,
+            1 * (r.status = 'PENDING')::int AS pending,
+            1 * (r.status = 'FAILED')::int AS failed,
+            1 * r.amount_cents AS requested_cents,
+            1 * CASE WHEN r.status = 'APPROVED' THEN r.amount_cents ELSE 0 END AS approved_cents
+            FROM stats_new_rows r JOIN payments p ON p.id = r.payment_id
+            UNION ALL
+            SELECT (r.created_at AT TIME ZONE 'UTC')::date AS day, p.currency::text AS currency,
+            -1 AS requested,
+            -1 * (r.status = 'APPROVED')::int AS approved,
+            -1 * (r.status = 'REJECTED')::int AS rejected,
+            -1 * (r.status = 'PENDING')::int AS pending,
+            -1 * (r.status = 'FAILED')::int AS failed,
+            -1 * r.amount_cents AS requested_cents,
+            -1 * CASE WHEN r.status = 'APPROVED' THEN r.amount_cents ELSE 0 END AS approved_cents
+            FROM stats_old_rows r JOIN payments p ON p.id = r.payment_id
+        ) d
+        GROUP BY day, currency HAVING sum(requested) <> 0 OR sum(approved) <> 0 OR sum(rejected) <> 0 OR sum(pending) <> 0 OR sum(failed) <> 0 OR sum(requested_cents) <> 0 OR sum(approved_cents) <> 0
+        ORDER BY day, currency
+        ON CONFLICT (day, currency) DO UPDATE SET
+            requested = s.requested + EXCLUDED.requested,
+            approved = s.approved + EXCLUDED.approved,
+            rejected = s.rejected + EXCLUDED.rejected,
+            pending = s.pending + EXCLUDED.pending,
+            failed = s.failed + EXCLUDED.failed,
+            requested_cents = s.requested_cents + EXCLUDED.requested_cents,
+            approved_cents = s.approved_cents + EXCLUDED.approved_cents;
+    ELSE
+        INSERT INTO stats_refunds_daily AS s (day, currency, requested, approved, rejected, pending, failed, requested_cents, approved_cents)
+        SELECT day, currency, sum(requested), sum(approved), sum(rejected), sum(pending), sum(failed), sum(requested_cents), sum(approved_cents)
+        FROM (
+            SELECT (r.created_at AT TIME ZONE 'UTC')::date AS day, p.currency::text AS currency,
+            -1 AS requested,
+            -1 * (r.status = 'APPROVED')::int AS approved,
+            -1 * (r.status = 'REJECTED')::int AS rejected,
+            -1 * (r.status = 'PENDING')::int AS pending,
+            -1 * (r.status = 'FAILED')::int AS failed,
+            -1 * r.amount_cents AS requested_cents,
+            -1 * CASE WHEN r.status = 'APPROVED' THEN r.amount_cents ELSE 0 END AS approved_cents
+            FROM stats_old_rows r JOIN payments p ON p.id = r.payment_id
+        ) d
+        GROUP BY day, currency HAVING sum(requested) <> 0 OR sum(approved) <> 0 OR sum(rejected) <> 0 OR sum(pending) <> 0 OR sum(failed) <> 0 OR sum(requested_cents) <> 0 OR sum(approved_cents) <> 0
+        ORDER BY day, currency
+        ON CONFLICT (day, currency) DO UPDATE SET
+            requested = s.requested + EXCLUDED.requested,
+            approved = s.approved + EXCLUDED.approved,
+            rejected = s.rejected + EXCLUDED.rejected,
+            pending = s.pending + EXCLUDED.pending,
+            failed = s.failed + EXCLUDED.failed,
+            requested_cents = s.requested_cents + EXCLUDED.requested_cents,
+            approved_cents = s.approved_cents + EXCLUDED.approved_cents;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER stats_refunds_insert AFTER INSERT ON refund_requests REFERENCING NEW TABLE AS stats_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_refunds_apply();
+CREATE TRIGGER stats_refunds_update AFTER UPDATE ON refund_requests
+    REFERENCING OLD TABLE AS stats_old_rows NEW TABLE AS stats_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_refunds_apply();
+CREATE TRIGGER stats_refunds_delete AFTER DELETE ON refund_requests REFERENCING OLD TABLE AS stats_old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_refunds_apply();
+CREATE TRIGGER stats_refunds_truncate AFTER TRUNCATE ON refund_requests
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_refunds_apply();
+
+-- What the facts already hold.
+INSERT INTO stats_refunds_daily (day, currency, requested, approved, rejected, pending, failed, requested_cents, approved_cents)
+SELECT day, currency, sum(requested), sum(approved), sum(rejected), sum(pending), sum(failed), sum(requested_cents), sum(approved_cents)
+FROM (
+    SELECT (r.created_at AT TIME ZONE 'UTC')::date AS day, p.currency::text AS currency,
+    1 AS requested,
+    1 * (r.status = 'APPROVED')::int AS approved,
+    1 * (r.status = 'REJECTED')::int AS rejected,
+    1 * (r.status = 'PENDING')::int AS pending,
+    1 * (r.status = 'FAILED')::int AS failed,
+    1 * r.amount_cents AS requested_cents,
+    1 * CASE WHEN r.status = 'APPROVED' THEN r.amount_cents ELSE 0 END AS approved_cents
+    FROM refund_requests r JOIN payments p ON p.id = r.payment_id
+) d
+GROUP BY day, currency;
+

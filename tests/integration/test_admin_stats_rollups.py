@@ -19,7 +19,7 @@ import pytest
 from tests.integration import test_admin_users as admin_tests
 from tests.integration.test_admin_users import World, call
 
-module_url, pg, stats_world = admin_tests.module_url, admin_tests.pg, admin_tests.stats_world
+module_url, stats_world = admin_tests.module_url, admin_tests.stats_world
 
 STATS = "/api/admin/stats/"
 MONDAY = datetime(2030, 3, 4, 23, 30, tzinfo=UTC)  # a Monday, half an hour before midnight UTC

@@ -18,8 +18,9 @@ from local.events import LambdaContext, http_api_event
 from tests.integration import test_admin_users as admin_tests
 from tests.integration.test_admin_users import World, anonymous, call
 
-# The admin tests' fixtures: a database of the module's own, and a fresh one per stats test.
-module_url, pg, world, stats_world = admin_tests.module_url, admin_tests.pg, admin_tests.world, admin_tests.stats_world
+# The admin tests' fixtures: a database of the module's own (its connection, ``pg``, is the
+# conftest's), and a fresh one per stats test.
+module_url, world, stats_world = admin_tests.module_url, admin_tests.world, admin_tests.stats_world
 
 STATS = "/api/admin/stats/"
 MONDAY = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)  # a Monday
