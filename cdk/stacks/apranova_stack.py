@@ -4,6 +4,7 @@ infrastructure (students' database access, workspaces) and the scheduled idle-wo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import jsii
@@ -15,7 +16,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from apranova import routes
+from apranova import inventory, routes
+from apranova.inventory import Network
 from cdk.constructs.common_layer import CommonLayer
 from cdk.constructs.database import APP_USER, PORT, Database
 from cdk.constructs.email import PLACEHOLDER_SENDER, Email
@@ -34,128 +36,21 @@ from cdk.constructs.workflows import Workflows
 from cdk.constructs.workspaces import DEFAULT_IMAGE, Workspaces
 from functions.provision.catalog import STEP_FUNCTIONS, TOOL_STEPS
 
-# Functions that query the database: they run in the VPC and reach it through the proxy, and AWS
-# through the VPC's interface endpoints (cdk/constructs/network.py), with no route to the internet...
-DATABASE_FUNCTIONS = frozenset(
-    {
-        "health",
-        "curriculum",
-        "auth",
-        "admin",
-        "payments",
-        "payments-webhook",
-        "tools",
-        "submissions",
-        "trainer",
-        "compliance",
-    }
-)
-# ... except those that call something on the internet, through the NAT gateway: Stripe (payments;
-# the webhook and the reconcile job refund what cannot be fulfilled and expire checkouts; the job
-# also looks for events that never arrived), GitHub's API (submissions resolves a commit) and the
-# shared tools' admin APIs (the Superset, Prefect and JupyterHub steps, and the tools API's JupyterHub
-# sign-in links: the tools may run outside the VPC).
-EGRESS_FUNCTIONS = frozenset(
-    {
-        "payments",
-        "payments-webhook",
-        "payments-reconcile",
-        "submissions",
-        "tools",
-        "provision-superset",
-        "provision-prefect",
-        "provision-jupyter",
-    }
-)
-# Reserved concurrency, where a downstream must be protected (a cap; also capacity nobody else takes):
-RESERVED_CONCURRENCY = {
-    # Stripe retries any delivery we refuse for 3 days: capping the webhook costs nothing, keeps a
-    # burst of events from taking the proxy's connections from the API, and keeps 20 runs for
-    # payments however busy the API is.
-    "payments-webhook": 20,
-    # The students' database: this step signs in to the instance itself as the master user (not
-    # through the proxy) to create roles and schemas.
-    "provision-student-database": 5,
-    # The shared tools' admin APIs (one Superset, Prefect and JupyterHub for every student): an
-    # enrollment burst queues here; the state machines retry Lambda.TooManyRequestsException.
-    "provision-superset": 5,
-    "provision-prefect": 5,
-    "provision-jupyter": 5,
-    # One at a time: two runs would only race to stop the same tasks, or migrate the same database.
-    "payments-reconcile": 1,
-    "workspace-idle-stopper": 1,
-    # The daily GDPR sweeps (a retry must not overlap a run that is still going).
-    "compliance-purge": 1,
-    "compliance-retention": 1,
-    "migrate": 1,
-}
+# Every function's handler, trigger, network placement, limits, schedule and AWS actions are its row
+# in the function inventory (apranova/inventory.py); tests/infra/test_inventory.py holds this stack
+# to it. What follows is what a row does not say: which settings each function is given.
+
 # The functions whose code reads the user pool's settings (apranova.cognito): the others are not
 # given its ids, whatever they could do with them.
 COGNITO_FUNCTIONS = frozenset({"auth", "admin", "payments-webhook", "compliance"})
-# Every function that calls Cognito: once the user pool has a domain (the tools' front door), Cognito
-# refuses PrivateLink, so these go out by the NAT instead of the cognito-idp endpoint.
-COGNITO_CALLERS = COGNITO_FUNCTIONS | {"compliance-export", "compliance-purge", "payments-reconcile"}
 # Repository paths a route function's asset carries besides its own folder (bundled at the same
 # path, so they import as packages): the tools API uses the provisioners' code (the workspace).
 FUNCTION_EXTRA_PATHS = {"tools": ("functions/provision",)}
-# Functions run by a schedule (EventBridge Scheduler), by name → handler module.
-SCHEDULED_FUNCTIONS = {
-    "workspace-idle-stopper": "functions.provision.idle",
-    # Terminates student statements past the time limit and restores student role settings.
-    "student-database-watchdog": "functions.provision.student_database_watchdog",
-}
-STUDENT_DB_WATCHDOG_RATE = Duration.minutes(1)
-# The payments reconcile job: often enough that a lost webhook costs a student minutes, not a day.
-PAYMENTS_RECONCILE = ("payments-reconcile", "functions.payments.reconcile")
-RECONCILE_RATE = Duration.minutes(10)
-RECONCILE_ALERT = "Reconcile found payments left behind"  # functions/payments/reconcile_service.py
-IDLE_STOPPER_RATE = Duration.minutes(10)
-# The GDPR jobs (functions/compliance): the export worker, started asynchronously by the export
-# route, and the two daily sweeps - the purge of accounts past their grace period, then the
-# retention sweep - in the small hours (UTC), when nobody waits on the database.
-EXPORT_WORKER = ("compliance-export", "functions.compliance.export.worker")
-PURGE = ("compliance-purge", "functions.compliance.erasure.purge.handler")
-RETENTION_SWEEP = ("compliance-retention", "functions.compliance.retention.handler")
-PURGE_SCHEDULE = "cron(0 3 * * ? *)"
-RETENTION_SCHEDULE = "cron(30 3 * * ? *)"
 # A daily job whose run failed may be retried for an hour; after that the next day's run resumes it.
 DAILY_EVENT_AGE = Duration.hours(1)
-# The workflow steps that send email (the welcome email; operator alerts) and the one that needs no
-# database (it only emails the operators, so it stays out of the VPC).
+RECONCILE_ALERT = "Reconcile found payments left behind"  # functions/payments/reconcile_service.py
+# The workflow steps that send email (the welcome email; operator alerts).
 EMAIL_STEPS = frozenset({"provision-welcome-email", "provision-alert-ops", "provision-assign-trainer"})
-STEPS_WITHOUT_DATABASE = frozenset({"provision-alert-ops"})
-# The tool steps call shared tools over HTTP (JupyterHub may wait for a server to stop).
-TOOL_STEP_TIMEOUT = Duration.minutes(2)
-STEP_TIMEOUT = Duration.seconds(60)
-# The Cognito admin actions a function may take, on this stack's user pool only. The auth function's
-# other calls (SignUp, InitiateAuth, GlobalSignOut, ...) are authorized by the client id or the
-# caller's own token, not by IAM.
-COGNITO_ACTIONS = {
-    # Sign-up puts the user in students and deletes the Cognito user when the database rows
-    # fail (compensation); a password reset signs the user out everywhere (no token of theirs is at
-    # hand). Exactly what the code calls: widen it when the code does.
-    "auth": (
-        "cognito-idp:AdminAddUserToGroup",
-        "cognito-idp:AdminDeleteUser",
-        "cognito-idp:AdminUserGlobalSignOut",
-    ),
-    # Role changes move a user between groups.
-    "admin": (
-        "cognito-idp:AdminAddUserToGroup",
-        "cognito-idp:AdminRemoveUserFromGroup",
-    ),
-    # Pay first: a completed anonymous checkout finds the account by email or creates it (with a
-    # password nobody knows, so the student sets one through the forgot-password code) in students.
-    "payments-webhook": (
-        "cognito-idp:AdminAddUserToGroup",
-        "cognito-idp:AdminCreateUser",
-        "cognito-idp:AdminGetUser",
-        "cognito-idp:AdminSetUserPassword",
-    ),
-    # A deletion request signs the user out everywhere (the password re-check is InitiateAuth, which
-    # the client id authorizes).
-    "compliance": ("cognito-idp:AdminUserGlobalSignOut",),
-}
 # The payments functions (functions/payments/config.py reads their settings).
 PAYMENT_FUNCTIONS = frozenset({"payments", "payments-webhook"})
 # The Stripe secrets are SecureString parameters the operator creates under /apranova/<stage>/
@@ -201,6 +96,22 @@ GITHUB_TOKEN_PARAMETER = "github/token"  # noqa: S105 - a parameter name, not a 
 
 def parameter_name(stage: str, suffix: str) -> str:
     return f"/apranova/{stage}/{suffix}"
+
+
+def _schedule_of(fn: PythonFunction) -> scheduler.ScheduleExpression:
+    """The function's schedule, as its inventory row gives it."""
+    expression = inventory.get(fn.name).schedule
+    if expression is None:
+        raise ValueError(f"{fn.name} has no schedule in the function inventory")
+    return scheduler.ScheduleExpression.expression(expression)
+
+
+def _period_of(fn: PythonFunction) -> Duration:
+    """How often a ``rate(N minutes)`` schedule runs the function (an alarm's period)."""
+    found = re.fullmatch(r"rate\((\d+) minutes?\)", inventory.get(fn.name).schedule or "")
+    if found is None:
+        raise ValueError(f"{fn.name}: not a rate in minutes")
+    return Duration.minutes(int(found.group(1)))
 
 
 @jsii.implements(IStableStringProducer)
@@ -301,7 +212,11 @@ class ApraNovaStack(Stack):
         }
 
         def function(name: str, **options) -> PythonFunction:
-            return PythonFunction(
+            """``name``'s function as its inventory row says: handler, network, limits, and its
+            connection to the database; ``options`` give it its settings."""
+            row = inventory.get(name)
+            in_vpc = row.network is not Network.OUTSIDE
+            fn = PythonFunction(
                 self,
                 f"Fn-{name}",
                 name=name,
@@ -309,13 +224,25 @@ class ApraNovaStack(Stack):
                 stage=stage,
                 log_retention=retention,
                 removal_policy=removal,
+                handler_module=row.handler,
+                vpc=database.vpc if in_vpc else None,
                 # The lean profile has no interface endpoints: all its VPC functions go out by the NAT.
-                egress=name in EGRESS_FUNCTIONS
-                or (database.lean and options.get("vpc") is not None)
-                or (front_door is not None and name in COGNITO_CALLERS and options.get("vpc") is not None),
-                reserved_concurrency=RESERVED_CONCURRENCY.get(name),
+                # Once the user pool has a domain (the tools' front door), Cognito refuses PrivateLink:
+                # its callers go out by the NAT instead of the cognito-idp endpoint.
+                egress=in_vpc
+                and (
+                    row.network is Network.EGRESS
+                    or database.lean
+                    or (front_door is not None and any(a.startswith("cognito-idp:") for a in row.actions))
+                ),
+                reserved_concurrency=row.reserved_concurrency,
+                timeout=Duration.seconds(row.timeout_s),
+                memory_size=row.memory_mb,
                 **options,
             )
+            if row.uses_database:
+                database.connect_function(fn)
+            return fn
 
         # The students' own instance (a nested stack), unless this stage shares the application's.
         self.students_database = (
@@ -380,20 +307,11 @@ class ApraNovaStack(Stack):
         # state machines that invoke them.
         tool_of_step = {step: tool for tool, step in TOOL_STEPS.items()}
         self.steps: dict[str, PythonFunction] = {}
-        for name, module in STEP_FUNCTIONS.items():
-            needs_db = name not in STEPS_WITHOUT_DATABASE
+        for name in STEP_FUNCTIONS:
             env = {**email_env, **alert_env} if name in EMAIL_STEPS else {}
             if name == "provision-welcome-email":
                 env["SPA_ORIGIN"] = spa
-            self.steps[name] = function(
-                name,
-                handler_module=module,
-                vpc=database.vpc if needs_db else None,
-                timeout=TOOL_STEP_TIMEOUT if name in tool_of_step else STEP_TIMEOUT,
-                environment=env,
-            )
-            if needs_db:
-                database.connect_function(self.steps[name])
+            self.steps[name] = function(name, environment=env)
             if name in tool_of_step:
                 self._tool_step(tool_of_step[name], self.steps[name], tools, workspaces)
         self.workflows = Workflows(
@@ -411,15 +329,9 @@ class ApraNovaStack(Stack):
 
         self.functions: dict[str, PythonFunction] = {}
         for name in routes.functions():
-            needs_db = name in DATABASE_FUNCTIONS
             self.functions[name] = function(
-                name,
-                vpc=database.vpc if needs_db else None,
-                environment=environment(name),
-                extra_paths=FUNCTION_EXTRA_PATHS.get(name, ()),
+                name, environment=environment(name), extra_paths=FUNCTION_EXTRA_PATHS.get(name, ())
             )
-            if needs_db:
-                database.connect_function(self.functions[name])
         if "tools" in self.functions:
             # The student reads their own tool passwords; the workspace routes start and stop tasks.
             role = self.functions["tools"].role
@@ -427,21 +339,17 @@ class ApraNovaStack(Stack):
             workspaces.grant_start_stop(role)
             # jupyter-access asks the hub for the student's one-time sign-in link.
             tools.grant_tool_parameters(role, "jupyterhub")
-        # Granted only to the functions the route table deploys.
-        for name, actions in COGNITO_ACTIONS.items():
-            if name in self.functions:
-                self.functions[name].role.add_to_principal_policy(
-                    iam.PolicyStatement(actions=list(actions), resources=[identity.user_pool.user_pool_arn])
-                )
+        # The Cognito admin actions each route function's row lists, on this stack's user pool only
+        # (the auth function's other calls, SignUp, InitiateAuth, ..., are authorized by the client id
+        # or the caller's own token, not by IAM).
+        for fn in self.functions.values():
+            self._grant_cognito(fn, identity)
         self._grant_payments(stage, email_sender)
         if "submissions" in self.functions:
             self._grant_secure_parameters(self.functions["submissions"].role, [GITHUB_TOKEN_PARAMETER], stage)
 
         self.migrate = function(
             "migrate",
-            vpc=database.vpc,
-            memory_size=1024,
-            timeout=Duration.minutes(5),
             extra_paths=["migrations"],
             environment={"DATASETS_BUCKET": storage.datasets.bucket_name},
             description=f"ApraNova migrations, seed and datasets ({stage}); run by a deploy trigger",
@@ -469,22 +377,17 @@ class ApraNovaStack(Stack):
         self._grant_learning(storage)
 
         # Running workspaces nobody uses are stopped every few minutes.
-        (idle_name, idle_module), *_ = SCHEDULED_FUNCTIONS.items()
         self.idle_stopper = function(
-            idle_name,
-            handler_module=idle_module,
-            vpc=database.vpc,
-            timeout=Duration.minutes(2),
+            "workspace-idle-stopper",
             environment=workspaces.environment(),
             description=f"ApraNova idle-workspace stopper ({stage}); run by a schedule",
         )
-        database.connect_function(self.idle_stopper)
         workspaces.grant_idle_stop(self.idle_stopper.role)
         self.schedules = Schedules(self, "Schedules", stage=stage)
         self.schedules.add(
             "IdleWorkspaces",
             self.idle_stopper.function,
-            scheduler.ScheduleExpression.rate(IDLE_STOPPER_RATE),
+            _schedule_of(self.idle_stopper),
             description=f"ApraNova {stage}: stop idle workspaces",
         )
         self.student_db_watchdog = self._student_database_watchdog(function, stage=stage, tools=tools, vpc=database.vpc)
@@ -763,7 +666,7 @@ class ApraNovaStack(Stack):
         alarm = cw.Alarm(
             self,
             "ReconcileFindingsAlarm",
-            metric=metric_filter.metric(period=RECONCILE_RATE, statistic=cw.Stats.SUM),
+            metric=metric_filter.metric(period=_period_of(self.reconcile), statistic=cw.Stats.SUM),
             threshold=1,
             evaluation_periods=1,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -776,12 +679,8 @@ class ApraNovaStack(Stack):
     def _student_database_watchdog(self, function, *, stage: str, tools: StudentTools, vpc) -> PythonFunction:
         """Every minute: the time limit students cannot lift (functions/provision/student_database_watchdog.py),
         with the student-database step's settings and admin connection."""
-        name = "student-database-watchdog"
         watchdog = function(
-            name,
-            handler_module=SCHEDULED_FUNCTIONS[name],
-            vpc=vpc,
-            timeout=Duration.seconds(50),
+            "student-database-watchdog",
             environment={
                 "SSM_PREFIX": tools.prefix,
                 "STUDENTS_DB_NAME": STUDENTS_DB_NAME,
@@ -794,7 +693,7 @@ class ApraNovaStack(Stack):
         self.schedules.add(
             "StudentDatabaseWatchdog",
             watchdog.function,
-            scheduler.ScheduleExpression.rate(STUDENT_DB_WATCHDOG_RATE),
+            _schedule_of(watchdog),
             description=f"ApraNova {stage}: end student statements past the time limit",
             retry_attempts=0,
             max_event_age=Duration.seconds(60),
@@ -835,16 +734,12 @@ class ApraNovaStack(Stack):
     def _payments_reconcile(
         self, function, *, stage: str, database: Database, identity: Identity, env: Mapping[str, str]
     ) -> PythonFunction:
-        """The reconcile job (functions/payments/reconcile.py), every RECONCILE_RATE: lost webhooks
+        """The reconcile job (functions/payments/reconcile.py), on its row's schedule: lost webhooks
         (asks Stripe), paid payments that started nothing, the outbox. It does what the webhook does,
         so it gets the webhook's grants: the Stripe API key, the pool actions of pay-first accounts,
         both state machines and SES; what it finds is alerted (logged at ERROR and emailed)."""
-        name, module = PAYMENTS_RECONCILE
         job = function(
-            name,
-            handler_module=module,
-            vpc=database.vpc,
-            timeout=Duration.minutes(5),
+            "payments-reconcile",
             environment={
                 **env,
                 "STRIPE_API_KEY_PARAM": parameter_name(stage, STRIPE_PARAMETERS["STRIPE_API_KEY_PARAM"]),
@@ -853,14 +748,8 @@ class ApraNovaStack(Stack):
             },
             description=f"ApraNova payments reconcile ({stage}); run by a schedule",
         )
-        database.connect_function(job)
         self._grant_secure_parameters(job.role, [STRIPE_PARAMETERS["STRIPE_API_KEY_PARAM"]], stage)
-        job.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=list(COGNITO_ACTIONS["payments-webhook"]),
-                resources=[identity.user_pool.user_pool_arn],
-            )
-        )
+        self._grant_cognito(job, identity)
         self.workflows.enrollment.grant_start_execution(job.role)
         self.workflows.deprovision.grant_start_execution(job.role)
         # Whether a paid enrollment's run failed, before it is started again (reconcile_service).
@@ -889,11 +778,19 @@ class ApraNovaStack(Stack):
         self.schedules.add(
             "Reconcile",
             job.function,
-            scheduler.ScheduleExpression.rate(RECONCILE_RATE),
+            _schedule_of(job),
             description=f"ApraNova {stage}: no paid student left behind (lost webhooks, unstarted enrollments)",
             max_event_age=Duration.minutes(5),
         )
         return job
+
+    def _grant_cognito(self, fn: PythonFunction, identity: Identity) -> None:
+        """The Cognito admin actions the function's inventory row lists, on this stack's pool only."""
+        actions = sorted(a for a in inventory.get(fn.name).actions if a.startswith("cognito-idp:"))
+        if actions:
+            fn.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=actions, resources=[identity.user_pool.user_pool_arn])
+            )
 
     def _grant_payments(self, stage: str, email_sender: str) -> None:
         """Exactly what the payments functions call: their Stripe parameters, SES as the sender (the
@@ -982,26 +879,13 @@ class ApraNovaStack(Stack):
             "EXPORTS_KMS_KEY_ID": storage.exports_key.key_arn,
         }
         pool_env = {"COGNITO_USER_POOL_ID": identity.user_pool.user_pool_id}
-        (export_name, export_module), (purge_name, purge_module), (sweep_name, sweep_module) = (
-            EXPORT_WORKER,
-            PURGE,
-            RETENTION_SWEEP,
-        )
         worker = function(
-            export_name,
-            handler_module=export_module,
-            vpc=database.vpc,
-            memory_size=1024,
-            timeout=Duration.minutes(5),
+            "compliance-export",
             environment={**storage_env, **pool_env, **env},
             description=f"ApraNova data export builder ({stage}); started by the export route",
         )
         purge = function(
-            purge_name,
-            handler_module=purge_module,
-            vpc=database.vpc,
-            # It waits for each account's deprovision workflow (PURGE_WORKFLOW_WAIT_SECONDS, 300 s).
-            timeout=Duration.minutes(15),
+            "compliance-purge",
             environment={
                 **storage_env,
                 **pool_env,
@@ -1012,16 +896,11 @@ class ApraNovaStack(Stack):
             description=f"ApraNova account purge after the grace period ({stage}); run daily",
         )
         sweep = function(
-            sweep_name,
-            handler_module=sweep_module,
-            vpc=database.vpc,
-            timeout=Duration.minutes(15),
+            "compliance-retention",
             environment={**storage_env, **env},
             description=f"ApraNova retention sweep ({stage}); run daily",
         )
-        jobs = {export_name: worker, purge_name: purge, sweep_name: sweep}
-        for job in jobs.values():
-            database.connect_function(job)
+        jobs = {fn.name: fn for fn in (worker, purge, sweep)}
 
         uploads, exports, key = storage.uploads, storage.exports, storage.exports_key
         user_uploads = uploads.arn_for_objects(f"{SUBMISSIONS_PREFIX}*")
@@ -1149,14 +1028,14 @@ class ApraNovaStack(Stack):
         self.schedules.add(
             "Purge",
             purge.function,
-            scheduler.ScheduleExpression.expression(PURGE_SCHEDULE),
+            _schedule_of(purge),
             description=f"ApraNova {stage}: erase accounts whose grace period has ended",
             max_event_age=DAILY_EVENT_AGE,
         )
         self.schedules.add(
             "RetentionSweep",
             sweep.function,
-            scheduler.ScheduleExpression.expression(RETENTION_SCHEDULE),
+            _schedule_of(sweep),
             description=f"ApraNova {stage}: delete what has outlived its retention policy",
             max_event_age=DAILY_EVENT_AGE,
         )

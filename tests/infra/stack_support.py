@@ -5,25 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from apranova import routes
+from apranova import inventory, routes
+from apranova.inventory import Trigger
 from cdk.constructs.email import SANDBOX_SID
-from cdk.stacks.apranova_stack import (
-    EXPORT_WORKER,
-    PAYMENTS_RECONCILE,
-    PURGE,
-    RETENTION_SWEEP,
-    SCHEDULED_FUNCTIONS,
-)
-from functions.provision.catalog import STEP_FUNCTIONS
 
 # Functions the stack deploys besides the route table's, by name → handler module: the migration,
-# the workflow steps (functions/provision/catalog.py), the scheduled functions and the GDPR jobs.
-EXTRA_FUNCTIONS: dict[str, str] = {
-    "migrate": routes.handler_module("migrate"),
-    **STEP_FUNCTIONS,
-    **SCHEDULED_FUNCTIONS,
-    **dict([EXPORT_WORKER, PURGE, RETENTION_SWEEP, PAYMENTS_RECONCILE]),
-}
+# the workflow steps, the scheduled functions and the GDPR jobs (apranova/inventory.py).
+EXTRA_FUNCTIONS: dict[str, str] = {f.name: f.handler for f in inventory.FUNCTIONS if f.trigger is not Trigger.ROUTE}
 
 
 _RESOURCES: dict[int, tuple[Any, dict[str, dict[str, Any]]]] = {}

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from apranova import inventory
 from apranova.settings import load
 from cdk.constructs.storage import EXPORTS_PREFIX, SUBMISSIONS_PREFIX
-from cdk.stacks.apranova_stack import PURGE_SCHEDULE, RESERVED_CONCURRENCY, RETENTION_SCHEDULE
 from functions.compliance.settings import (
     ErasureSettings,
     ExportSettings,
@@ -128,7 +128,6 @@ def test_the_purge_erases_exactly_what_it_must(template):
     ssm = _granted(template, "compliance-purge", "ssm:DeleteParameters")
     assert ssm and all("/students" in arn for arn in ssm)
     assert _granted(template, "compliance-retention", "ssm:DeleteParameters") == []
-    assert RESERVED_CONCURRENCY["compliance-purge"] == RESERVED_CONCURRENCY["compliance-retention"] == 1
     assert function_props(template, "compliance-purge")["ReservedConcurrentExecutions"] == 1
     assert function_props(template, "compliance-purge")["Timeout"] == 900
 
@@ -141,8 +140,8 @@ def test_the_purge_and_the_sweep_run_daily_with_retries_and_a_dead_letter_queue(
         arn = schedule["Properties"]["Target"]["Arn"]
         by_target[arn["Fn::GetAtt"][0]] = schedule["Properties"]
     purge, sweep = by_target[ids["compliance-purge"]], by_target[ids["compliance-retention"]]
-    assert purge["ScheduleExpression"] == PURGE_SCHEDULE
-    assert sweep["ScheduleExpression"] == RETENTION_SCHEDULE
+    assert purge["ScheduleExpression"] == inventory.get("compliance-purge").schedule == "cron(0 3 * * ? *)"
+    assert sweep["ScheduleExpression"] == inventory.get("compliance-retention").schedule == "cron(30 3 * * ? *)"
     for props in (purge, sweep):
         target = props["Target"]
         assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2

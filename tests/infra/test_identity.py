@@ -5,9 +5,17 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Template
 
-from apranova import routes
-from cdk.stacks.apranova_stack import COGNITO_ACTIONS, COGNITO_FUNCTIONS
+from apranova import inventory, routes
+from apranova.inventory import Trigger
+from cdk.stacks.apranova_stack import COGNITO_FUNCTIONS
 from tests.infra.stack_support import function_ids as _function_ids
+
+# The Cognito admin actions of the route functions, as their inventory rows list them.
+COGNITO_ACTIONS = {
+    f.name: tuple(sorted(a for a in f.actions if a.startswith("cognito-idp:")))
+    for f in inventory.of(Trigger.ROUTE)
+    if any(a.startswith("cognito-idp:") for a in f.actions)
+}
 
 DEPLOYED = [r for r in routes.ROUTES if not r.local_only]
 

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from apranova import inventory
 from apranova.mail import MailSettings
 from apranova.settings import DatabaseSettings, load
 from cdk.constructs.storage import SUBMISSIONS_PREFIX
-from cdk.stacks.apranova_stack import COGNITO_FUNCTIONS, DATABASE_FUNCTIONS, EMAIL_FUNCTIONS
+from cdk.stacks.apranova_stack import COGNITO_FUNCTIONS, EMAIL_FUNCTIONS
 from functions.curriculum.config import CurriculumSettings
 from functions.submissions.config import SubmissionSettings
 from functions.trainer.handler import TrainerSettings
@@ -83,7 +84,7 @@ def test_the_learning_functions_run_their_handlers_in_the_functions_subnets(temp
     assert len(egress_subnets) == len(internal_subnets) == 2
     groups = resources(template, "AWS::EC2::SecurityGroup")
     for name in LEARNING:
-        assert name in DATABASE_FUNCTIONS
+        assert inventory.get(name).uses_database
         props = function_props(template, name)
         assert props["Handler"] == HANDLERS[name]
         vpc = props["VpcConfig"]

@@ -247,10 +247,13 @@ def test_only_the_webhook_and_admin_start_executions_of_exactly_their_machines(s
             assert statements == [], name
             assert not set(variables.values()) & set(env), name
             continue
-        if name == "compliance-purge":
+        # The purge waits for the deprovision runs it starts; the reconcile job reads whether a paid
+        # enrollment's run failed before it starts it again: DescribeExecution of that machine only.
+        watched = {"compliance-purge": deprovision, "payments-reconcile": enrollment}.get(name)
+        if watched is not None:
             (polling,) = [s for s in statements if s["Action"] == ["states:DescribeExecution"]]
             assert polling["Resource"] == [
-                f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{deprovision}.Name>:*"
+                f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{watched}.Name>:*"
             ]
             statements = [s for s in statements if s is not polling]
         (statement,) = statements

@@ -20,13 +20,18 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from apranova import routes
+from apranova import inventory, routes
+from apranova.inventory import Network
 from cdk.constructs.database import VPC_CIDR
 from cdk.constructs.network import INTERFACE_ENDPOINTS
 from cdk.constructs.operations import API_P95_MS, API_P99_MS
 from cdk.constructs.python_function import PythonFunction
-from cdk.stacks.apranova_stack import COGNITO_CALLERS, DATABASE_FUNCTIONS, EGRESS_FUNCTIONS, RESERVED_CONCURRENCY
 from tests.infra.stack_support import flatten, resources
+
+# From the function inventory: the functions routed to the internet, and Cognito's callers (routed
+# there too once the user pool has a domain).
+EGRESS_FUNCTIONS = {f.name for f in inventory.FUNCTIONS if f.network is Network.EGRESS}
+COGNITO_CALLERS = {f.name for f in inventory.FUNCTIONS if any(a.startswith("cognito-idp:") for a in f.actions)}
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CONTEXT = "cdk/context/prod.example.json"
@@ -466,7 +471,7 @@ def test_only_the_functions_that_call_the_internet_have_a_route_out(stage):
     if stage.stack.shared_tools is not None:
         expected |= {n for n in COGNITO_CALLERS if n in stage.functions()}
     assert seen_egress == expected
-    assert {"payments", "submissions"} <= DATABASE_FUNCTIONS
+    assert inventory.get("payments").uses_database and inventory.get("submissions").uses_database
 
 
 # Literal values, not read from the code: a reservation removed or changed there (the webhook's 20,
@@ -592,7 +597,7 @@ def test_every_function_has_an_errors_and_a_throttles_alarm(stage):
     for name, logical_id in ids.items():
         throttles = by_metric["Throttles"][logical_id]
         # A capped function throttles in bursts by design: only a sustained backlog alarms.
-        assert throttles["EvaluationPeriods"] == (3 if name in RESERVED_CONCURRENCY else 1), name
+        assert throttles["EvaluationPeriods"] == (3 if name in RESERVED else 1), name
         assert by_metric["Errors"][logical_id]["Threshold"] == 1
 
 

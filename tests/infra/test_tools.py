@@ -14,8 +14,10 @@ import pytest
 from aws_cdk import DockerImage
 from pydantic import BaseModel
 
+from apranova import inventory
 from apranova.alerts import AlertSettings
 from apranova.cognito import CognitoSettings
+from apranova.inventory import Trigger
 from apranova.mail import MailSettings
 from apranova.settings import DatabaseSettings, load
 from cdk.constructs.bundling import ROOT, CopyBundler
@@ -23,7 +25,7 @@ from cdk.constructs.database import VPC_CIDR
 from cdk.constructs.python_function import function_sources
 from cdk.constructs.student_tools import STUDENTS_DB_NAME, TOOL_PARAMETERS
 from cdk.constructs.workspaces import DEFAULT_IMAGE
-from cdk.stacks.apranova_stack import EMAIL_FUNCTIONS, EMAIL_STEPS, FUNCTION_EXTRA_PATHS, STEPS_WITHOUT_DATABASE
+from cdk.stacks.apranova_stack import EMAIL_FUNCTIONS, EMAIL_STEPS, FUNCTION_EXTRA_PATHS
 from functions.admin.handler import WorkflowSettings
 from functions.auth.handler import AuthSettings
 from functions.curriculum.config import CurriculumSettings
@@ -49,6 +51,8 @@ from tests.infra.stack_support import (
     role_statements_by_id,
     statements_with,
 )
+
+STEPS_WITHOUT_DATABASE = {f.name for f in inventory.of(Trigger.STEP) if not f.uses_database}
 
 PREFIX = "/apranova/dev"
 ACCOUNT_ARN = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"

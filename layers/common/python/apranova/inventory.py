@@ -263,7 +263,7 @@ FUNCTIONS: tuple[Function, ...] = (
         "functions.payments.reconcile",
         Trigger.SCHEDULE,
         Network.EGRESS,
-        (*DATABASE, *PAY_FIRST_ACCOUNTS, *EMAIL, *PARAMETERS, "states:StartExecution"),
+        (*DATABASE, *PAY_FIRST_ACCOUNTS, *EMAIL, *PARAMETERS, "states:StartExecution", "states:DescribeExecution"),
         "no paid student left behind: lost webhooks, paid payments that started nothing, the outbox",
         timeout_s=300,
         reserved_concurrency=1,  # one at a time: two runs would race to start the same enrollment
