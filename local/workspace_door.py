@@ -252,7 +252,7 @@ class StandIns:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=2)  # a round stuck on a slow moto must not hold up Ctrl-C
         with self._lock:
             for server in self._servers.values():
                 server.stop()
@@ -476,11 +476,13 @@ class WorkspaceDoor:
             return None
 
     def stop(self) -> None:
+        began = time.monotonic()
         for server in (self._door, self._proxy):
             server.shutdown()
             server.server_close()
         self.stand_ins.stop()
         self._database.close()
+        log.info("workspace door stopped in %.2f s", time.monotonic() - began)
 
 
 def start(
