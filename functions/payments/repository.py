@@ -113,7 +113,7 @@ def live_payment(cur: Cursor[Any], user_id: str, track: str) -> dict[str, Any] |
 
 def attempts(cur: Cursor[Any], user_id: str, track: str) -> int:
     row = cur.execute("SELECT count(*) AS n FROM payments WHERE user_id = %s AND track = %s", (user_id, track))
-    return int(row.fetchone()["n"])
+    return int(db.one(row)["n"])
 
 
 def declined_open_sessions(cur: Cursor[Any], user_id: str, track: str) -> list[str]:
@@ -140,27 +140,29 @@ def insert_payment(
     customer_name: str | None = None,
     stripe_customer_id: str | None = None,
 ) -> dict[str, Any]:
-    return cur.execute(
-        _payments_query(
-            """
+    return db.one(
+        cur.execute(
+            _payments_query(
+                """
         INSERT INTO payments AS p (user_id, track, amount_cents, currency, kind, idempotency_key,
                                    customer_email, customer_name, stripe_customer_id)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
         RETURNING {columns}
         """
-        ),
-        (
-            user_id,
-            track,
-            amount_cents,
-            currency,
-            kind,
-            idempotency_key,
-            customer_email,
-            customer_name,
-            stripe_customer_id,
-        ),
-    ).fetchone()
+            ),
+            (
+                user_id,
+                track,
+                amount_cents,
+                currency,
+                kind,
+                idempotency_key,
+                customer_email,
+                customer_name,
+                stripe_customer_id,
+            ),
+        )
+    )
 
 
 def set_stripe_ids(
@@ -227,7 +229,7 @@ def update_payment(cur: Cursor[Any], payment_id: str, changes: dict[str, Any]) -
     query = sql.SQL("UPDATE payments AS p SET {assignments} WHERE p.id = {id} RETURNING {columns}").format(
         assignments=assignments, id=sql.Placeholder("_id"), columns=_PAYMENT
     )
-    return cur.execute(query, {**changes, "_id": payment_id}).fetchone()
+    return db.one(cur.execute(query, {**changes, "_id": payment_id}))
 
 
 def payment_of(user_id: str, payment_id: str) -> dict[str, Any] | None:
@@ -289,7 +291,7 @@ def session_status(session_id: str) -> dict[str, Any] | None:
 # --- the webhook's event record ------------------------------------------------------------------
 
 
-def claim_event(cur: Cursor[Any], event_id: str, event_type: str, stripe_created_at: Any) -> dict[str, Any] | None:
+def claim_event(cur: Cursor[Any], event_id: str, event_type: str, stripe_created_at: Any) -> dict[str, Any]:
     """Records the event; returns its row. ``processed_at`` set means an earlier delivery finished.
 
     A concurrent delivery of the same event waits here for the first one's transaction.
@@ -299,11 +301,13 @@ def claim_event(cur: Cursor[Any], event_id: str, event_type: str, stripe_created
         " ON CONFLICT (event_id) DO NOTHING",
         (event_id, event_type, stripe_created_at),
     )
-    return cur.execute(
-        "SELECT event_id, processed_at, outcome, payment_id::text AS payment_id FROM stripe_events"
-        " WHERE event_id = %s FOR UPDATE",
-        (event_id,),
-    ).fetchone()
+    return db.one(
+        cur.execute(
+            "SELECT event_id, processed_at, outcome, payment_id::text AS payment_id FROM stripe_events"
+            " WHERE event_id = %s FOR UPDATE",
+            (event_id,),
+        )
+    )
 
 
 def finish_event(cur: Cursor[Any], event_id: str, outcome: str, payment_id: str | None) -> None:
@@ -412,8 +416,8 @@ def insert_refund_request(
         "INSERT INTO refund_requests (payment_id, user_id, reason, amount_cents) VALUES (%s, %s, %s, %s)"
         " RETURNING id::text AS id",
         (payment_id, user_id, reason, amount_cents),
-    ).fetchone()
-    return refund_request(cur, row["id"])
+    )
+    return _known_refund_request(cur, db.one(row)["id"])
 
 
 _REFUND = sql.SQL(REFUND_COLUMNS)
@@ -424,6 +428,14 @@ def refund_request(cur: Cursor[Any], request_id: str, *, lock: bool = False) -> 
         "SELECT {columns} FROM refund_requests r JOIN payments p ON p.id = r.payment_id WHERE r.id = %s {lock}"
     ).format(columns=_REFUND, lock=sql.SQL("FOR UPDATE OF r" if lock else ""))
     return cur.execute(query, (request_id,)).fetchone()
+
+
+def _known_refund_request(cur: Cursor[Any], request_id: str) -> dict[str, Any]:
+    """A refund request this transaction has just written."""
+    found = refund_request(cur, request_id)
+    if found is None:
+        raise LookupError(f"refund request {request_id} not found")
+    return found
 
 
 def decide_refund_request(
@@ -443,7 +455,7 @@ def decide_refund_request(
         """,
         (status, decided_by, decision_reason, stripe_refund_id, request_id),
     )
-    return refund_request(cur, request_id)
+    return _known_refund_request(cur, request_id)
 
 
 def refund_requests_of(user_id: str, after: list[Any] | None, limit: int) -> list[dict[str, Any]]:
@@ -480,9 +492,8 @@ def refund_progress_facts(user_id: str, track: str) -> dict[str, Any]:
     """What refund eligibility is decided on, from facts that only grow: the most required steps ever
     completed at once (or today's count, if higher), the track's required steps, and the student's
     submissions for the track."""
-    return (
-        db.connection()
-        .execute(
+    return db.one(
+        db.connection().execute(
             """
             SELECT (SELECT count(*) FROM project_steps s JOIN projects pr ON pr.id = s.project_id AND pr.is_active
                     JOIN tracks t ON t.id = pr.track_id
@@ -501,7 +512,6 @@ def refund_progress_facts(user_id: str, track: str) -> dict[str, Any]:
             """,
             {"track": track, "user": user_id},
         )
-        .fetchone()
     )
 
 

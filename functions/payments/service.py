@@ -416,6 +416,8 @@ def approve_refund(
         with db.transaction() as cur:
             request = _pending_request(cur, request_id)
             payment = repository.payment_for_update(cur, request["payment_id"])
+            if payment is None:  # the request's foreign key keeps its payment
+                raise LookupError(f"the payment of refund request {request_id} is gone")
             if not payment["stripe_payment_intent_id"] or payment["status"] not in REFUNDABLE:
                 raise Conflict(f"A payment that is {payment['status']} cannot be refunded.", code="not_refundable")
             # The request id is the idempotency key: approving twice (or retrying) refunds once.

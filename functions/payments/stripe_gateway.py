@@ -143,7 +143,7 @@ def create_payment_intent(
                 "customer": customer,
                 "metadata": metadata,
                 "description": description,
-                "payment_method_types": ["card"],
+                "allowed_payment_method_types": ["card"],
             },
             options={"idempotency_key": idempotency_key},
         )

@@ -209,10 +209,11 @@ def _apply(cur: Any, event: dict[str, Any], deps: Deps) -> Outcome:
             changes["succeeded_at"] = now
     elif kind == "charge.dispute.created":
         changes.update(disputed=True, dispute_status="OPEN")
+        payment_id = payment["id"]
         outcome.after_commit.append(
             lambda: deps.alert(
                 "Chargeback opened",
-                {"payment_id": payment["id"], "dispute": obj.get("id"), "reason": obj.get("reason")},
+                {"payment_id": payment_id, "dispute": obj.get("id"), "reason": obj.get("reason")},
             )
         )
     elif kind == "charge.dispute.closed":

@@ -109,7 +109,43 @@ def _int(params: dict[str, Any], name: str, *, required: bool = False) -> int | 
         raise StripeError(400, f"Invalid integer: {value}", code="parameter_invalid_integer", param=name) from None
 
 
-def _check_unknown(params: dict[str, Any], allowed: set[str]) -> None:
+# The parameters each endpoint takes (a subset of what Stripe takes at the SDK's API version, which
+# tests/unit/test_stripe_emulator_params.py holds it to): anything else is refused as Stripe refuses it.
+SESSION_CREATE_PARAMS = frozenset(
+    {
+        "mode",
+        "line_items",
+        "customer",
+        "customer_email",
+        "client_reference_id",
+        "metadata",
+        "payment_intent_data",
+        "success_url",
+        "cancel_url",
+        "expires_at",
+        "allowed_payment_method_types",
+    }
+)
+PAYMENT_INTENT_CREATE_PARAMS = frozenset(
+    {
+        "amount",
+        "currency",
+        "customer",
+        "metadata",
+        "description",
+        "receipt_email",
+        "payment_method",
+        "allowed_payment_method_types",
+        "confirm",
+        "automatic_payment_methods",
+    }
+)
+PAYMENT_INTENT_CONFIRM_PARAMS = frozenset({"payment_method", "return_url"})
+CUSTOMER_CREATE_PARAMS = frozenset({"email", "name", "description", "metadata", "phone"})
+REFUND_CREATE_PARAMS = frozenset({"payment_intent", "charge", "amount", "reason", "metadata"})
+
+
+def _check_unknown(params: dict[str, Any], allowed: frozenset[str]) -> None:
     for key in params:
         if key not in allowed | {"expand"}:
             raise StripeError(400, f"Received unknown parameter: {key}", code="parameter_unknown", param=key)
@@ -348,22 +384,7 @@ class StripeEmulator:
     # ---- Checkout Sessions ---------------------------------------------------------------
 
     def _create_session(self, params: dict[str, Any], *, base_url: str = "", **_: Any) -> tuple[int, dict[str, Any]]:
-        _check_unknown(
-            params,
-            {
-                "mode",
-                "line_items",
-                "customer",
-                "customer_email",
-                "client_reference_id",
-                "metadata",
-                "payment_intent_data",
-                "success_url",
-                "cancel_url",
-                "expires_at",
-                "payment_method_types",
-            },
-        )
+        _check_unknown(params, SESSION_CREATE_PARAMS)
         mode = params.get("mode")
         if not mode:
             raise StripeError(400, "Missing required param: mode.", code="parameter_missing", param="mode")
@@ -440,7 +461,7 @@ class StripeEmulator:
             metadata=_metadata(params),
             mode="payment",
             payment_intent=None,
-            payment_method_types=params.get("payment_method_types") or ["card"],
+            payment_method_types=params.get("allowed_payment_method_types") or ["card"],
             payment_status="unpaid",
             status="open",
             success_url=params["success_url"],
@@ -549,21 +570,7 @@ class StripeEmulator:
     def _create_payment_intent(
         self, params: dict[str, Any], *, events: list[dict[str, Any]], **_: Any
     ) -> tuple[int, dict[str, Any]]:
-        _check_unknown(
-            params,
-            {
-                "amount",
-                "currency",
-                "customer",
-                "metadata",
-                "description",
-                "receipt_email",
-                "payment_method",
-                "payment_method_types",
-                "confirm",
-                "automatic_payment_methods",
-            },
-        )
+        _check_unknown(params, PAYMENT_INTENT_CREATE_PARAMS)
         amount = _int(params, "amount", required=True) or 0
         if amount < 1:
             raise StripeError(400, "This value must be greater than or equal to 1.", param="amount")
@@ -591,7 +598,7 @@ class StripeEmulator:
     def _confirm_payment_intent(
         self, params: dict[str, Any], *, id: str, events: list[dict[str, Any]], **_: Any
     ) -> tuple[int, dict[str, Any]]:
-        _check_unknown(params, {"payment_method", "return_url"})
+        _check_unknown(params, PAYMENT_INTENT_CONFIRM_PARAMS)
         return self._confirm(self._find("payment_intent", id), params, events)
 
     def _confirm(
@@ -636,7 +643,7 @@ class StripeEmulator:
     def _create_customer(
         self, params: dict[str, Any], *, events: list[dict[str, Any]], **_: Any
     ) -> tuple[int, dict[str, Any]]:
-        _check_unknown(params, {"email", "name", "description", "metadata", "phone"})
+        _check_unknown(params, CUSTOMER_CREATE_PARAMS)
         customer = self._put(
             self._base(
                 "customer",
@@ -656,7 +663,7 @@ class StripeEmulator:
     def _create_refund(
         self, params: dict[str, Any], *, events: list[dict[str, Any]], idem_key: str | None, **_: Any
     ) -> tuple[int, dict[str, Any]]:
-        _check_unknown(params, {"payment_intent", "charge", "amount", "reason", "metadata"})
+        _check_unknown(params, REFUND_CREATE_PARAMS)
         if params.get("charge"):
             charge = self._find("charge", params["charge"], "charge")
         elif params.get("payment_intent"):
