@@ -23,6 +23,7 @@ from apranova import db
 from apranova.observability import logger
 from apranova.workflow_inputs import DeprovisionInput, EnrollmentInput
 from functions.payments import repository
+from functions.payments.gateway import StripeGateway
 
 ENROLLMENT, DEPROVISION = "enrollment", "deprovision"
 
@@ -34,7 +35,7 @@ class Runner:
     start_workflow: Callable[[str, str, Any], tuple[str, bool]]  # (arn, name, the machine's input contract)
     enrollment_state_machine_arn: str | None
     deprovision_state_machine_arn: str | None
-    gateway: Any
+    gateway: StripeGateway
 
 
 def enrollment_name(payment_id: str, restart: int = 0) -> str:

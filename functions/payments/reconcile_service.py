@@ -107,6 +107,9 @@ def _restart_failed(deps: webhook_service.Deps, payment_id: str) -> str | None:
     """Restarts one paid payment's failed enrollment run: ``restarted``, ``given_up`` (restarted
     ``MAX_ENROLLMENT_RESTARTS`` times already), or None (it is running, succeeded, was aborted, or
     the payment moved on)."""
+    machine = deps.enrollment_state_machine_arn
+    if not machine:
+        return None
     row_id = None
     with db.transaction() as cur:
         payment = repository.payment_for_update(cur, payment_id)
@@ -123,9 +126,7 @@ def _restart_failed(deps: webhook_service.Deps, payment_id: str) -> str | None:
         row_id = repository.enqueue(
             cur, f"enroll:{payment_id}:r{done + 1}", "START_ENROLLMENT", payment_id, target=name, reason=status
         )
-        repository.update_payment(
-            cur, payment_id, {"enrollment_execution": workflows.execution_arn(deps.enrollment_state_machine_arn, name)}
-        )
+        repository.update_payment(cur, payment_id, {"enrollment_execution": workflows.execution_arn(machine, name)})
         audit.record(
             cur,
             "PAYMENT",
@@ -141,7 +142,7 @@ def _restart_failed(deps: webhook_service.Deps, payment_id: str) -> str | None:
 
 def _failed_enrollments(deps: webhook_service.Deps) -> tuple[int, list[str]]:
     """(runs restarted, payments left to an operator)."""
-    restarted, given_up = 0, []
+    restarted, given_up = 0, list[str]()
     if not deps.enrollment_state_machine_arn:
         return restarted, given_up
     for payment in repository.failed_paid_enrollments(BATCH):

@@ -31,6 +31,7 @@ from apranova.observability import logger
 from apranova.pagination import Page, build_page, parse_limit, timestamp_uuid_keyset
 from functions.payments import emails, repository
 from functions.payments.config import PaymentSettings
+from functions.payments.gateway import StripeGateway
 from functions.payments.models import AnonymousCheckout
 
 LIVE = ("PENDING", "SUCCEEDED", "PARTIALLY_REFUNDED", "DISPUTED")
@@ -101,7 +102,7 @@ def _check_buyer(caller: Caller, track: str) -> dict[str, Any]:
     return buyer
 
 
-def _customer(gateway: Any, buyer: dict[str, Any]) -> str:
+def _customer(gateway: StripeGateway, buyer: dict[str, Any]) -> str:
     if buyer["stripe_customer_id"]:
         return buyer["stripe_customer_id"]
     try:
@@ -149,7 +150,7 @@ def _open_payment(cur: Any, caller: Caller, buyer: dict[str, Any], kind: str, cu
         raise Conflict("A payment for this track is already in progress.", code="payment_in_progress") from None
 
 
-def _expire_declined_sessions(gateway: Any, cur: Any, user_id: str, track: str) -> None:
+def _expire_declined_sessions(gateway: StripeGateway, cur: Any, user_id: str, track: str) -> None:
     """A new attempt closes the sessions of declined ones, so the student cannot pay twice."""
     for session_id in repository.declined_open_sessions(cur, user_id, track):
         try:
@@ -159,7 +160,7 @@ def _expire_declined_sessions(gateway: Any, cur: Any, user_id: str, track: str) 
 
 
 def _new_session(
-    gateway: Any,
+    gateway: StripeGateway,
     cur: Any,
     payment: dict[str, Any],
     track_name: str,
@@ -183,7 +184,7 @@ def _new_session(
     return session
 
 
-def create_checkout_session(gateway: Any, caller: Caller, track: str, info: RequestInfo) -> dict[str, str]:
+def create_checkout_session(gateway: StripeGateway, caller: Caller, track: str, info: RequestInfo) -> dict[str, str]:
     buyer = _check_buyer(caller, track)
     customer = _customer(gateway, buyer)
     try:
@@ -216,7 +217,7 @@ def create_checkout_session(gateway: Any, caller: Caller, track: str, info: Requ
     return {"checkout_url": session.url, "session_id": session.id, "payment_id": payment["id"]}
 
 
-def create_payment_intent(gateway: Any, caller: Caller, track: str, info: RequestInfo) -> dict[str, str]:
+def create_payment_intent(gateway: StripeGateway, caller: Caller, track: str, info: RequestInfo) -> dict[str, str]:
     buyer = _check_buyer(caller, track)
     customer = _customer(gateway, buyer)
     try:
@@ -249,7 +250,7 @@ def create_payment_intent(gateway: Any, caller: Caller, track: str, info: Reques
 # --- pay first -----------------------------------------------------------------------------------
 
 
-def create_anonymous_checkout(gateway: Any, request: AnonymousCheckout, info: RequestInfo) -> dict[str, str]:
+def create_anonymous_checkout(gateway: StripeGateway, request: AnonymousCheckout, info: RequestInfo) -> dict[str, str]:
     track = _track_on_sale(repository.track(request.track), request.track)
     active = repository.active_versions()
     if (request.privacy_version, request.terms_version) != (active.get("privacy_version"), active.get("terms_version")):
@@ -407,7 +408,7 @@ def request_refund(
 
 
 def approve_refund(
-    gateway: Any, admin: Caller, request_id: str, note: str | None, info: RequestInfo, send: Send
+    gateway: StripeGateway, admin: Caller, request_id: str, note: str | None, info: RequestInfo, send: Send
 ) -> dict[str, Any]:
     request_id = canonical_uuid(request_id) or ""  # one spelling: it is the refund's idempotency key
     if not request_id:

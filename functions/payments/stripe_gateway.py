@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import stripe
 
 from apranova.secrets import use_with_rotation
 from functions.payments.config import PaymentSettings, settings
 from functions.payments.secrets import secret
+
+if TYPE_CHECKING:  # the SDK's typed request parameters, for the type checker only (no import cost)
+    from stripe.params import EventListParams
+    from stripe.params.checkout import SessionCreateParams
 
 # One pinned API version: the object shapes our code reads are those of this version.
 STRIPE_API_VERSION = "2025-08-27.basil"
@@ -94,7 +98,7 @@ def create_checkout_session(
     client_reference_id: str | None,
 ) -> Any:
     config = settings()
-    params: dict[str, Any] = {
+    params: SessionCreateParams = {
         "mode": "payment",
         "line_items": [
             {
@@ -167,7 +171,7 @@ def refund(*, idempotency_key: str, payment_intent: str, amount_cents: int, meta
 def list_events(event_type: str, created_after: int, starting_after: str | None = None) -> Any:
     """One page (newest first) of the events of ``event_type`` created after ``created_after`` (the
     reconcile job looks for paid sessions whose webhook never reached us)."""
-    params: dict[str, Any] = {"type": event_type, "limit": 100, "created": {"gt": created_after}}
+    params: EventListParams = {"type": event_type, "limit": 100, "created": {"gt": created_after}}
     if starting_after:
         params["starting_after"] = starting_after
     return call(lambda stripe_client: stripe_client.v1.events.list(params=params))

@@ -36,6 +36,7 @@ from apranova import audit, db, mail, workflows
 from apranova.cognito import GROUP_BY_ROLE, error_code
 from apranova.observability import BusinessMetric, business_metric, logger
 from functions.payments import emails, outbox, repository
+from functions.payments.gateway import StripeGateway
 
 PAID_STATES = ("SUCCEEDED", "PARTIALLY_REFUNDED", "DISPUTED")
 
@@ -64,7 +65,7 @@ class Deps:
     send: Callable[[mail.Email], Any]
     alert: Callable[[str, dict[str, Any]], None]
     spa_origin: str
-    gateway: Any = None  # functions/payments/stripe_gateway (refunds, expiring sessions)
+    gateway: StripeGateway  # functions/payments/stripe_gateway (refunds, expiring sessions)
 
     def runner(self) -> outbox.Runner:
         return outbox.Runner(

@@ -23,7 +23,7 @@ import pytest
 
 from apranova import alerts, db, mail, workflows
 from apranova.workflow_inputs import EnrollmentInput
-from functions.payments import outbox, repository, webhook_service
+from functions.payments import outbox, repository, stripe_gateway, webhook_service
 from tests.workflow.conftest import WorkflowStack
 
 
@@ -45,7 +45,7 @@ def _deps(wf: WorkflowStack, start_workflow: Any = None) -> webhook_service.Deps
         send=mail.send,
         alert=alerts.alert,
         spa_origin="http://spa.test",
-        gateway=None,  # nothing here is refunded or expired
+        gateway=stripe_gateway,  # never called: nothing here is refunded or expired
     )
 
 
