@@ -1,6 +1,6 @@
 import { lazy, Suspense } from "react";
 import { Anchor, Box, Container, Group } from "@mantine/core";
-import { NavLink, Route, Routes } from "react-router";
+import { NavLink, Route, Routes, useLocation } from "react-router";
 import { useProfile } from "../../auth";
 import { ErrorAlert } from "../../components/ErrorAlert";
 import { Loading } from "../../components/Loading";
@@ -35,6 +35,9 @@ export const ADMIN_SECTIONS = [
 /** Only admins: everyone else sees a plain "not allowed" page (the API refuses them anyway). */
 export function AdminArea() {
   const profile = useProfile();
+  const { pathname } = useLocation();
+  // The section being shown, marked (bold, underlined) as well as announced (aria-current).
+  const current = (to: string) => (to === "/admin" ? pathname === "/admin" || pathname === "/admin/" : pathname.startsWith(to));
   if (profile.isPending) return <Loading label="Checking your access" />;
   if (profile.error) {
     return (
@@ -50,7 +53,16 @@ export function AdminArea() {
         <Container size="xl" px="md" py={6}>
           <Group component="nav" aria-label="Admin" gap="md" style={{ overflowX: "auto" }} wrap="wrap">
             {ADMIN_SECTIONS.map(([to, label]) => (
-              <Anchor key={to} component={NavLink} to={to} end={to === "/admin"} size="sm" fw={500} c="dark" className="admin-tab">
+              <Anchor
+                key={to}
+                component={NavLink}
+                to={to}
+                end={to === "/admin"}
+                size="sm"
+                fw={current(to) ? 700 : 500}
+                underline={current(to) ? "always" : "hover"}
+                c="dark"
+              >
                 {label}
               </Anchor>
             ))}
