@@ -10,6 +10,15 @@ of it, in its Step Functions interpreter:
   the definition text alone, so it is kept per definition; moto's preprocessor still builds each
   execution's own components from it, so nothing of one execution's evaluation is shared with
   another. A definition with syntax errors is not kept (it raises, every time).
+- **The whole definition's text, per execution, for error messages never raised.** moto's
+  preprocessor builds each execution's components from the kept tree, and on the way it builds
+  ``ValueError(f"... '{ctx.getText()}'")`` for every declaration it checks (``raise_on_missing``):
+  the text of the program, of every branch and state is concatenated from the tree's tokens each
+  time, raised or not (19% of the process holding the interpreter lock, 50 enrollments at once).
+  A kept tree does not change, so each of its nodes carries its text, computed once when the tree
+  is kept; ``getText`` answers that for those nodes and computes it as before for any other.
+  The retriers' ``ValueError(f"... '{props}'")`` likewise formats every component of every
+  retrier (5%): built only when the ``ErrorEquals`` it is about is missing, with the same text.
 - **A boto3 client per Lambda task.** moto's Lambda task builds a new client for every invocation
   (16%: botocore copies its event hooks and builds the client class each time). One client per
   region, service and moto port serves every task; botocore clients are thread-safe, and the client
@@ -19,6 +28,11 @@ of it, in its Step Functions interpreter:
 - **A JSONPath parse per path evaluated.** moto parses every `InputPath`, `ResultPath` and `.$`
   parameter again when a state evaluates it, and jsonpath-ng's parser builds its grammar tables
   anew each time (6%). A parsed path is an immutable expression: kept per path text.
+
+- **moto's request routing redoing constant work per request**: the names of a response class's
+  methods (``inspect.getmembers``, 4%) and the listing of moto's package directory (to tell a
+  service name in the host, 3%). Both depend on code that does not change while the process
+  runs: kept per class, listed once.
 
 - **Flask's debug helpers on every moto request.** moto runs its Flask apps with ``debug = True``;
   Flask then builds a new class per request that reads a form body (every Query-protocol call:
@@ -34,9 +48,21 @@ import functools
 import threading
 from typing import Any
 
+from antlr4.RuleContext import RuleContext
+from antlr4.tree.Tree import TerminalNode
+from moto import backends
+from moto.core import responses as core_responses
 from moto.moto_server import threaded_moto_server, werkzeug_app
 from moto.settings import moto_server_port
+from moto.stepfunctions.parser.asl.component.common.comment import Comment
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
 from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.common.retry.backoff_rate_decl import BackoffRateDecl
+from moto.stepfunctions.parser.asl.component.common.retry.interval_seconds_decl import IntervalSecondsDecl
+from moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl import JitterStrategyDecl
+from moto.stepfunctions.parser.asl.component.common.retry.max_attempts_decl import MaxAttemptsDecl
+from moto.stepfunctions.parser.asl.component.common.retry.max_delay_seconds_decl import MaxDelaySecondsDecl
+from moto.stepfunctions.parser.asl.component.common.retry.retrier_decl import RetrierDecl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.parse import asl_parser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
@@ -50,10 +76,29 @@ _trees: dict[str, Any] = {}
 _MAX_TREES = 64  # machines x updates in one process; a test suite creates a few dozen at most
 
 
+_TEXT = "_apranova_text"  # a kept tree's node: its text, as getText would build it
+_original_get_text = RuleContext.getText
+
+
+def _get_text(self: Any) -> str:
+    text = getattr(self, _TEXT, None)
+    return _original_get_text(self) if text is None else text
+
+
+def _keep_texts(node: Any) -> str:
+    """Stores every rule node's text on it (bottom-up; the tree is not changed after this)."""
+    if isinstance(node, TerminalNode):
+        return str(node.getText())
+    text = "".join(_keep_texts(child) for child in (node.children or ()))
+    setattr(node, _TEXT, text)
+    return text
+
+
 def _parse(definition: str) -> tuple[Any, Any]:
     tree = _trees.get(definition)
     if tree is None:
         program, tree = _original_parse(definition)  # raises on a syntax error: nothing kept
+        _keep_texts(tree)
         with _lock:
             if len(_trees) >= _MAX_TREES:
                 _trees.clear()
@@ -79,6 +124,40 @@ def _client_for(region: str, service: str, state_credentials: Any = None) -> Any
     return client
 
 
+def _from_retrier_props(cls: type[RetrierDecl], props: Any) -> RetrierDecl:
+    """moto 5.2.5's ``RetrierDecl.from_retrier_props``, its error message built only when raised."""
+    error_equals = props.get(ErrorEqualsDecl)
+    if error_equals is None:
+        raise ValueError(f"Missing ErrorEquals declaration for Retrier declaration, in props '{props}'.")
+    return cls(
+        error_equals=error_equals,
+        interval_seconds=props.get(IntervalSecondsDecl),
+        max_attempts=props.get(MaxAttemptsDecl),
+        backoff_rate=props.get(BackoffRateDecl),
+        max_delay_seconds=props.get(MaxDelaySecondsDecl),
+        jitter_strategy=props.get(JitterStrategyDecl),
+        comment=props.get(Comment),
+    )
+
+
+_original_method_names = core_responses.method_names_from_class
+_method_names: dict[type, frozenset[str]] = {}
+
+
+def _method_names_from_class(clazz: Any) -> frozenset[str]:
+    names = _method_names.get(clazz)
+    if names is None:
+        names = _method_names[clazz] = frozenset(_original_method_names(clazz))
+    return names
+
+
+_moto_modules = tuple(backends.list_of_moto_modules())
+
+
+def _list_of_moto_modules() -> tuple[str, ...]:
+    return _moto_modules
+
+
 _original_backend_app = werkzeug_app.create_backend_app
 
 
@@ -96,6 +175,10 @@ def install() -> None:
         if _installed:
             return
         asl_parser.AmazonStateLanguageParser.parse = staticmethod(_parse)  # type: ignore[method-assign,assignment]
+        RuleContext.getText = _get_text  # type: ignore[method-assign]
+        RetrierDecl.from_retrier_props = classmethod(_from_retrier_props)  # type: ignore[method-assign,assignment]
+        core_responses.method_names_from_class = _method_names_from_class  # type: ignore[assignment]
+        backends.list_of_moto_modules = _list_of_moto_modules  # type: ignore[assignment]
         lambda_eval_utils.boto_client_for = _client_for  # type: ignore[assignment]
         werkzeug_app.create_backend_app = _backend_app  # type: ignore[assignment]
         threaded_moto_server.create_backend_app = _backend_app  # type: ignore[assignment]

@@ -400,7 +400,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
-    from local import moto_stack
+    from local import lambda_dispatch, moto_stack
     from local.jwt_check import JwtCheck
     from local.openapi import build as build_openapi
     from local.pooler import PgBouncer
@@ -503,6 +503,10 @@ def main() -> int:
             "cognito": {"user_pool_id": boot.user_pool_id, "client_id": boot.client_id},
             "dev_users": {key: {"email": u["email"], "password": u["password"]} for key, u in boot.dev_users.items()},
         }
+        # The Lambda invocations (the workflow steps, the export worker) run in worker processes
+        # from now on, as Lambda's environments are processes (local/lambda_workers.py): started
+        # last, so they begin with the environment the handlers read.
+        lambda_dispatch.use_worker_processes()
         tmp = stack_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=2) + "\n")
         tmp.chmod(0o600)
@@ -521,6 +525,7 @@ def main() -> int:
         http.server_close()
         for handle in reversed(tools):
             handle.stop()
+        lambda_dispatch.stop_worker_processes()
         if stripe_started:
             stripe_server.shutdown()
             stripe_server.app.save(state / STRIPE_STATE)

@@ -425,3 +425,39 @@ def test_gdpr_seed_is_rows_the_schema_accepts_in_time_order_and_the_export_stude
         assert all(key.startswith(register.uploads_prefix(user_id)) for key, _ in student["files"])
         user = conn.execute("SELECT email, enrollment_status FROM users WHERE id = %s", (user_id,)).fetchone()
         assert user == {"email": f"scale.student.{gdpr.EXPORT_STUDENT}@example.com", "enrollment_status": "ENROLLED"}
+
+
+def test_concurrent_enrollment_is_judged_on_the_server_recorded_time_and_counts_an_unrecorded_one():
+    def journey(server_s, seen_s, outcome="enrolled"):
+        return enrollment.Journey("DP", outcome=outcome, enrolled_s=seen_s, server_s=server_s, paid_at=1.0)
+
+    run = enrollment.ConcurrentRun(3, journeys=[journey(2.0, 6.0), journey(3.0, 6.5), journey(4.0, 7.0)])
+    assert run.server_s["p95"] == pytest.approx(3.9) and run.enrolled_s["p95"] > run.target_p95_s
+    assert run.passed is True  # the target applies to the server's record; the polls add up to 1.5 s
+    late = enrollment.ConcurrentRun(3, journeys=[journey(2.0, 2.5), journey(3.0, 3.5), journey(6.0, 6.5)])
+    assert late.passed is False
+    unrecorded = enrollment.ConcurrentRun(2, journeys=[journey(2.0, 2.5), journey(None, 3.0)])
+    assert unrecorded.failures == 1 and unrecorded.passed is False
+    assert enrollment.ConcurrentRun(2, journeys=[journey(2.0, 2.5)]).failures == 1  # a payer never ran
+
+
+def test_cpu_seconds_reads_the_process_and_sorts_its_children():
+    import os
+    import subprocess
+    import sys
+    import time
+
+    # A child whose command line names the Lambda workers' module, burning some CPU.
+    busy = "import time; sum(range(3_000_000)); time.sleep(30)"
+    worker = subprocess.Popen([sys.executable, "-c", busy, "local.lambda_workers"])
+    try:
+        deadline = time.monotonic() + 20
+        cpu = enrollment.cpu_seconds(os.getpid())
+        while cpu["workers"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            cpu = enrollment.cpu_seconds(os.getpid())
+        assert cpu["stack"] > 0 and cpu["workers"] > 0 and cpu["other"] == 0
+    finally:
+        worker.kill()
+        worker.wait()
+    assert enrollment.cpu_seconds(2**22 + 12345) == {}  # above any pid: no such process

@@ -1,13 +1,17 @@
 """Each tool's provisioner, built once per warm environment from its settings.
 
 Only the tool a step function serves is imported and configured, so a step's cold start and its
-IAM role carry that tool alone.
+IAM role carry that tool alone. Built under a lock: in Lambda an environment serves one request at a
+time, but the local stack's environments of a function share this module and run at once, and a
+burst of them found the cache empty together and each built the provisioner (boto3 clients made
+from the default session by concurrent threads, which boto3 documents as unsafe, and most of the
+steps' CPU under 50 enrollments at once).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from apranova.settings import BaseSettings, load
@@ -108,10 +112,20 @@ BUILDERS: dict[str, Callable[[], ToolProvisioner]] = {
 }
 
 
-@cache
+_built: dict[str, ToolProvisioner] = {}
+_building = threading.Lock()
+
+
 def provisioner(tool: str) -> ToolProvisioner:
-    return BUILDERS[tool]()
+    built = _built.get(tool)
+    if built is None:
+        with _building:
+            built = _built.get(tool)
+            if built is None:
+                built = _built[tool] = BUILDERS[tool]()
+    return built
 
 
 def reset() -> None:
-    provisioner.cache_clear()
+    with _building:
+        _built.clear()
