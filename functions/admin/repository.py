@@ -216,16 +216,18 @@ def current_assignment(cur: Cursor[Any], student_id: str) -> dict[str, Any] | No
 def upsert_assignment(
     cur: Cursor[Any], student_id: str, trainer_id: str, track: str, assigned_by: str
 ) -> dict[str, Any]:
-    return cur.execute(
-        """
-        INSERT INTO trainer_assignments (student_id, trainer_id, track, assigned_by) VALUES (%s, %s, %s, %s)
-        ON CONFLICT (student_id) DO UPDATE
-            SET trainer_id = EXCLUDED.trainer_id, track = EXCLUDED.track,
-                assigned_by = EXCLUDED.assigned_by, assigned_at = now()
-        RETURNING assigned_at, assigned_by::text AS assigned_by
-        """,
-        (student_id, trainer_id, track, assigned_by),
-    ).fetchone()
+    return db.one(
+        cur.execute(
+            """
+            INSERT INTO trainer_assignments (student_id, trainer_id, track, assigned_by) VALUES (%s, %s, %s, %s)
+            ON CONFLICT (student_id) DO UPDATE
+                SET trainer_id = EXCLUDED.trainer_id, track = EXCLUDED.track,
+                    assigned_by = EXCLUDED.assigned_by, assigned_at = now()
+            RETURNING assigned_at, assigned_by::text AS assigned_by
+            """,
+            (student_id, trainer_id, track, assigned_by),
+        )
+    )
 
 
 # --- submissions ----------------------------------------------------------------------------------
@@ -482,7 +484,7 @@ def lock_policies(cur: Cursor[Any], kind: str) -> None:
 
 def database_now(cur: Cursor[Any]) -> Any:
     """The database's clock: the one the versions in force follow."""
-    return cur.execute("SELECT now() AS now").fetchone()["now"]
+    return db.one(cur.execute("SELECT now() AS now"))["now"]
 
 
 def policy_versions(cur: Cursor[Any], kind: str) -> list[dict[str, Any]]:
@@ -506,7 +508,8 @@ def insert_policy(
             """
         ).format(table=table),
         (version, content, summary, effective_at, published_by),
-    ).fetchone()
+    )
+    inserted = db.one(row)
     cur.execute(
         sql.SQL("UPDATE {table} SET is_active = false WHERE is_active AND version IS DISTINCT FROM {fn}()").format(
             table=table, fn=function
@@ -517,8 +520,8 @@ def insert_policy(
             table=table, fn=function
         )
     )
-    in_force_now = cur.execute(sql.SQL("SELECT {fn}() AS version").format(fn=function)).fetchone()["version"]
-    return {**row, "in_force": in_force_now == version}
+    in_force_now = db.one(cur.execute(sql.SQL("SELECT {fn}() AS version").format(fn=function)))["version"]
+    return {**inserted, "in_force": in_force_now == version}
 
 
 # --- the audit trail ------------------------------------------------------------------------------
@@ -532,7 +535,8 @@ _AUDIT = sql.SQL(
 def audit_logs(filters: dict[str, Any], after: list[Any] | None, limit: int) -> list[dict[str, Any]]:
     """Newest first, keyset on (occurred_at, id): unfiltered, by actor, by subject and by action each
     walk their (…, occurred_at, id) index; by resource the (resource_type, resource_id) index."""
-    clauses, params = [sql.SQL("true")], []
+    clauses: list[sql.Composable] = [sql.SQL("true")]
+    params: list[Any] = []
     for column in ("actor_id", "subject_id", "action", "resource_type", "resource_id"):
         if filters.get(column) is not None:
             clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))

@@ -16,7 +16,7 @@ from functions.admin import repository
 from tests.integration import test_admin_users as admin_tests
 from tests.integration.test_admin_users import World, call
 
-module_url, pg, world, admin = admin_tests.module_url, admin_tests.pg, admin_tests.world, admin_tests.admin
+module_url, world, admin = admin_tests.module_url, admin_tests.world, admin_tests.admin
 
 USERS = "/api/admin/users/"
 
