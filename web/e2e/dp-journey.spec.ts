@@ -117,6 +117,18 @@ test("DP: sign up, pay, learn, export and change your mind about leaving", async
   await page.getByRole("link", { name: "Payments" }).first().click();
   await expect(page.getByText("DP · $499.00")).toBeVisible();
   await checkPage(page, testInfo, "payments");
+  // Asked for now, the refund is refused (work submitted, or progress past the limit): the API's
+  // reason in plain words, beside the rule.
+  await page.getByRole("button", { name: "Ask for a refund" }).click();
+  await page.getByLabel("Why are you asking for a refund?").fill("The course is not what I expected.");
+  await page.getByRole("button", { name: "Send request" }).click();
+  const refusal = page.getByRole("alert").filter({ hasText: "A refund cannot be requested" });
+  await expect(refusal).toContainText(
+    /Refunds are not possible once you have (submitted work for review|made substantial progress in the course)\./,
+  );
+  await checkPage(page, testInfo, "payments-refund-refused");
+  await page.getByRole("button", { name: "Cancel" }).click();
+  await expect(page.getByText("You have not asked for a refund.")).toBeVisible();
 
   // Privacy centre: an export, followed until it is ready; then deletion scheduled and cancelled.
   await page.getByRole("link", { name: "Privacy" }).first().click();
