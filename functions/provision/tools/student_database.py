@@ -393,7 +393,9 @@ class StudentDatabaseProvisioner:
         limit = self._settings.students_db_connection_limit
         current = self._role(cur, names.role)
         if current is None:
-            options = [sql.SQL(spec[1] if spec[0] else spec[2]) for spec in _ROLE_ATTRIBUTES.values()]
+            options: list[sql.Composable] = [
+                sql.SQL(spec[1] if spec[0] else spec[2]) for spec in _ROLE_ATTRIBUTES.values()
+            ]
             options.append(sql.SQL("CONNECTION LIMIT {}").format(sql.Literal(limit)))
             options.append(sql.SQL("PASSWORD {}").format(sql.Literal(verifier)))
             cur.execute(sql.SQL("CREATE ROLE {} WITH {}").format(role, sql.SQL(" ").join(options)))

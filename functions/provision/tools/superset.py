@@ -382,7 +382,7 @@ class SupersetProvisioner:
         if self._baseline and time.monotonic() - self._baseline[0] < _CACHE_SECONDS:
             return self._baseline[1]
         wanted = set(BASELINE_PERMISSIONS)
-        found: dict[tuple[str, str], int] = {}
+        found: dict[tuple[str | None, str | None], int] = {}
         q = {"order_column": "id", "order_direction": "asc"}
         for row in self._api.pages("/api/v1/security/permissions-resources/", q):
             key = ((row.get("permission") or {}).get("name"), (row.get("view_menu") or {}).get("name"))

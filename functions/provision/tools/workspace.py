@@ -641,7 +641,7 @@ class WorkspaceProvisioner:
         arns = self._task_arns(names)
         if not arns:
             return []
-        tasks = []
+        tasks: list[dict[str, Any]] = []
         for start in range(0, len(arns), 100):
             described = self._ecs.describe_tasks(
                 cluster=self._settings.workspace_cluster, tasks=arns[start : start + 100]
