@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from psycopg import Cursor, sql
 
 from apranova import db
+from functions.admin import durations
 
 
 def lock_user(cur: Cursor[Any], user_id: str) -> dict[str, Any] | None:
@@ -277,56 +279,71 @@ def submissions(
 # --- stats ----------------------------------------------------------------------------------------
 
 
+# The totals read what triggers keep (migrations 0020, 0021) and small partial indexes, never the
+# student-scaled facts: students per track and status from stats_students, revenue from the daily
+# revenue rollup, the all-time turnaround from its histogram, the queue from the pending entries.
+
+
 def enrollments(cur: Cursor[Any]) -> list[dict[str, Any]]:
+    """Students (not deleted) per track and enrollment status (stats_students, kept by trigger)."""
     return cur.execute(
         """
-        SELECT t.code AS track, u.enrollment_status AS status, count(*) AS count
-        FROM users u LEFT JOIN tracks t ON t.id = u.track_id
-        WHERE u.role = 'student' AND u.deleted_at IS NULL
-        GROUP BY t.code, u.enrollment_status
-        ORDER BY t.code NULLS FIRST, u.enrollment_status
+        SELECT t.code AS track, s.status, sum(s.count)::bigint AS count
+        FROM stats_students s LEFT JOIN tracks t ON t.id = s.track_id
+        GROUP BY t.code, s.status HAVING sum(s.count) <> 0
+        ORDER BY t.code NULLS FIRST, s.status
         """
     ).fetchall()
 
 
 def revenue(cur: Cursor[Any]) -> list[dict[str, Any]]:
-    """Money received less money refunded, per track and currency (never summed across currencies)."""
+    """Money received less money refunded, per track and currency (never summed across currencies):
+    the daily rollup's days, and any paid payment without succeeded_at (payments_paid_undated)."""
     return cur.execute(
         """
-        SELECT track, currency::text AS currency, count(*) AS payments, sum(amount_cents)::bigint AS gross_cents,
-               sum(refunded_amount_cents)::bigint AS refunded_cents,
-               (sum(amount_cents) - sum(refunded_amount_cents))::bigint AS net_cents
-        FROM payments WHERE status = ANY(%s)
-        GROUP BY track, currency
+        SELECT track, currency, sum(payments)::bigint AS payments, sum(gross_cents)::bigint AS gross_cents,
+               sum(refunded_cents)::bigint AS refunded_cents,
+               (sum(gross_cents) - sum(refunded_cents))::bigint AS net_cents
+        FROM (
+            SELECT track, currency, payments, gross_cents, refunded_cents FROM stats_revenue_daily
+            UNION ALL
+            SELECT track, currency::text, 1, amount_cents, refunded_amount_cents FROM payments
+            WHERE succeeded_at IS NULL AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'DISPUTED')
+        ) r
+        GROUP BY track, currency HAVING sum(payments) <> 0
         ORDER BY track, currency
-        """,
-        (list(PAID),),
+        """
     ).fetchall()
 
 
 def review_turnaround(cur: Cursor[Any]) -> dict[str, Any]:
-    return cur.execute(
+    """All decisions and their turnaround percentiles, from the all-time histogram (within 1 %)."""
+    rows = cur.execute(
         """
-        SELECT count(*) AS decided,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM reviewed_at - submitted_at))
-                   AS median_seconds,
-               percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM reviewed_at - submitted_at))
-                   AS p90_seconds
-        FROM submissions
-        WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
+        SELECT bin, sum(count)::bigint AS count FROM stats_submission_hist
+        WHERE series = 'review' AND grain = 'all' AND period = '-infinity'
+        GROUP BY bin
         """
-    ).fetchone()
+    ).fetchall()
+    counts = {r["bin"]: r["count"] for r in rows}
+    return {
+        "decided": sum(counts.values()),
+        "median_seconds": durations.percentile(counts, 0.5),
+        "p90_seconds": durations.percentile(counts, 0.9),
+    }
 
 
 def queue(cur: Cursor[Any]) -> dict[str, Any]:
+    """PENDING submissions (their weekly counts), the oldest one (the first pending entry of
+    submissions_status_submitted) and ENROLLED students without a trainer (a partial index)."""
     return cur.execute(
         """
-        SELECT count(*) AS review_queue, min(submitted_at) AS oldest_pending_at,
-               (SELECT count(*) FROM users u
-                 WHERE u.role = 'student' AND u.enrollment_status = 'ENROLLED' AND u.deleted_at IS NULL
-                   AND NOT EXISTS (SELECT 1 FROM trainer_assignments a WHERE a.student_id = u.id))
-                   AS students_without_trainer
-        FROM submissions WHERE status = 'PENDING'
+        SELECT (SELECT coalesce(sum(count), 0)::bigint FROM stats_submission_hist
+                 WHERE series = 'wait' AND grain = 'week' AND status = 'PENDING') AS review_queue,
+               (SELECT min(submitted_at) FROM submissions WHERE status = 'PENDING') AS oldest_pending_at,
+               (SELECT count(*) FROM users
+                 WHERE role = 'student' AND enrollment_status = 'ENROLLED' AND deleted_at IS NULL
+                   AND NOT has_trainer) AS students_without_trainer
         """
     ).fetchone()
 
@@ -335,8 +352,8 @@ def queue(cur: Cursor[Any]) -> dict[str, Any]:
 # Each series is one statement over [from, to), grouped by UTC day or ISO week (Monday); buckets
 # without rows are left out (the service lists every bucket for the axis). The additive series
 # (revenue, enrollments, provisioning, refunds) read daily rollups (migration 0020); the two with
-# percentiles (reviews, waiting) still aggregate the facts on an index of the time they are dated by
-# (migration 0019).
+# percentiles (reviews, waiting) read duration histograms (migration 0021), and the waiting series
+# adds the pending submissions from the queue's index (their wait runs until now).
 
 _BUCKET = "(date_trunc(%(bucket)s, {column} AT TIME ZONE 'UTC'))::date"
 
@@ -401,48 +418,102 @@ def provisioning_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[s
     )
 
 
-def review_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
-    """Decisions by the day they were made (submissions_reviewed): how many, and how long each
-    submission had waited for its decision (turnaround)."""
-    return _series(
-        cur,
+# The review and waiting series read the duration histograms (migration 0021): a day bucket its day
+# rows, a week bucket its week row when the range covers the whole week, else the days it covers.
+
+
+def _hist(cur: Cursor[Any], series: str, window: dict[str, Any]) -> list[dict[str, Any]]:
+    first, last = window["start"].date(), window["end"].date() - timedelta(days=1)
+    after = last + timedelta(days=1)
+    full_first = full_end = after
+    if window["bucket"] == "week":
+        monday = first + timedelta(days=-first.weekday() % 7)  # the first Monday on or after first
+        end_monday = after - timedelta(days=after.weekday())  # the last Monday on or before to + 1
+        if monday < end_monday:
+            full_first, full_end = monday, end_monday
+    return cur.execute(
         """
-        SELECT {bucket} AS bucket, count(*) AS decided,
-               count(*) FILTER (WHERE status = 'APPROVED') AS approved,
-               count(*) FILTER (WHERE status = 'CHANGES_REQUESTED') AS changes_requested,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM reviewed_at - submitted_at))
-                   AS median_turnaround_seconds,
-               percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM reviewed_at - submitted_at))
-                   AS p90_turnaround_seconds
-        FROM submissions
-        WHERE reviewed_at >= %(start)s AND reviewed_at < %(end)s AND status IN ('APPROVED', 'CHANGES_REQUESTED')
-        GROUP BY 1 ORDER BY 1
+        SELECT (date_trunc(%(bucket)s, period::timestamp))::date AS bucket, status, bin, sum(count)::bigint AS count
+        FROM stats_submission_hist
+        WHERE series = %(series)s
+          AND ((grain = 'week' AND period >= %(full_first)s AND period < %(full_end)s)
+            OR (grain = 'day' AND period >= %(first)s AND period < %(full_first)s)
+            OR (grain = 'day' AND period >= %(full_end)s AND period <= %(last)s))
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
         """,
-        "reviewed_at",
-        window,
-    )
+        {
+            "bucket": window["bucket"],
+            "series": series,
+            "first": first,
+            "last": last,
+            "full_first": full_first,
+            "full_end": full_end,
+        },
+    ).fetchall()
+
+
+def review_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
+    """Decisions by the day they were made: how many, and how long each submission had waited for
+    its decision (turnaround percentiles from the histogram, within 1 % or half a second)."""
+    buckets: dict[Any, dict[str, Any]] = {}
+    for row in _hist(cur, "review", window):
+        found = buckets.setdefault(row["bucket"], {"approved": 0, "changes_requested": 0, "bins": {}})
+        found["approved" if row["status"] == "APPROVED" else "changes_requested"] += row["count"]
+        found["bins"][row["bin"]] = found["bins"].get(row["bin"], 0) + row["count"]
+    return [
+        {
+            "bucket": bucket,
+            "decided": found["approved"] + found["changes_requested"],
+            "approved": found["approved"],
+            "changes_requested": found["changes_requested"],
+            "median_turnaround_seconds": durations.percentile(found["bins"], 0.5),
+            "p90_turnaround_seconds": durations.percentile(found["bins"], 0.9),
+        }
+        for bucket, found in buckets.items()
+        if found["approved"] + found["changes_requested"]
+    ]
 
 
 def waiting_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
-    """Submissions by the day they came in (submissions_submitted): how many, how many still wait,
-    and how long they waited (until decided or superseded, or until now while pending)."""
-    return _series(
+    """Submissions by the day they came in: how many, how many still wait, and how long they waited
+    (until decided or superseded: the histogram; until now while pending: the pending entries of
+    submissions_status_submitted, binned the same way; the median within 1 % or half a second)."""
+    buckets: dict[Any, dict[str, Any]] = {}
+    for row in _hist(cur, "wait", window):
+        found = buckets.setdefault(row["bucket"], {"submitted": 0, "bins": {}})
+        found["submitted"] += row["count"]
+        if row["status"] != "PENDING":
+            found["bins"][row["bin"]] = found["bins"].get(row["bin"], 0) + row["count"]
+    pending: dict[Any, dict[str, Any]] = {}
+    for row in _series(
         cur,
         """
-        SELECT {bucket} AS bucket, count(*) AS submitted,
-               count(*) FILTER (WHERE status = 'PENDING') AS pending,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM (
-                   CASE status WHEN 'PENDING' THEN now() WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END
-               ) - submitted_at)) AS median_wait_seconds,
-               max(extract(epoch FROM now() - submitted_at)) FILTER (WHERE status = 'PENDING')
-                   AS longest_pending_seconds
+        SELECT {bucket} AS bucket, stats_seconds_bin(extract(epoch FROM now() - submitted_at)::double precision) AS bin,
+               count(*) AS count, max(extract(epoch FROM now() - submitted_at)) AS longest
         FROM submissions
-        WHERE submitted_at >= %(start)s AND submitted_at < %(end)s
-        GROUP BY 1 ORDER BY 1
+        WHERE status = 'PENDING' AND submitted_at >= %(start)s AND submitted_at < %(end)s
+        GROUP BY 1, 2
         """,
         "submitted_at",
         window,
-    )
+    ):
+        found = pending.setdefault(row["bucket"], {"pending": 0, "longest": None})
+        found["pending"] += row["count"]
+        longest = float(row["longest"])
+        found["longest"] = longest if found["longest"] is None else max(found["longest"], longest)
+        bins = buckets.setdefault(row["bucket"], {"submitted": 0, "bins": {}})["bins"]
+        bins[row["bin"]] = bins.get(row["bin"], 0) + row["count"]
+    return [
+        {
+            "bucket": bucket,
+            "submitted": found["submitted"],
+            "pending": pending.get(bucket, {}).get("pending", 0),
+            "median_wait_seconds": durations.percentile(found["bins"], 0.5),
+            "longest_pending_seconds": pending.get(bucket, {}).get("longest"),
+        }
+        for bucket, found in sorted(buckets.items())
+        if found["submitted"]
+    ]
 
 
 def refund_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:

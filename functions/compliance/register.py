@@ -178,6 +178,7 @@ TABLES: tuple[Table, ...] = (
             _c("deleted_at"),
             _c("created_at"),
             _c("updated_at"),
+            _c("has_trainer", ABOUT, "Whether the person has an assigned trainer (kept from trainer_assignments)."),
         ),
         Purge.DELETED,
         legal_basis=CONTRACT,
@@ -758,6 +759,20 @@ TABLES: tuple[Table, ...] = (
             "requested_cents",
             "approved_cents",
         ),
+        Purge.NOT_PERSONAL,
+    ),
+    # Migration 0021: duration histograms and student counters, kept the same way.
+    Table(
+        "stats_submission_hist",
+        "Submissions per day, week or all time, status and duration bin: review turnaround and "
+        "waiting time (the admin's charts).",
+        _none("series", "grain", "period", "status", "bin", "count"),
+        Purge.NOT_PERSONAL,
+    ),
+    Table(
+        "stats_students",
+        "Students per track and enrollment status, in shards (the admin's totals).",
+        _none("track_id", "status", "shard", "count"),
         Purge.NOT_PERSONAL,
     ),
 )

@@ -788,9 +788,10 @@ def test_stats_of_an_empty_platform_and_of_arranged_rows(stats_world: World) -> 
     ]
     turnaround = body["review_turnaround"]
     assert turnaround["decided"] == len(turnarounds)
-    assert turnaround["median_seconds"] == pytest.approx(percentile_cont(turnarounds, 0.5)) == 600.0
-    assert turnaround["p90_seconds"] == pytest.approx(percentile_cont(turnarounds, 0.9))
-    assert turnaround["p90_seconds"] == pytest.approx(3600 + 0.6 * (86400 - 3600))
+    # From the turnaround histogram (migration 0021): within 1 % of percentile_cont.
+    assert turnaround["median_seconds"] == pytest.approx(percentile_cont(turnarounds, 0.5), rel=0.01)
+    assert turnaround["p90_seconds"] == pytest.approx(percentile_cont(turnarounds, 0.9), rel=0.01)
+    assert turnaround["p90_seconds"] == pytest.approx(3600 + 0.6 * (86400 - 3600), rel=0.01)
     assert body["review_queue"] == 3
     assert datetime.fromisoformat(body["oldest_pending_at"]) == base + timedelta(days=1)
     # ENROLLED students without a trainer: dp[1], dp[2], fsd[0], fsd[1] (dp_done is COMPLETED).
