@@ -15,7 +15,9 @@ Lambda invoke (the workflow steps) borrow an environment here for every call:
   down), so no copy outlives the burst it served by much.
 
 Only the handler's own module is copied; the modules it imports (services, the layer) are shared,
-as their state is either immutable settings or thread-safe clients.
+as their state is either immutable settings or thread-safe clients. A Powertools Router is shared
+too, and points at the resolver that included it last: so no request state is read through a
+router (apranova.api keeps the caller in a context variable, the request's own here and in Lambda).
 """
 
 from __future__ import annotations

@@ -308,3 +308,21 @@ def test_the_version_in_force_is_the_latest_effective_that_has_passed(pg) -> Non
         assert in_force(pg)["terms_version"] == "61.0"
         pg.execute("UPDATE terms_of_service SET effective_at = now() - interval '1 day' WHERE version = '70.0'")
         assert in_force(pg)["terms_version"] == "61.0"  # effective earlier than 61.0: not the latest
+
+
+def test_each_environment_of_the_function_serves_its_own_signed_in_caller(pg) -> None:
+    """The compliance routes are Powertools Routers, which read request state from the last resolver
+    that included them. The local stack runs a second environment as a fresh copy of the handler
+    module whose resolver includes the same routers; the first environment must still see its own
+    caller (401 here meant the caller was read from the other environment's resolver)."""
+    from local.environments import Environments
+
+    environments = Environments()
+    handler = "functions.compliance.handler:lambda_handler"
+    student = make_person(pg, "student")
+    with environments.borrow("compliance", handler) as first, environments.borrow("compliance", handler) as second:
+        assert first.module is not second.module  # the copy's resolver included the routers last
+        for environment in (first, second):
+            status, _, body = call(environment.handler, "GET", MINE, student)
+            assert status == 200, body
+            assert [c["privacy_version"] for c in body["items"]] == [in_force(pg)["privacy_version"]]

@@ -19,6 +19,7 @@ import binascii
 import json
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, cast
 from urllib.parse import parse_qs
 
@@ -115,8 +116,16 @@ def check_access(route: routes.Route, caller: Caller | None) -> None:
         raise Forbidden("You do not have permission to perform this action.")
 
 
+# The current request's signed-in caller, set by the guard. Request state, not the resolver's: a
+# Powertools Router reads ``context`` from the last resolver that included it, and the local stack
+# runs several copies of a handler module (its environments) whose resolvers include the same
+# routers; a context variable is the request's own in Lambda and in every local environment.
+_CALLER: ContextVar[Caller | None] = ContextVar("apranova_caller", default=None)
+
+
 def _guard_for(table: dict[str, routes.Route]) -> Callable[[APIGatewayHttpResolver, NextMiddleware], Response]:
     def guard(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+        _CALLER.set(None)  # nothing of an earlier request in this environment
         event = app.current_event.raw_event
         if _raw_body_size(event) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
@@ -129,7 +138,7 @@ def _guard_for(table: dict[str, routes.Route]) -> Callable[[APIGatewayHttpResolv
             if token is None:
                 raise Unauthorized(NOT_AUTHENTICATED)
             # Who the caller is now (one primary-key read), before anything of the request is read.
-            app.append_context(caller=_session_caller(route, token, event))
+            _CALLER.set(_session_caller(route, token, event))
         # The webhook's body is Stripe's, checked by its signature.
         body, is_json = (
             (_NOT_PARSED, False)
@@ -376,8 +385,9 @@ def create_app(route_table: dict[str, routes.Route] | None = None) -> APIGateway
 
 def caller(app: BaseRouter) -> Caller:
     """The signed-in caller of the current request, with their role as the database has it now
-    (the guard checked the session and put them in the request's context)."""
-    found = app.context.get("caller")
+    (the guard checked the session and set them for this request). ``app`` is the resolver or the
+    Router whose route is serving."""
+    found = _CALLER.get()
     if not isinstance(found, Caller):
         raise Unauthorized(NOT_AUTHENTICATED)
     return found
