@@ -156,6 +156,9 @@ describe("the submission review page", () => {
     await userEvent.click(within(dialog).getByRole("button", { name: "Approve" }));
     expect(await screen.findByText("Approved — project 2 unlocked for Ada Lovelace.")).toBeInTheDocument();
     expect(reviews).toEqual([{ decision: "approve", feedback: null }]);
+    // The page's own status follows the decision (the detail is not fetched again).
+    expect(screen.getAllByText("Approved")).toHaveLength(2); // the summary's and the attempt's badges
+    expect(screen.queryByText("Waiting for review")).not.toBeInTheDocument();
   });
 
   it("says in plain words when the attempt can no longer be reviewed", async () => {

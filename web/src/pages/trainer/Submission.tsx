@@ -106,7 +106,7 @@ function SubmissionPage() {
         {result ? (
           <Outcome result={result} s={s} />
         ) : s.status === "PENDING" ? (
-          <ReviewForm s={s} onDone={setResult} />
+          <ReviewForm s={s} detailId={id} onDone={setResult} />
         ) : (
           <Decided s={s} />
         )}
@@ -254,7 +254,7 @@ export const reviewSchema = z
   });
 type ReviewValues = z.input<typeof reviewSchema>;
 
-function ReviewForm({ s, onDone }: { s: Detail; onDone: (result: Result) => void }) {
+function ReviewForm({ s, detailId, onDone }: { s: Detail; detailId: string; onDone: (result: Result) => void }) {
   const queryClient = useQueryClient();
   const form = useForm<ReviewValues>({
     resolver: zodResolver(reviewSchema),
@@ -271,6 +271,11 @@ function ReviewForm({ s, onDone }: { s: Detail; onDone: (result: Result) => void
       ),
     onSuccess: (result) => {
       setConfirming(null);
+      // The page shows the decision at once (the detail is not fetched again: each fetch issues
+      // and audits new file links).
+      queryClient.setQueryData<Detail>(["trainer-submission", detailId], (old) =>
+        old ? { ...old, status: result.status, feedback: result.feedback, reviewed_by: result.reviewed_by, reviewed_at: result.reviewed_at } : old,
+      );
       onDone(result);
       void queryClient.invalidateQueries({ queryKey: ["trainer-queue"] });
       void queryClient.invalidateQueries({ queryKey: ["trainer-queue-projects"] });
@@ -286,28 +291,28 @@ function ReviewForm({ s, onDone }: { s: Detail; onDone: (result: Result) => void
     <Card withBorder padding="lg">
       <form aria-label="Review this attempt" noValidate onSubmit={form.handleSubmit((values) => setConfirming(values))}>
         <Stack>
-        <Controller
-          control={form.control}
-          name="decision"
-          render={({ field }) => (
-            <Radio.Group label="Decision" value={field.value ?? null} onChange={field.onChange} error={errors.decision?.message} required>
-              <Stack gap="xs" mt="xs">
-                <Radio value="approve" label="Approve" description="The deliverable is done; when the project's required deliverables are all approved, the next project unlocks." />
-                <Radio value="request_changes" label="Request changes" description="The student sees your feedback and submits again." />
-              </Stack>
-            </Radio.Group>
-          )}
-        />
-        <Textarea
-          label="Feedback"
-          description="Required when you request changes. The student reads it on their project page and by email."
-          rows={5}
-          {...form.register("feedback")}
-          error={errors.feedback?.message}
-        />
-        <Group>
-          <Button type="submit">Review…</Button>
-        </Group>
+          <Controller
+            control={form.control}
+            name="decision"
+            render={({ field }) => (
+              <Radio.Group label="Decision" value={field.value ?? null} onChange={field.onChange} error={errors.decision?.message} required>
+                <Stack gap="xs" mt="xs">
+                  <Radio value="approve" label="Approve" description="The deliverable is done; when the project's required deliverables are all approved, the next project unlocks." />
+                  <Radio value="request_changes" label="Request changes" description="The student sees your feedback and submits again." />
+                </Stack>
+              </Radio.Group>
+            )}
+          />
+          <Textarea
+            label="Feedback"
+            description="Required when you request changes. The student reads it on their project page and by email."
+            rows={5}
+            {...form.register("feedback")}
+            error={errors.feedback?.message}
+          />
+          <Group>
+            <Button type="submit">Review…</Button>
+          </Group>
         </Stack>
       </form>
       <Modal
