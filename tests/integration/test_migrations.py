@@ -47,6 +47,8 @@ TABLES = {
     "stats_enrollments_daily",
     "stats_provisioning_daily",
     "stats_refunds_daily",
+    "stats_submission_hist",
+    "stats_students",
 }
 
 
