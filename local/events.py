@@ -82,7 +82,9 @@ def http_api_event(
         if params:
             event["pathParameters"] = params
     if body is not None:
-        event["body"] = base64.b64encode(body).decode() if is_base64 else body
+        event["body"] = (
+            base64.b64encode(body.encode() if isinstance(body, str) else body).decode() if is_base64 else body
+        )
     if claims is not None:
         # Claims made up by a test or the bench stand for a token issued now. Real tokens (the
         # local server's, verified by local/jwt_check.py) always carry their own ``iat``.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,7 @@ class GitHubEmulator:
             },
         )
 
-    def _control(self, endpoint: str, request: Request, args: dict[str, str]) -> Response:
+    def _control(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
         body = request.get_json(silent=True) or {}
         if endpoint == "create_repo":
             if not body.get("owner") or not body.get("repo"):

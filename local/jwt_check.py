@@ -61,14 +61,14 @@ class JwtCheck:
             if self._keys is None:
                 response = requests.get(self.jwks_url, timeout=10)
                 response.raise_for_status()
-                self._keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(response.json()).keys}
+                self._keys = {str(key.key_id): key for key in jwt.PyJWKSet.from_dict(response.json()).keys}
             return self._keys
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims, or ``Unauthorized``."""
         try:
             header = jwt.get_unverified_header(token)
-            key = self._signing_keys().get(header.get("kid"))
+            key = self._signing_keys().get(str(header.get("kid")))
             if key is None or header.get("alg") != "RS256":
                 raise Unauthorized("unknown signing key")
             claims = jwt.decode(

@@ -23,6 +23,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -85,7 +86,7 @@ class PgBouncer:
 
     def _config(self) -> str:
         server = conninfo_to_dict(self.server_url)
-        target = {
+        target: dict[str, Any] = {
             "host": server.get("host") or "127.0.0.1",
             "port": server.get("port") or 5432,
             "user": server.get("user") or pwd.getpwuid(os.getuid()).pw_name,
@@ -123,7 +124,7 @@ class PgBouncer:
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
-        probe = self.url(conninfo_to_dict(self.server_url).get("dbname") or "postgres")
+        probe = self.url(str(conninfo_to_dict(self.server_url).get("dbname") or "postgres"))
         while True:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"pgbouncer exited with {self.process.returncode}:\n{self.log()}")

@@ -64,4 +64,4 @@ def _embedded(directory: Path) -> Server:
     server = get_server(directory, cleanup_mode="stop")
     params = conninfo_to_dict(server.get_uri())
     params["dbname"] = "postgres"
-    return Server(make_conninfo(**params), "embedded")
+    return Server(make_conninfo("", **params), "embedded")

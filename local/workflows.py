@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ _SOURCES = (
 )
 
 
-def extract(template: dict[str, Any]) -> dict[str, Any]:
+def extract(template: Mapping[str, Any]) -> dict[str, Any]:
     """From a synthesized template: each machine's ``DefinitionString`` (an ``Fn::Join``) and the
     step name of every Lambda the definitions reference."""
     resources = template["Resources"]

@@ -18,7 +18,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +104,7 @@ def _int(params: dict[str, Any], name: str, *, required: bool = False) -> int | 
             raise StripeError(400, f"Missing required param: {name}.", code="parameter_missing", param=name)
         return None
     try:
-        return int(value)
+        return int(str(value))
     except (TypeError, ValueError):
         raise StripeError(400, f"Invalid integer: {value}", code="parameter_invalid_integer", param=name) from None
 
@@ -210,7 +210,7 @@ class StripeEmulator:
         self._state = _State()
         # One worker keeps API-triggered deliveries in order, like a queue.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stripe-webhooks")
-        self._pending: list[Future[None]] = []
+        self._pending: list[Future[Any]] = []
         self._http = requests.Session()
         api: list[tuple[str, str, Callable[..., tuple[int, dict[str, Any]]]]] = [
             ("POST", "/v1/checkout/sessions", self._create_session),
@@ -269,7 +269,7 @@ class StripeEmulator:
     def _error(self, exc: StripeError) -> Response:
         return self._json(exc.status, {"error": exc.body})
 
-    def _api_call(self, request: Request, handler: Callable[..., Any], args: dict[str, str]) -> Response:
+    def _api_call(self, request: Request, handler: Callable[..., Any], args: Mapping[str, Any]) -> Response:
         key = self._authenticate(request)
         source = request.form if request.method == "POST" else request.args
         params = parse_form(list(source.items(multi=True)))

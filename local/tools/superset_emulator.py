@@ -230,7 +230,7 @@ class _Rison:
             return constants[kind]
         if ch == "'":
             self.i += 1
-            out = []
+            out: list[str] = []
             while True:
                 c = self._next()
                 if c == "'":
@@ -943,7 +943,7 @@ class SupersetEmulator:
         self._protect(request, "can_read", "Security")
         session = request.cookies.get("session")
         token = self._state["sessions"].get(session) if session else None
-        if token is None:
+        if session is None or token is None:
             session, token = secrets.token_urlsafe(24), secrets.token_hex(20)
             self._state["sessions"][session] = token
         response = _json(200, {"result": token})
