@@ -191,10 +191,16 @@ class AdminRevenue(BaseModel):
     net_cents: int
 
 
+APPROXIMATE = (
+    "From a log-scale histogram: within 1 % of the exact percentile (percentile_cont over the submissions), "
+    "or half a second."
+)
+
+
 class AdminReviewTurnaround(BaseModel):
     decided: int = Field(description="Submissions approved or sent back for changes.")
-    median_seconds: float | None
-    p90_seconds: float | None
+    median_seconds: float | None = Field(description=f"Median turnaround, submitted to decided. {APPROXIMATE}")
+    p90_seconds: float | None = Field(description=f"90th percentile turnaround. {APPROXIMATE}")
 
 
 class RevenuePoint(BaseModel):
@@ -224,15 +230,17 @@ class ReviewPoint(BaseModel):
     decided: int
     approved: int
     changes_requested: int
-    median_turnaround_seconds: float | None
-    p90_turnaround_seconds: float | None
+    median_turnaround_seconds: float | None = Field(description=f"Submitted to decided. {APPROXIMATE}")
+    p90_turnaround_seconds: float | None = Field(description=f"Submitted to decided. {APPROXIMATE}")
 
 
 class WaitingPoint(BaseModel):
     bucket: date = Field(description="When the submissions came in.")
     submitted: int
     pending: int = Field(description="Of these, still waiting for a review.")
-    median_wait_seconds: float | None = Field(description="Until decided or superseded; until now while pending.")
+    median_wait_seconds: float | None = Field(
+        description=f"Until decided or superseded; until now while pending. {APPROXIMATE}"
+    )
     longest_pending_seconds: float | None
 
 

@@ -1364,9 +1364,15 @@ export interface components {
              * @description Submissions approved or sent back for changes.
              */
             decided: number;
-            /** Median Seconds */
+            /**
+             * Median Seconds
+             * @description Median turnaround, submitted to decided. From a log-scale histogram: within 1 % of the exact percentile (percentile_cont over the submissions), or half a second.
+             */
             median_seconds: number | null;
-            /** P90 Seconds */
+            /**
+             * P90 Seconds
+             * @description 90th percentile turnaround. From a log-scale histogram: within 1 % of the exact percentile (percentile_cont over the submissions), or half a second.
+             */
             p90_seconds: number | null;
         };
         /** AdminStats */
@@ -2850,9 +2856,15 @@ export interface components {
             changes_requested: number;
             /** Decided */
             decided: number;
-            /** Median Turnaround Seconds */
+            /**
+             * Median Turnaround Seconds
+             * @description Submitted to decided. From a log-scale histogram: within 1 % of the exact percentile (percentile_cont over the submissions), or half a second.
+             */
             median_turnaround_seconds: number | null;
-            /** P90 Turnaround Seconds */
+            /**
+             * P90 Turnaround Seconds
+             * @description Submitted to decided. From a log-scale histogram: within 1 % of the exact percentile (percentile_cont over the submissions), or half a second.
+             */
             p90_turnaround_seconds: number | null;
         };
         /** ReviewRequest */
@@ -3485,7 +3497,7 @@ export interface components {
             longest_pending_seconds: number | null;
             /**
              * Median Wait Seconds
-             * @description Until decided or superseded; until now while pending.
+             * @description Until decided or superseded; until now while pending. From a log-scale histogram: within 1 % of the exact percentile (percentile_cont over the submissions), or half a second.
              */
             median_wait_seconds: number | null;
             /**
