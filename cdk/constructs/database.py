@@ -21,6 +21,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from cdk.constructs.cfn import required
 from cdk.constructs.nag import acknowledge
 from cdk.constructs.network import DATA_SUBNETS, EGRESS_SUBNETS, INTERNAL_SUBNETS, Endpoints
 from cdk.constructs.python_function import PythonFunction
@@ -173,7 +174,7 @@ class Database(Construct):
                 removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if production else RemovalPolicy.DESTROY,
             )
             self.instance.node.add_dependency(group)
-        self.secret = self.instance.secret
+        self.secret = required(self.instance.secret, "the database's generated master secret")
         # The rotation function calls Secrets Manager through its interface endpoint (private DNS).
         # No rotation when the schedule is created: the first deploy's migrations read the secret
         # while CloudFormation creates it, and an immediate rotation would change the password

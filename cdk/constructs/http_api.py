@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import jsii
 from aws_cdk import Duration, RemovalPolicy
@@ -24,6 +25,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from apranova import cors, routes
+from cdk.constructs.cfn import resource_of
 from cdk.constructs.nag import acknowledge
 
 # One JSON object per request. Deliberately without the query string, headers or the
@@ -216,7 +218,7 @@ class HttpApi(Construct):
             }
             # API Gateway refuses settings for a route key that does not exist yet.
             self.stage.node.add_dependency(self.routes[key])
-        cfn_stage: apigwv2.CfnStage = self.stage.node.default_child
+        cfn_stage = cast(apigwv2.CfnStage, resource_of(self.stage))
         cfn_stage.route_settings = settings
 
     @property

@@ -12,6 +12,7 @@ from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
 from apranova import user_pool_settings as settings
+from cdk.constructs.cfn import resource_of
 from cdk.constructs.nag import acknowledge
 
 
@@ -95,7 +96,7 @@ class Identity(Construct):
         )
         if ses_sender_arn:
             # The L2 builds the identity ARN from this stack's account: use the operator's exactly.
-            pool = self.user_pool.node.default_child
+            pool = resource_of(self.user_pool)
             pool.add_property_override("EmailConfiguration.SourceArn", ses_sender_arn)
         acknowledge(
             self.user_pool,

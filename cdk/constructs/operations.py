@@ -282,10 +282,10 @@ class Operations(NestedStack):
         )
 
     @staticmethod
-    def _dead_letter_queues(everything: Iterable[IConstruct], queues: list[sqs.Queue]) -> set[sqs.Queue]:
+    def _dead_letter_queues(everything: Iterable[IConstruct], queues: list[sqs.Queue]) -> set[sqs.IQueue]:
         """Queues that receive what failed: the schedules' queue, any queue's or function's
         dead-letter queue, any queue named as one."""
-        found: set[sqs.Queue] = set()
+        found: set[sqs.IQueue] = set()
         for construct in everything:
             if isinstance(construct, Schedules):
                 found.add(construct.dead_letters)

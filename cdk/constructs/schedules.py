@@ -20,6 +20,7 @@ from aws_cdk import aws_scheduler_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from cdk.constructs.cfn import resource_of
 from cdk.constructs.nag import acknowledge
 
 
@@ -79,7 +80,7 @@ class Schedules(Construct):
             max_event_age=max_event_age,
             on_failure=destinations.SqsDestination(self.dead_letters),
         )
-        function_id = Stack.of(self).get_logical_id(function.node.default_child)
+        function_id = Stack.of(self).get_logical_id(resource_of(function))
         acknowledge(
             role,
             f"AwsSolutions-IAM5[Resource::<{function_id}.Arn>:*]",

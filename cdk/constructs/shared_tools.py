@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +60,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from apranova import tls
+from cdk.constructs.cfn import required
 from cdk.constructs.database import PORT, VPC_CIDR
 from cdk.constructs.nag import acknowledge
 
@@ -312,7 +313,11 @@ class SharedTools(NestedStack):
         )
         private = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         self.services: dict[str, ecs.FargateService] = {}
-        builders = {"superset": self._superset, "prefect": self._prefect, "jupyterhub": self._jupyterhub}
+        builders: dict[str, Callable[..., ecs.FargateTaskDefinition]] = {
+            "superset": self._superset,
+            "prefect": self._prefect,
+            "jupyterhub": self._jupyterhub,
+        }
         for tool in built_tools:
             task = builders[tool](app_database_host=app_database_host, workspace_cluster=workspace_cluster, vpc=vpc)
             self.services[tool] = self._service(tool, task, private, production)
@@ -361,7 +366,9 @@ class SharedTools(NestedStack):
             )
             self.load_balancer.log_access_logs(access_logs, prefix="front-door")
         # The proxy trusts identity tokens signed for this load balancer only.
-        self.proxy_task.default_container.add_environment("LOAD_BALANCER_ARN", self.load_balancer.load_balancer_arn)
+        required(self.proxy_task.default_container, "the proxy's container").add_environment(
+            "LOAD_BALANCER_ARN", self.load_balancer.load_balancer_arn
+        )
         self.certificate = self._certificate(front_door)
         self.listener = self.load_balancer.add_listener(
             "Https",
@@ -400,7 +407,7 @@ class SharedTools(NestedStack):
         priority = 1
         for service, fargate in self.services.items():
             host = f"{TOOL_HOSTS[service]}.{front_door.domain}"
-            group = elbv2.ApplicationTargetGroup(
+            targets = elbv2.ApplicationTargetGroup(
                 self,
                 f"{service.capitalize()}Targets",
                 vpc=vpc,
@@ -419,7 +426,7 @@ class SharedTools(NestedStack):
                         elbv2.ListenerCondition.host_headers([host]),
                         elbv2.ListenerCondition.path_patterns([path]),
                     ],
-                    action=elbv2.ListenerAction.forward([group]),
+                    action=elbv2.ListenerAction.forward([targets]),
                 )
                 priority += 1
             self.listener.add_action(
@@ -432,7 +439,7 @@ class SharedTools(NestedStack):
                     user_pool_domain=self.auth_domain,
                     scope="openid email",
                     session_timeout=Duration.hours(8),
-                    next=elbv2.ListenerAction.forward([group]),
+                    next=elbv2.ListenerAction.forward([targets]),
                 ),
             )
             priority += 1

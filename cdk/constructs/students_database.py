@@ -30,6 +30,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from cdk.constructs.cfn import required
 from cdk.constructs.database import LOG_EXPORTS, PORT
 from cdk.constructs.nag import acknowledge
 from cdk.constructs.network import DATA_SUBNETS, EGRESS_SUBNETS, INTERNAL_SUBNETS
@@ -128,7 +129,7 @@ class StudentsDatabase(NestedStack):
                 removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if production else RemovalPolicy.DESTROY,
             )
             self.instance.node.add_dependency(group)
-        self.secret = self.instance.secret
+        self.secret = required(self.instance.secret, "the students' instance's generated master secret")
         # As the application's: no rotation when the schedule is created (the first deploy's
         # migration reads the secret meanwhile); Secrets Manager only tests the function then.
         self.rotation = self.instance.add_rotation_single_user(

@@ -60,7 +60,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from aws_cdk import custom_resources as cr
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from apranova import cors
 from cdk.constructs.bundling import ROOT, UNUSED_IMAGE, tree_hash
@@ -436,7 +436,7 @@ class WebHosting(NestedStack):
                     _acknowledge_either(child, finding, reason)
 
 
-def _acknowledge_either(scope: Construct, finding: str, reason: str) -> None:
+def _acknowledge_either(scope: IConstruct, finding: str, reason: str) -> None:
     """A nested stack's template keeps the pseudo parameters (``<AWS::Partition>``) where a pinned
     stage's parent has their values: the finding as written, and as ``acknowledge`` renders it."""
     acknowledge(scope, finding, reason)

@@ -33,6 +33,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from apranova.workflow_inputs import STATE_FIELDS
+from cdk.constructs.cfn import resource_of
 from cdk.constructs.nag import acknowledge
 from functions.provision.catalog import DP_TOOLS, FSD_TOOLS, LAMBDA_SERVICE_ERRORS, TOOL_STEPS, TRANSIENT_ERRORS
 
@@ -139,7 +140,7 @@ class Workflows(Construct):
             if tool in after:
                 continue  # runs in the branch of the tool it follows
             followers = [t for t, needed in after.items() if needed == tool]
-            branch: sfn.IChainable = tasks_by_tool[tool]
+            branch = sfn.Chain.start(tasks_by_tool[tool])
             for follower in followers:
                 branch = branch.next(tasks_by_tool[follower])
             parallel.branch(branch)
@@ -259,7 +260,7 @@ class Workflows(Construct):
             "Logs delivery actions Step Functions needs to log to its log group.",
         )
         for step in self._steps.values():
-            stack_id = Stack.of(self).get_logical_id(step.node.default_child)
+            stack_id = Stack.of(self).get_logical_id(resource_of(step))
             acknowledge(
                 machine.role,
                 f"AwsSolutions-IAM5[Resource::<{stack_id}.Arn>:*]",

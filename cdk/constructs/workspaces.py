@@ -45,6 +45,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk.constructs.cfn import resource_of
 from cdk.constructs.nag import acknowledge
 from cdk.constructs.student_tools import StudentTools
 
@@ -422,7 +423,7 @@ class Workspaces(Construct):
 
     @property
     def _cluster_id(self) -> str:
-        return Stack.of(self).get_logical_id(self.cluster.node.default_child)
+        return Stack.of(self).get_logical_id(resource_of(self.cluster))
 
     def _pull_through_cache(self, secret_arn: str) -> None:
         """The image through an ECR pull-through cache of Docker Hub (``dockerhub-<stage>/...`` in

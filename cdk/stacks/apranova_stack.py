@@ -18,6 +18,7 @@ from constructs import Construct
 
 from apranova import inventory, routes
 from apranova.inventory import Network
+from cdk.constructs.cfn import resource_of
 from cdk.constructs.common_layer import CommonLayer
 from cdk.constructs.database import APP_USER, PORT, Database
 from cdk.constructs.email import PLACEHOLDER_SENDER, Email
@@ -427,7 +428,7 @@ class ApraNovaStack(Stack):
             # Only the functions' code: their security groups are referenced by the proxy's rules.
             # Every function that reads the database waits for the schema it expects.
             execute_before=[
-                fn.function.node.default_child
+                resource_of(fn.function)
                 for fn in [
                     *self.functions.values(),
                     *self.steps.values(),
@@ -769,7 +770,7 @@ class ApraNovaStack(Stack):
         acknowledge(
             job.role,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-            f"<{self.get_logical_id(self.workflows.enrollment.node.default_child)}.Name>:*]",
+            f"<{self.get_logical_id(resource_of(self.workflows.enrollment))}.Name>:*]",
             "The reconcile job reads the status of the enrollment runs paid payments started (named after "
             "each payment, unknown to the template) before it starts a failed one again; DescribeExecution "
             "only, on this one state machine's executions.",
@@ -985,7 +986,7 @@ class ApraNovaStack(Stack):
         acknowledge(
             purge.role,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-            f"<{self.get_logical_id(self.workflows.deprovision.node.default_child)}.Name>:*]",
+            f"<{self.get_logical_id(resource_of(self.workflows.deprovision))}.Name>:*]",
             "The purge polls the deprovision executions it started (named after each deletion request, "
             "unknown to the template); DescribeExecution only, on this one state machine's executions.",
         )
@@ -1010,8 +1011,7 @@ class ApraNovaStack(Stack):
         for role in (worker.role, purge.role, sweep.role, *([api.role] if api is not None else [])):
             acknowledge(
                 role,
-                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(exports.node.default_child)}.Arn>/"
-                f"{EXPORTS_PREFIX}*]",
+                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(resource_of(exports))}.Arn>/{EXPORTS_PREFIX}*]",
                 "Exports are exports/<user id>/<export id>.zip, one key per request; the code touches only "
                 "the calling or purged person's own keys (checked in the service), so the role needs the "
                 "exports prefix, nothing else in the bucket.",
@@ -1019,8 +1019,7 @@ class ApraNovaStack(Stack):
         for role in (worker.role, purge.role, sweep.role):
             acknowledge(
                 role,
-                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(uploads.node.default_child)}.Arn>/"
-                f"{SUBMISSIONS_PREFIX}*]",
+                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(resource_of(uploads))}.Arn>/{SUBMISSIONS_PREFIX}*]",
                 "Students' files are submissions/<user id>/...; the export reads and the purge and sweep "
                 "delete one person's prefix at a time, so the role needs the submissions prefix only.",
             )
@@ -1053,7 +1052,7 @@ class ApraNovaStack(Stack):
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[bucket.arn_for_objects("*")])
         )
-        bucket_id = self.get_logical_id(bucket.node.default_child)
+        bucket_id = self.get_logical_id(resource_of(bucket))
         acknowledge(
             role,
             f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]",
@@ -1073,7 +1072,7 @@ class ApraNovaStack(Stack):
             )
             acknowledge(
                 role,
-                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(datasets.node.default_child)}.Arn>/*]",
+                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(resource_of(datasets))}.Arn>/*]",
                 "The curriculum function signs download links for the course datasets, whose keys the "
                 "seed chooses, in a bucket that holds nothing but those datasets; read only, and the "
                 "service signs only the dataset of a project the student may open.",
@@ -1095,8 +1094,7 @@ class ApraNovaStack(Stack):
             )
             acknowledge(
                 role,
-                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(uploads.node.default_child)}.Arn>/"
-                f"{SUBMISSIONS_PREFIX}*]",
+                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(resource_of(uploads))}.Arn>/{SUBMISSIONS_PREFIX}*]",
                 "Students' files live under submissions/<user id>/<deliverable id>/<random id>/, keys "
                 "made per upload; the function signs upload forms and download links and checks an "
                 "upload, for the calling student's own prefix only (checked in the service), so the "
@@ -1113,8 +1111,7 @@ class ApraNovaStack(Stack):
             )
             acknowledge(
                 role,
-                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(uploads.node.default_child)}.Arn>/"
-                f"{SUBMISSIONS_PREFIX}*]",
+                f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(resource_of(uploads))}.Arn>/{SUBMISSIONS_PREFIX}*]",
                 "A reviewer opens the file of a submission by any student they review; the service "
                 "signs a link only for a submission of the caller's own students (admins: any), so "
                 "the role reads the submissions prefix, nothing else in the bucket, and writes nothing.",
