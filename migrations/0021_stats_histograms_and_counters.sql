@@ -5,8 +5,9 @@
 --    submissions as 0020's rollups are (the statement's new rows added, its old rows subtracted, in
 --    the facts' transaction): the review turnaround of decided submissions by the day and the ISO
 --    week of reviewed_at and for all time; the wait of submissions that no longer wait (decided or
---    superseded) by the day and week of submitted_at, with still-pending submissions counted as
---    such (bin -1). A percentile is read from the summed bins of its bucket: a value of bin k >= 1
+--    superseded) by the day and week of submitted_at, and still-pending submissions by the hour they
+--    came in (and for all time: the queue's length). A percentile is read from the summed bins of
+--    its bucket: a value of bin k >= 1
 --    (seconds in [g^(k-1), g^k), g = 101/99) is taken as 2 g^k / (1 + g), within 1 % of it; under a
 --    second (bin 0) as half a second. Interpolating between two such values keeps the bound, so a
 --    percentile is within 1 % (or half a second) of percentile_cont over the facts.
@@ -18,8 +19,9 @@
 --    committed and seen), and a partial index of the ENROLLED students without one: the count reads
 --    that small set. The copy does not bump users.updated_at.
 --
--- What still changes every second (the wait of submissions pending now, the oldest pending) is read
--- from the pending entries of submissions_status_submitted (0007), the review queue's own index.
+-- A pending submission's wait runs until now: the reader takes those pending for more than 50 hours
+-- at the middle of their hour (within 1 %), and reads the younger ones, and each bucket's oldest
+-- pending, from the pending entries of submissions_status_submitted (0007), the queue's own index.
 
 CREATE FUNCTION stats_seconds_bin(seconds double precision) RETURNS smallint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -43,7 +45,7 @@ CREATE TABLE stats_submission_hist (
     PRIMARY KEY (series, grain, period, status, bin)
 );
 COMMENT ON TABLE stats_submission_hist IS
-    'Submissions per series (review: decided, by reviewed_at; wait: by submitted_at), grain (UTC day, ISO week, all time: -infinity), status and duration bin (stats_seconds_bin; -1 none, as while pending), kept by trigger (migration 0021). No personal data.';
+    'Submissions per series (review: decided, by reviewed_at; wait: by submitted_at), grain (UTC day, ISO week, all time: -infinity), status and bin: the duration''s (stats_seconds_bin), or for PENDING the hour since the period''s start they came in (-1 for all time); kept by trigger (migration 0021). No personal data.';
 
 CREATE TABLE stats_students (
     track_id integer  NOT NULL,  -- 0: no track yet
@@ -56,10 +58,14 @@ COMMENT ON TABLE stats_students IS
     'Students not deleted, per track (0: none yet) and enrollment status, in 16 shards by user id (kept by trigger, migration 0021). No personal data.';
 
 
--- The rows a statement's submissions count, with a sign (+1 new, -1 old), for each grain. A
--- transition table can only be named by the events that have one, so an update (both) and a truncate
--- share one function, and insert and delete have their own; the statements are static (planned once
--- per session) and the same definitions fill the table from the facts below.
+-- The rows a statement's submissions count, with a sign (+1 new, -1 old), for each grain: a decided
+-- submission's turnaround bin (review), a submission no longer waiting its wait bin (wait); a pending
+-- one is counted by the hour it came in (bin: hours since the start of its day or week; -1 for all
+-- time), as its wait runs until now: the reader takes the hour's middle for those pending for more
+-- than 50 hours (within 1 %) and reads the younger ones from the queue's index. A transition table
+-- can only be named by the events that have one, so an update (both) and a truncate share one
+-- function, insert and delete have their own; the statements are static (planned once per session)
+-- and the same definitions fill the table from the facts below.
 CREATE FUNCTION stats_submission_apply() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -70,37 +76,41 @@ BEGIN
     INSERT INTO stats_submission_hist AS s (series, grain, period, status, bin, count)
     SELECT series, grain, period, status, bin, sum(n)
     FROM (
-        SELECT r.series, g.grain,
-               CASE g.grain WHEN 'day' THEN r.day WHEN 'week' THEN date_trunc('week', r.day)::date
-                            ELSE '-infinity'::date END AS period,
-               r.status, r.bin, r.n
+        SELECT r.series, g.grain, p.period, r.status,
+               CASE WHEN r.series = 'wait' AND r.status = 'PENDING' THEN
+                   CASE WHEN g.grain = 'all' THEN -1
+                        ELSE floor(extract(epoch FROM r.ts - p.period::timestamp) / 3600) END
+               ELSE r.bin END::smallint AS bin,
+               r.n
         FROM (
-            SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, status,
-                   stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, 1 AS n
-            FROM stats_new_rows
-            WHERE TG_OP <> 'DELETE' AND status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
-            UNION ALL
-            SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, status,
-                   CASE WHEN status = 'PENDING' THEN -1 ELSE stats_seconds_bin(extract(epoch FROM (
-                       CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision)
-                   END, 1
-            FROM stats_new_rows
-            WHERE TG_OP <> 'DELETE'
-            UNION ALL
-            SELECT 'review', (reviewed_at AT TIME ZONE 'UTC')::date, status,
-                   stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision), -1
-            FROM stats_old_rows
-            WHERE TG_OP <> 'INSERT' AND status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
-            UNION ALL
-            SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, status,
-                   CASE WHEN status = 'PENDING' THEN -1 ELSE stats_seconds_bin(extract(epoch FROM (
-                       CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision)
-                   END, -1
-            FROM stats_old_rows
-            WHERE TG_OP <> 'INSERT'
+                SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
+                       stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, 1 AS n
+                FROM stats_new_rows
+                WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
+                UNION ALL
+                SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
+                       stats_seconds_bin(extract(epoch FROM (
+                           CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision),
+                       1
+                FROM stats_new_rows
+                UNION ALL
+                SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
+                       stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, -1 AS n
+                FROM stats_old_rows
+                WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
+                UNION ALL
+                SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
+                       stats_seconds_bin(extract(epoch FROM (
+                           CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision),
+                       -1
+                FROM stats_old_rows
         ) r
         CROSS JOIN (VALUES ('day'), ('week'), ('all')) g (grain)
-        WHERE r.series = 'review' OR g.grain <> 'all'
+        CROSS JOIN LATERAL (
+            SELECT CASE g.grain WHEN 'day' THEN r.day WHEN 'week' THEN date_trunc('week', r.day)::date
+                                ELSE '-infinity'::date END AS period
+        ) p
+        WHERE r.series = 'review' OR g.grain <> 'all' OR r.status = 'PENDING'
     ) d
     GROUP BY series, grain, period, status, bin HAVING sum(n) <> 0
     ORDER BY series, grain, period, status, bin
@@ -115,24 +125,30 @@ BEGIN
     INSERT INTO stats_submission_hist AS s (series, grain, period, status, bin, count)
     SELECT series, grain, period, status, bin, sum(n)
     FROM (
-        SELECT r.series, g.grain,
-               CASE g.grain WHEN 'day' THEN r.day WHEN 'week' THEN date_trunc('week', r.day)::date
-                            ELSE '-infinity'::date END AS period,
-               r.status, r.bin, r.n
+        SELECT r.series, g.grain, p.period, r.status,
+               CASE WHEN r.series = 'wait' AND r.status = 'PENDING' THEN
+                   CASE WHEN g.grain = 'all' THEN -1
+                        ELSE floor(extract(epoch FROM r.ts - p.period::timestamp) / 3600) END
+               ELSE r.bin END::smallint AS bin,
+               r.n
         FROM (
-            SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, status,
-                   stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, 1 AS n
-            FROM stats_new_rows
-            WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
-            UNION ALL
-            SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, status,
-                   CASE WHEN status = 'PENDING' THEN -1 ELSE stats_seconds_bin(extract(epoch FROM (
-                       CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision)
-                   END, 1
-            FROM stats_new_rows
+                SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
+                       stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, 1 AS n
+                FROM stats_new_rows
+                WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
+                UNION ALL
+                SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
+                       stats_seconds_bin(extract(epoch FROM (
+                           CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision),
+                       1
+                FROM stats_new_rows
         ) r
         CROSS JOIN (VALUES ('day'), ('week'), ('all')) g (grain)
-        WHERE r.series = 'review' OR g.grain <> 'all'
+        CROSS JOIN LATERAL (
+            SELECT CASE g.grain WHEN 'day' THEN r.day WHEN 'week' THEN date_trunc('week', r.day)::date
+                                ELSE '-infinity'::date END AS period
+        ) p
+        WHERE r.series = 'review' OR g.grain <> 'all' OR r.status = 'PENDING'
     ) d
     GROUP BY series, grain, period, status, bin HAVING sum(n) <> 0
     ORDER BY series, grain, period, status, bin
@@ -147,24 +163,30 @@ BEGIN
     INSERT INTO stats_submission_hist AS s (series, grain, period, status, bin, count)
     SELECT series, grain, period, status, bin, sum(n)
     FROM (
-        SELECT r.series, g.grain,
-               CASE g.grain WHEN 'day' THEN r.day WHEN 'week' THEN date_trunc('week', r.day)::date
-                            ELSE '-infinity'::date END AS period,
-               r.status, r.bin, r.n
+        SELECT r.series, g.grain, p.period, r.status,
+               CASE WHEN r.series = 'wait' AND r.status = 'PENDING' THEN
+                   CASE WHEN g.grain = 'all' THEN -1
+                        ELSE floor(extract(epoch FROM r.ts - p.period::timestamp) / 3600) END
+               ELSE r.bin END::smallint AS bin,
+               r.n
         FROM (
-            SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, status,
-                   stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, -1 AS n
-            FROM stats_old_rows
-            WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
-            UNION ALL
-            SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, status,
-                   CASE WHEN status = 'PENDING' THEN -1 ELSE stats_seconds_bin(extract(epoch FROM (
-                       CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision)
-                   END, -1
-            FROM stats_old_rows
+                SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
+                       stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, -1 AS n
+                FROM stats_old_rows
+                WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
+                UNION ALL
+                SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
+                       stats_seconds_bin(extract(epoch FROM (
+                           CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision),
+                       -1
+                FROM stats_old_rows
         ) r
         CROSS JOIN (VALUES ('day'), ('week'), ('all')) g (grain)
-        WHERE r.series = 'review' OR g.grain <> 'all'
+        CROSS JOIN LATERAL (
+            SELECT CASE g.grain WHEN 'day' THEN r.day WHEN 'week' THEN date_trunc('week', r.day)::date
+                                ELSE '-infinity'::date END AS period
+        ) p
+        WHERE r.series = 'review' OR g.grain <> 'all' OR r.status = 'PENDING'
     ) d
     GROUP BY series, grain, period, status, bin HAVING sum(n) <> 0
     ORDER BY series, grain, period, status, bin
@@ -187,24 +209,30 @@ CREATE TRIGGER stats_submission_truncate AFTER TRUNCATE ON submissions
 INSERT INTO stats_submission_hist (series, grain, period, status, bin, count)
 SELECT series, grain, period, status, bin, sum(n)
 FROM (
-    SELECT r.series, g.grain,
-           CASE g.grain WHEN 'day' THEN r.day WHEN 'week' THEN date_trunc('week', r.day)::date
-                        ELSE '-infinity'::date END AS period,
-           r.status, r.bin, r.n
+    SELECT r.series, g.grain, p.period, r.status,
+           CASE WHEN r.series = 'wait' AND r.status = 'PENDING' THEN
+               CASE WHEN g.grain = 'all' THEN -1
+                    ELSE floor(extract(epoch FROM r.ts - p.period::timestamp) / 3600) END
+           ELSE r.bin END::smallint AS bin,
+           r.n
     FROM (
-        SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, status,
-               stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, 1 AS n
-        FROM submissions
-        WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
-        UNION ALL
-        SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, status,
-               CASE WHEN status = 'PENDING' THEN -1 ELSE stats_seconds_bin(extract(epoch FROM (
-                   CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision)
-               END, 1
-        FROM submissions
+            SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
+                   stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, 1 AS n
+            FROM submissions
+            WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
+            UNION ALL
+            SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
+                   stats_seconds_bin(extract(epoch FROM (
+                       CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision),
+                   1
+            FROM submissions
     ) r
     CROSS JOIN (VALUES ('day'), ('week'), ('all')) g (grain)
-    WHERE r.series = 'review' OR g.grain <> 'all'
+    CROSS JOIN LATERAL (
+        SELECT CASE g.grain WHEN 'day' THEN r.day WHEN 'week' THEN date_trunc('week', r.day)::date
+                            ELSE '-infinity'::date END AS period
+    ) p
+    WHERE r.series = 'review' OR g.grain <> 'all' OR r.status = 'PENDING'
 ) d
 GROUP BY series, grain, period, status, bin;
 

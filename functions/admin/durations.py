@@ -42,18 +42,28 @@ def bin_value(k: int) -> float:
 def percentile(counts: Mapping[int, int], p: float) -> float | None:
     """``percentile_cont(p)`` over a histogram {bin: count} (bin -1 is no duration and is skipped);
     None when it holds no duration."""
-    bins = sorted((k, n) for k, n in counts.items() if k != -1 and n > 0)
-    total = sum(n for _, n in bins)
+    return percentile_of_values(bin_values(counts), p)
+
+
+def bin_values(counts: Mapping[int, int]) -> dict[float, int]:
+    """{value: count} of a histogram's bins (bin -1 skipped)."""
+    return {bin_value(k): n for k, n in counts.items() if k != -1}
+
+
+def percentile_of_values(counts: Mapping[float, int], p: float) -> float | None:
+    """``percentile_cont(p)`` over values with their counts ({value: count}); None when empty."""
+    ordered = sorted((v, n) for v, n in counts.items() if n > 0)
+    total = sum(n for _, n in ordered)
     if total == 0:
         return None
     rank = p * (total - 1)
     low, high = math.floor(rank), math.ceil(rank)
     values: dict[int, float] = {}
     seen = 0
-    for k, n in bins:
+    for value, n in ordered:
         for wanted in (low, high):
             if wanted not in values and seen <= wanted < seen + n:
-                values[wanted] = bin_value(k)
+                values[wanted] = value
         seen += n
         if high in values:
             break

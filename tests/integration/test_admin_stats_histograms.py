@@ -104,8 +104,8 @@ def within_bound(answered: float | None, exact: Any) -> bool:
     return abs(answered - exact) <= durations.RELATIVE_ERROR * abs(exact) + durations.ABSOLUTE_ERROR_SECONDS + 1e-6
 
 
-def assert_matches_the_facts(w: World, admin: dict[str, Any]) -> dict[str, Any]:
-    """Totals and both buckets' review and waiting series against the facts; returns the day series."""
+def assert_matches_the_facts(w: World, admin: dict[str, Any], first: date = FIRST, last: date = LAST) -> dict[str, Any]:
+    """Totals and both buckets' review and waiting series against the facts; returns the series."""
     status, body = call("GET", STATS, admin)
     assert status == 200, body
     for name in ("enrollments", "revenue"):
@@ -122,12 +122,12 @@ def assert_matches_the_facts(w: World, admin: dict[str, Any]) -> dict[str, Any]:
 
     answered: dict[str, Any] = {}
     for bucket in ("day", "week"):
-        query = {"from": FIRST.isoformat(), "to": LAST.isoformat(), "bucket": bucket}
+        query = {"from": first.isoformat(), "to": last.isoformat(), "bucket": bucket}
         status, body = call("GET", STATS, admin, query=query)
         assert status == 200, body
         window = {
-            "start": datetime.combine(FIRST, datetime.min.time(), UTC),
-            "end": datetime.combine(LAST + timedelta(days=1), datetime.min.time(), UTC),
+            "start": datetime.combine(first, datetime.min.time(), UTC),
+            "end": datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC),
             "bucket": bucket,
         }
         for name, sql in DIRECT_SERIES.items():
@@ -266,7 +266,9 @@ def test_the_histograms_and_counters_follow_every_write(stats_world: World) -> N
             "UPDATE submissions SET reviewed_at = reviewed_at + interval '1 day' WHERE reviewed_at IS NOT NULL"
         )
         w.conn.execute("DELETE FROM trainer_assignments")
-        w.conn.execute("UPDATE users SET enrollment_status = 'COMPLETED' WHERE role = 'student' AND track_id IS NOT NULL")
+        w.conn.execute(
+            "UPDATE users SET enrollment_status = 'COMPLETED' WHERE role = 'student' AND track_id IS NOT NULL"
+        )
         raise RuntimeError("rolled back")
     assert_matches_the_facts(w, admin)
 
@@ -334,3 +336,29 @@ def test_the_database_bins_durations_as_the_reader_expects(stats_world: World) -
     ).fetchall()
     assert [r["bin"] for r in rows] == [durations.bin_of(v) for v in values]
     assert stats_world.conn.execute("SELECT stats_seconds_bin(NULL) AS bin").fetchone()["bin"] == -1
+
+
+def test_the_wait_of_submissions_pending_now(stats_world: World) -> None:
+    """Pending for more than 50 hours: taken at the middle of the hour they came in; younger: read
+    from the queue's index. Either side of that line, and as time passes, within the bound."""
+    w = stats_world
+    admin = w.user("admin", None, "PENDING_PAYMENT")
+    students, project, deliverables = _students(w, 3)
+    now = w.conn.execute("SELECT now() AS now").fetchone()["now"]
+    ages = [0.01, 2, 30, 49.2, 49.9, 50.1, 51, 52.5, 80, 200]  # hours
+    rows = []
+    for n, hours in enumerate(ages):
+        student, deliverable = students[n % 3], deliverables[n // 3]
+        rows.append((student["id"], project, deliverable, 1, "PENDING", None, now - timedelta(hours=hours)))
+    for n, hours in enumerate((1, 60, 90)):  # and some decided, a day after they came in
+        submitted = now - timedelta(hours=hours + 24)
+        rows.append(
+            (students[n]["id"], project, deliverables[-1], 2, "APPROVED", submitted + timedelta(hours=24), submitted)
+        )
+    _insert(w.conn, rows, admin["id"])
+    today = now.astimezone(UTC).date()
+    for first in (today - timedelta(days=12), today - timedelta(days=2), today):
+        series = assert_matches_the_facts(w, admin, first, today)
+        assert sum(r["pending"] for r in series["day"]["waiting"]) == sum(
+            1 for hours in ages if now - timedelta(hours=hours) >= datetime.combine(first, datetime.min.time(), UTC)
+        )
