@@ -19,8 +19,8 @@
 --    committed and seen), and a partial index of the ENROLLED students without one: the count reads
 --    that small set. The copy does not bump users.updated_at.
 --
--- A pending submission's wait runs until now: the reader takes those pending for more than 50 hours
--- at the middle of their hour (within 1 %), and reads the younger ones, and each bucket's oldest
+-- A pending submission's wait runs until now: the reader takes those pending for more than 150 hours
+-- at the middle of their hour (within 1 % of their wait), and reads the younger ones, and each bucket's oldest
 -- pending, from the pending entries of submissions_status_submitted (0007), the queue's own index.
 
 CREATE FUNCTION stats_seconds_bin(seconds double precision) RETURNS smallint
@@ -62,7 +62,7 @@ COMMENT ON TABLE stats_students IS
 -- submission's turnaround bin (review), a submission no longer waiting its wait bin (wait); a pending
 -- one is counted by the hour it came in (bin: hours since the start of its day or week; -1 for all
 -- time), as its wait runs until now: the reader takes the hour's middle for those pending for more
--- than 50 hours (within 1 %) and reads the younger ones from the queue's index. A transition table
+-- than 150 hours (within 1 %) and reads the younger ones from the queue's index. A transition table
 -- can only be named by the events that have one, so an update (both) and a truncate share one
 -- function, insert and delete have their own; the statements are static (planned once per session)
 -- and the same definitions fill the table from the facts below.

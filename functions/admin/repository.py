@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any
 
 from psycopg import Cursor, sql
@@ -336,8 +336,9 @@ def review_turnaround(cur: Cursor[Any]) -> dict[str, Any]:
 def queue(cur: Cursor[Any]) -> dict[str, Any]:
     """PENDING submissions (their all-time count), the oldest one (the first pending entry of
     submissions_status_submitted) and ENROLLED students without a trainer (a partial index)."""
-    return cur.execute(
-        """
+    return db.one(
+        cur.execute(
+            """
         SELECT (SELECT coalesce(sum(count), 0)::bigint FROM stats_submission_hist
                  WHERE series = 'wait' AND grain = 'all' AND period = '-infinity' AND status = 'PENDING')
                    AS review_queue,
@@ -346,7 +347,8 @@ def queue(cur: Cursor[Any]) -> dict[str, Any]:
                  WHERE role = 'student' AND enrollment_status = 'ENROLLED' AND deleted_at IS NULL
                    AND NOT has_trainer) AS students_without_trainer
         """
-    ).fetchone()
+        )
+    )
 
 
 # --- stats: time series (issue 18) ---------------------------------------------------------------
@@ -422,8 +424,15 @@ def provisioning_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[s
 # The review and waiting series read the duration histograms (migration 0021): a day bucket its day
 # rows, a week bucket its week row when the range covers the whole week, else the days it covers.
 
+_HIST_RANGE = """
+    series = %(series)s AND count <> 0
+    AND ((grain = 'week' AND period >= %(full_first)s AND period < %(full_end)s)
+      OR (grain = 'day' AND period >= %(first)s AND period < %(full_first)s)
+      OR (grain = 'day' AND period >= %(full_end)s AND period <= %(last)s))
+"""
 
-def _hist(cur: Cursor[Any], series: str, window: dict[str, Any]) -> list[dict[str, Any]]:
+
+def _hist_range(series: str, window: dict[str, Any]) -> dict[str, Any]:
     first, last = window["start"].date(), window["end"].date() - timedelta(days=1)
     after = last + timedelta(days=1)
     full_first = full_end = after
@@ -432,34 +441,19 @@ def _hist(cur: Cursor[Any], series: str, window: dict[str, Any]) -> list[dict[st
         end_monday = after - timedelta(days=after.weekday())  # the last Monday on or before to + 1
         if monday < end_monday:
             full_first, full_end = monday, end_monday
-    return cur.execute(
-        """
-        SELECT (date_trunc(%(bucket)s, period::timestamp))::date AS bucket, status, bin,
-               CASE WHEN status = 'PENDING' THEN period::timestamp + bin * interval '1 hour' END AS slot,
-               sum(count)::bigint AS count
-        FROM stats_submission_hist
-        WHERE series = %(series)s
-          AND ((grain = 'week' AND period >= %(full_first)s AND period < %(full_end)s)
-            OR (grain = 'day' AND period >= %(first)s AND period < %(full_first)s)
-            OR (grain = 'day' AND period >= %(full_end)s AND period <= %(last)s))
-        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-        """,
-        {
-            "bucket": window["bucket"],
-            "series": series,
-            "first": first,
-            "last": last,
-            "full_first": full_first,
-            "full_end": full_end,
-        },
-    ).fetchall()
+    return {**window, "series": series, "first": first, "last": last, "full_first": full_first, "full_end": full_end}
 
 
 def review_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
     """Decisions by the day they were made: how many, and how long each submission had waited for
     its decision (turnaround percentiles from the histogram, within 1 % or half a second)."""
     buckets: dict[Any, dict[str, Any]] = {}
-    for row in _hist(cur, "review", window):
+    rows = cur.execute(
+        "SELECT (date_trunc(%(bucket)s, period::timestamp))::date AS bucket, status, bin, sum(count)::bigint AS count"
+        " FROM stats_submission_hist WHERE {range} GROUP BY 1, 2, 3".replace("{range}", _HIST_RANGE),
+        _hist_range("review", window),
+    ).fetchall()
+    for row in rows:
         found = buckets.setdefault(row["bucket"], {"approved": 0, "changes_requested": 0, "bins": {}})
         found["approved" if row["status"] == "APPROVED" else "changes_requested"] += row["count"]
         found["bins"][row["bin"]] = found["bins"].get(row["bin"], 0) + row["count"]
@@ -472,33 +466,53 @@ def review_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, An
             "median_turnaround_seconds": durations.percentile(found["bins"], 0.5),
             "p90_turnaround_seconds": durations.percentile(found["bins"], 0.9),
         }
-        for bucket, found in buckets.items()
+        for bucket, found in sorted(buckets.items())
         if found["approved"] + found["changes_requested"]
     ]
 
 
-# A pending submission waits until now. Those pending for more than EXACT_PENDING_HOURS are taken at
-# the middle of the hour they came in (the histogram counts them per hour: within 1 % of their wait);
-# the younger ones, few, are read from the queue's index (status, submitted_at).
-EXACT_PENDING_HOURS = 50
+# A pending submission waits until now. The histogram counts pending submissions per hour they came
+# in: those pending for more than EXACT_PENDING_HOURS are taken at the middle of their hour (off by at
+# most half an hour, 0.34 % of 150 hours) and binned finer (PENDING_GROWTH: 0.5 %), within 0.84 % of
+# their wait; the younger ones, few, are read from the queue's index (status, submitted_at) and binned
+# as the histogram bins (1 %).
+EXACT_PENDING_HOURS = 150
+PENDING_GROWTH = 201 / 199
+# The hour (UTC) before which a pending submission has waited more than EXACT_PENDING_HOURS.
+_CUTOFF = "date_trunc('hour', now() AT TIME ZONE 'UTC' - make_interval(hours => %(hours)s))"
 
 
 def waiting_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
     """Submissions by the day they came in: how many, how many still wait, and how long they waited
     (until decided or superseded, or until now while pending; the median within 1 % or half a
     second). The longest pending wait is exact (the first pending entry of each bucket)."""
-    now = cur.execute("SELECT now() AS now").fetchone()["now"].astimezone(UTC)
-    cutoff = (now - timedelta(hours=EXACT_PENDING_HOURS)).replace(minute=0, second=0, microsecond=0)
     buckets: dict[Any, dict[str, Any]] = {}
-    for row in _hist(cur, "wait", window):
+    rows = cur.execute(
+        """
+        SELECT bucket, status, bin, sum(count)::bigint AS count
+        FROM (
+            SELECT (date_trunc(%(bucket)s, period::timestamp))::date AS bucket, status,
+                   CASE WHEN status <> 'PENDING' THEN bin::integer
+                        WHEN period::timestamp + bin * interval '1 hour' < {cutoff} THEN
+                            1 + floor(ln(extract(epoch FROM now() AT TIME ZONE 'UTC' - period::timestamp
+                                                 - (bin + 0.5) * interval '1 hour')::double precision)
+                                      / ln(%(growth)s::double precision))::integer
+                   END AS bin,
+                   count
+            FROM stats_submission_hist WHERE {range}
+        ) h
+        GROUP BY 1, 2, 3
+        """.replace("{range}", _HIST_RANGE).replace("{cutoff}", _CUTOFF),
+        {**_hist_range("wait", window), "hours": EXACT_PENDING_HOURS, "growth": PENDING_GROWTH},
+    ).fetchall()
+    for row in rows:
         found = buckets.setdefault(row["bucket"], {"submitted": 0, "pending": 0, "values": {}})
         found["submitted"] += row["count"]
         if row["status"] == "PENDING":
             found["pending"] += row["count"]
-            slot = row["slot"].replace(tzinfo=UTC)
-            if slot >= cutoff:
-                continue  # read exactly below
-            value = (now - slot - timedelta(minutes=30)).total_seconds()
+            if row["bin"] is None:
+                continue  # pending for less than EXACT_PENDING_HOURS: read exactly below
+            value = 2 * PENDING_GROWTH ** row["bin"] / (1 + PENDING_GROWTH)
         elif row["bin"] == -1:
             continue
         else:
@@ -510,11 +524,12 @@ def waiting_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, A
         SELECT {bucket} AS bucket, stats_seconds_bin(extract(epoch FROM now() - submitted_at)::double precision) AS bin,
                count(*) AS count
         FROM submissions
-        WHERE status = 'PENDING' AND submitted_at >= greatest(%(start)s, %(cutoff)s) AND submitted_at < %(end)s
+        WHERE status = 'PENDING' AND submitted_at >= greatest(%(start)s, {cutoff} AT TIME ZONE 'UTC')
+          AND submitted_at < %(end)s
         GROUP BY 1, 2
-        """,
+        """.replace("{cutoff}", _CUTOFF),
         "submitted_at",
-        {**window, "cutoff": cutoff},
+        {**window, "hours": EXACT_PENDING_HOURS},
     ):
         values = buckets.setdefault(row["bucket"], {"submitted": 0, "pending": 0, "values": {}})["values"]
         value = durations.bin_value(row["bin"])

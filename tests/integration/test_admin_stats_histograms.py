@@ -339,13 +339,13 @@ def test_the_database_bins_durations_as_the_reader_expects(stats_world: World) -
 
 
 def test_the_wait_of_submissions_pending_now(stats_world: World) -> None:
-    """Pending for more than 50 hours: taken at the middle of the hour they came in; younger: read
+    """Pending for more than 150 hours: taken at the middle of the hour they came in; younger: read
     from the queue's index. Either side of that line, and as time passes, within the bound."""
     w = stats_world
     admin = w.user("admin", None, "PENDING_PAYMENT")
     students, project, deliverables = _students(w, 3)
     now = w.conn.execute("SELECT now() AS now").fetchone()["now"]
-    ages = [0.01, 2, 30, 49.2, 49.9, 50.1, 51, 52.5, 80, 200]  # hours
+    ages = [0.01, 2, 30, 149.2, 149.9, 150.1, 151, 152.5, 200, 280]  # hours
     rows = []
     for n, hours in enumerate(ages):
         student, deliverable = students[n % 3], deliverables[n // 3]
