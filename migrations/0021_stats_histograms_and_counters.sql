@@ -45,7 +45,7 @@ CREATE TABLE stats_submission_hist (
     PRIMARY KEY (series, grain, period, status, bin)
 );
 COMMENT ON TABLE stats_submission_hist IS
-    'Submissions per series (review: decided, by reviewed_at; wait: by submitted_at), grain (UTC day, ISO week, all time: -infinity), status and bin: the duration''s (stats_seconds_bin), or for PENDING the hour since the period''s start they came in (-1 for all time); kept by trigger (migration 0021). No personal data.';
+    'Submissions per series (review: decided, by reviewed_at; wait: by submitted_at), grain (UTC day, ISO week, all time: -infinity), status and bin: the duration''s (stats_seconds_bin), or for PENDING the hour since the period''s start they came in (for all time a shard, 0-15, by id); kept by trigger (migration 0021). No personal data.';
 
 CREATE TABLE stats_students (
     track_id integer  NOT NULL,  -- 0: no track yet
@@ -60,9 +60,10 @@ COMMENT ON TABLE stats_students IS
 
 -- The rows a statement's submissions count, with a sign (+1 new, -1 old), for each grain: a decided
 -- submission's turnaround bin (review), a submission no longer waiting its wait bin (wait); a pending
--- one is counted by the hour it came in (bin: hours since the start of its day or week; -1 for all
--- time), as its wait runs until now: the reader takes the hour's middle for those pending for more
--- than 150 hours (within 1 %) and reads the younger ones from the queue's index. A transition table
+-- one is counted by the hour it came in (bin: hours since the start of its day or week; for all time,
+-- the queue's length, one of 16 shards by id, so that submissions and decisions at the same moment
+-- rarely wait on one row), as its wait runs until now: the reader takes the hour's middle for those
+-- pending for more than 150 hours and reads the younger ones from the queue's index. A transition table
 -- can only be named by the events that have one, so an update (both) and a truncate share one
 -- function, insert and delete have their own; the statements are static (planned once per session)
 -- and the same definitions fill the table from the facts below.
@@ -78,28 +79,28 @@ BEGIN
     FROM (
         SELECT r.series, g.grain, p.period, r.status,
                CASE WHEN r.series = 'wait' AND r.status = 'PENDING' THEN
-                   CASE WHEN g.grain = 'all' THEN -1
+                   CASE WHEN g.grain = 'all' THEN hashtext(r.id::text) & 15
                         ELSE floor(extract(epoch FROM r.ts - p.period::timestamp) / 3600) END
                ELSE r.bin END::smallint AS bin,
                r.n
         FROM (
-                SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
+                SELECT 'review' AS series, id, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
                        stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, 1 AS n
                 FROM stats_new_rows
                 WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
                 UNION ALL
-                SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
+                SELECT 'wait', id, (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
                        stats_seconds_bin(extract(epoch FROM (
                            CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision),
                        1
                 FROM stats_new_rows
                 UNION ALL
-                SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
+                SELECT 'review' AS series, id, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
                        stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, -1 AS n
                 FROM stats_old_rows
                 WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
                 UNION ALL
-                SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
+                SELECT 'wait', id, (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
                        stats_seconds_bin(extract(epoch FROM (
                            CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision),
                        -1
@@ -127,17 +128,17 @@ BEGIN
     FROM (
         SELECT r.series, g.grain, p.period, r.status,
                CASE WHEN r.series = 'wait' AND r.status = 'PENDING' THEN
-                   CASE WHEN g.grain = 'all' THEN -1
+                   CASE WHEN g.grain = 'all' THEN hashtext(r.id::text) & 15
                         ELSE floor(extract(epoch FROM r.ts - p.period::timestamp) / 3600) END
                ELSE r.bin END::smallint AS bin,
                r.n
         FROM (
-                SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
+                SELECT 'review' AS series, id, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
                        stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, 1 AS n
                 FROM stats_new_rows
                 WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
                 UNION ALL
-                SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
+                SELECT 'wait', id, (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
                        stats_seconds_bin(extract(epoch FROM (
                            CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision),
                        1
@@ -165,17 +166,17 @@ BEGIN
     FROM (
         SELECT r.series, g.grain, p.period, r.status,
                CASE WHEN r.series = 'wait' AND r.status = 'PENDING' THEN
-                   CASE WHEN g.grain = 'all' THEN -1
+                   CASE WHEN g.grain = 'all' THEN hashtext(r.id::text) & 15
                         ELSE floor(extract(epoch FROM r.ts - p.period::timestamp) / 3600) END
                ELSE r.bin END::smallint AS bin,
                r.n
         FROM (
-                SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
+                SELECT 'review' AS series, id, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
                        stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, -1 AS n
                 FROM stats_old_rows
                 WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
                 UNION ALL
-                SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
+                SELECT 'wait', id, (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
                        stats_seconds_bin(extract(epoch FROM (
                            CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision),
                        -1
@@ -211,17 +212,17 @@ SELECT series, grain, period, status, bin, sum(n)
 FROM (
     SELECT r.series, g.grain, p.period, r.status,
            CASE WHEN r.series = 'wait' AND r.status = 'PENDING' THEN
-               CASE WHEN g.grain = 'all' THEN -1
+               CASE WHEN g.grain = 'all' THEN hashtext(r.id::text) & 15
                     ELSE floor(extract(epoch FROM r.ts - p.period::timestamp) / 3600) END
            ELSE r.bin END::smallint AS bin,
            r.n
     FROM (
-            SELECT 'review' AS series, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
+            SELECT 'review' AS series, id, (reviewed_at AT TIME ZONE 'UTC')::date AS day, NULL::timestamp AS ts, status,
                    stats_seconds_bin(extract(epoch FROM reviewed_at - submitted_at)::double precision) AS bin, 1 AS n
             FROM submissions
             WHERE status IN ('APPROVED', 'CHANGES_REQUESTED') AND reviewed_at IS NOT NULL
             UNION ALL
-            SELECT 'wait', (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
+            SELECT 'wait', id, (submitted_at AT TIME ZONE 'UTC')::date, submitted_at AT TIME ZONE 'UTC', status,
                    stats_seconds_bin(extract(epoch FROM (
                        CASE status WHEN 'SUPERSEDED' THEN updated_at ELSE reviewed_at END) - submitted_at)::double precision),
                    1
