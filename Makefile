@@ -81,13 +81,14 @@ dev: setup tools pgbouncer web-setup
 dev-reset:
 	rm -rf .local
 
-test: setup tools pgbouncer web-setup chromium
+test: setup tools pgbouncer web-setup chromium lint
 	cd web && npx tsc -p . && npx vitest run
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # `make synth STAGE=prod` synthesizes production with the complete example context (prod refuses to
 # synthesize without its context); CONTEXT_FILE=<file> uses an operator's own instead.

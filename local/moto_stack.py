@@ -19,9 +19,10 @@ import pickle
 import secrets
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import requests
@@ -37,6 +38,9 @@ from moto.utilities.utils import load_resource
 
 from apranova import user_pool_settings
 from local import cognito, lambda_dispatch
+
+# moto's get_backend is typed per literal service name; these services are named by variables.
+_backend = cast(Callable[[str], Any], get_backend)
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account, the one fake credentials map to
@@ -186,7 +190,7 @@ def _plain(value: Any) -> Any:
 def snapshot() -> dict[str, Any]:
     state: dict[str, Any] = {}
     for service in PERSISTED_SERVICES:
-        for account, regions in list(get_backend(service).items()):
+        for account, regions in list(_backend(service).items()):
             for region, backend in list(regions.items()):
                 attributes = {}
                 for name, value in list(vars(backend).items()):
@@ -198,15 +202,15 @@ def snapshot() -> dict[str, Any]:
                         continue  # not state (locks, back-references): rebuilt by the backend
                 state.setdefault(service, {}).setdefault(account, {})[region] = attributes
     # S3 finds a bucket's owner through this map on the BackendDict, not the backend.
-    state["_s3_bucket_accounts"] = dict(getattr(get_backend("s3"), "bucket_accounts", {}))
+    state["_s3_bucket_accounts"] = dict(getattr(_backend("s3"), "bucket_accounts", {}))
     return state
 
 
 def restore(state: dict[str, Any]) -> None:
     state = dict(state)
-    get_backend("s3").bucket_accounts.update(state.pop("_s3_bucket_accounts", {}))
+    _backend("s3").bucket_accounts.update(state.pop("_s3_bucket_accounts", {}))
     for service, accounts in state.items():
-        backends = get_backend(service)
+        backends = _backend(service)
         for account, regions in accounts.items():
             for region, attributes in regions.items():
                 backend = backends[account][region]
@@ -587,7 +591,7 @@ def mailbox() -> list[dict[str, Any]]:
     from email import message_from_string, policy
 
     items = []
-    for _account, regions in list(get_backend("ses").items()):
+    for _account, regions in list(_backend("ses").items()):
         for _region, backend in list(regions.items()):
             for index, message in enumerate(list(backend.sent_messages)):
                 item: dict[str, Any] = {

@@ -44,4 +44,4 @@ def install() -> None:
         for name, descriptor in descriptors.items():
             type.__setattr__(BaseRouter, name, descriptor)
         meta = type("PerThreadRouterMeta", (type(BaseRouter),), dict(descriptors))
-        BaseRouter.__class__ = meta
+        BaseRouter.__class__ = meta  # type: ignore[method-assign] # the point: a class-level descriptor per thread

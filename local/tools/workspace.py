@@ -3,10 +3,11 @@
 No code-server runs locally (moto's ECS runs no containers): a started workspace is a RUNNING moto
 task with a private IP, so the routes, the workflow and the idle stopper behave as in AWS. The link
 they give is the local front door's (``local/workspace_door.py``: the stack sets
-``WORKSPACE_URL_TEMPLATE``), where the workspace proxy forwards to a stand-in server per running task. ``bootstrap_workspace`` makes what the workspaces run on (a VPC with
-DNS hostnames, a subnet, a security group, an encrypted file system, a cluster), holds moto's tasks
-RUNNING (moto otherwise moves a task one state on at every describe), and returns the environment
-the provision, tools and idle functions read. It is idempotent against a running moto server.
+``WORKSPACE_URL_TEMPLATE``), where the workspace proxy forwards to a stand-in server per running
+task. ``bootstrap_workspace`` makes what the workspaces run on (a VPC with DNS hostnames, a subnet,
+a security group, an encrypted file system, a cluster), holds moto's tasks RUNNING (moto otherwise
+moves a task one state on at every describe), and returns the environment the provision, tools and
+idle functions read. It is idempotent against a running moto server.
 """
 
 from __future__ import annotations

@@ -58,6 +58,4 @@ def test_the_stack_itself_refuses_sharing_in_production():
     from cdk.stacks.apranova_stack import ApraNovaStack
 
     with pytest.raises(ValueError, match="studentsDatabase must be dedicated in production"):
-        ApraNovaStack(
-            App(), "ApraNova-prod", stage="prod", web_domain="app.example", students_database="shared"
-        )
+        ApraNovaStack(App(), "ApraNova-prod", stage="prod", web_domain="app.example", students_database="shared")

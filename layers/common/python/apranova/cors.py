@@ -12,6 +12,7 @@ as an ``HttpOnly`` cookie (docs/principles.md §12), which is why the origin is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from apranova import routes
 
@@ -51,10 +52,10 @@ def policy(spa_origin: str, route_table: tuple[routes.Route, ...] | list[routes.
     )
 
 
-def is_preflight(method: str, headers: dict[str, str] | object) -> bool:
+def is_preflight(method: str, headers: Any) -> bool:
     """A browser's preflight, as API Gateway recognises one: OPTIONS with both an ``Origin`` and an
     ``Access-Control-Request-Method`` header (``headers``: anything with a case-insensitive ``get``)."""
-    get = headers.get  # type: ignore[attr-defined]
+    get = headers.get
     return method.upper() == "OPTIONS" and bool(get("Origin")) and bool(get("Access-Control-Request-Method"))
 
 
