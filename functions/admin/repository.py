@@ -284,71 +284,62 @@ def submissions(
 # revenue rollup, the all-time turnaround from its histogram, the queue from the pending entries.
 
 
-def enrollments(cur: Cursor[Any]) -> list[dict[str, Any]]:
-    """Students (not deleted) per track and enrollment status (stats_students, kept by trigger)."""
-    return cur.execute(
-        """
-        SELECT t.code AS track, s.status, sum(s.count)::bigint AS count
-        FROM stats_students s LEFT JOIN tracks t ON t.id = s.track_id
-        GROUP BY t.code, s.status HAVING sum(s.count) <> 0
-        ORDER BY t.code NULLS FIRST, s.status
-        """
-    ).fetchall()
-
-
-def revenue(cur: Cursor[Any]) -> list[dict[str, Any]]:
-    """Money received less money refunded, per track and currency (never summed across currencies):
-    the daily rollup's days, and any paid payment without succeeded_at (payments_paid_undated)."""
-    return cur.execute(
-        """
-        SELECT track, currency, sum(payments)::bigint AS payments, sum(gross_cents)::bigint AS gross_cents,
-               sum(refunded_cents)::bigint AS refunded_cents,
-               (sum(gross_cents) - sum(refunded_cents))::bigint AS net_cents
-        FROM (
-            SELECT track, currency, payments, gross_cents, refunded_cents FROM stats_revenue_daily
-            UNION ALL
-            SELECT track, currency::text, 1, amount_cents, refunded_amount_cents FROM payments
-            WHERE succeeded_at IS NULL AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'DISPUTED')
-        ) r
-        GROUP BY track, currency HAVING sum(payments) <> 0
-        ORDER BY track, currency
-        """
-    ).fetchall()
-
-
-def review_turnaround(cur: Cursor[Any]) -> dict[str, Any]:
-    """All decisions and their turnaround percentiles, from the all-time histogram (within 1 %)."""
-    rows = cur.execute(
-        """
-        SELECT bin, sum(count)::bigint AS count FROM stats_submission_hist
-        WHERE series = 'review' AND grain = 'all' AND period = '-infinity'
-        GROUP BY bin
-        """
-    ).fetchall()
-    counts = {r["bin"]: r["count"] for r in rows}
-    return {
-        "decided": sum(counts.values()),
-        "median_seconds": durations.percentile(counts, 0.5),
-        "p90_seconds": durations.percentile(counts, 0.9),
-    }
-
-
-def queue(cur: Cursor[Any]) -> dict[str, Any]:
-    """PENDING submissions (their all-time count), the oldest one (the first pending entry of
-    submissions_status_submitted) and ENROLLED students without a trainer (a partial index)."""
-    return db.one(
+def totals(cur: Cursor[Any]) -> dict[str, Any]:
+    """The platform's totals, in one statement: students (not deleted) per track and enrollment
+    status (stats_students); money received less money refunded per track and currency, never summed
+    across currencies (the daily revenue rollup, and any paid payment without succeeded_at:
+    payments_paid_undated); all decisions and their turnaround percentiles (the all-time histogram,
+    within 1 % or half a second); PENDING submissions (their all-time count), the oldest one (the
+    first pending entry of submissions_status_submitted) and ENROLLED students without a trainer
+    (users_enrolled_without_trainer)."""
+    row = db.one(
         cur.execute(
             """
-        SELECT (SELECT coalesce(sum(count), 0)::bigint FROM stats_submission_hist
+            SELECT
+                (SELECT coalesce(json_agg(json_build_object('track', track, 'status', status, 'count', count)
+                                          ORDER BY track NULLS FIRST, status), '[]')
+                 FROM (SELECT t.code AS track, s.status, sum(s.count)::bigint AS count
+                       FROM stats_students s LEFT JOIN tracks t ON t.id = s.track_id
+                       GROUP BY t.code, s.status HAVING sum(s.count) <> 0) e) AS enrollments,
+                (SELECT coalesce(json_agg(json_build_object(
+                            'track', track, 'currency', currency, 'payments', payments, 'gross_cents', gross_cents,
+                            'refunded_cents', refunded_cents, 'net_cents', gross_cents - refunded_cents)
+                        ORDER BY track, currency), '[]')
+                 FROM (SELECT track, currency, sum(payments)::bigint AS payments,
+                              sum(gross_cents)::bigint AS gross_cents, sum(refunded_cents)::bigint AS refunded_cents
+                       FROM (SELECT track, currency, payments, gross_cents, refunded_cents FROM stats_revenue_daily
+                             UNION ALL
+                             SELECT track, currency::text, 1, amount_cents, refunded_amount_cents FROM payments
+                             WHERE succeeded_at IS NULL
+                               AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'DISPUTED')) r
+                       GROUP BY track, currency HAVING sum(payments) <> 0) m) AS revenue,
+                (SELECT coalesce(json_object_agg(bin, count), '{}')
+                 FROM (SELECT bin, sum(count)::bigint AS count FROM stats_submission_hist
+                       WHERE series = 'review' AND grain = 'all' AND period = '-infinity'
+                       GROUP BY bin HAVING sum(count) <> 0) h) AS turnaround,
+                (SELECT coalesce(sum(count), 0)::bigint FROM stats_submission_hist
                  WHERE series = 'wait' AND grain = 'all' AND period = '-infinity' AND status = 'PENDING')
-                   AS review_queue,
-               (SELECT min(submitted_at) FROM submissions WHERE status = 'PENDING') AS oldest_pending_at,
-               (SELECT count(*) FROM users
+                    AS review_queue,
+                (SELECT min(submitted_at) FROM submissions WHERE status = 'PENDING') AS oldest_pending_at,
+                (SELECT count(*) FROM users
                  WHERE role = 'student' AND enrollment_status = 'ENROLLED' AND deleted_at IS NULL
                    AND NOT has_trainer) AS students_without_trainer
-        """
+            """
         )
     )
+    counts = {int(k): n for k, n in row["turnaround"].items()}
+    return {
+        "enrollments": row["enrollments"],
+        "revenue": row["revenue"],
+        "review_turnaround": {
+            "decided": sum(counts.values()),
+            "median_seconds": durations.percentile(counts, 0.5),
+            "p90_seconds": durations.percentile(counts, 0.9),
+        },
+        "review_queue": row["review_queue"],
+        "oldest_pending_at": row["oldest_pending_at"],
+        "students_without_trainer": row["students_without_trainer"],
+    }
 
 
 # --- stats: time series (issue 18) ---------------------------------------------------------------
@@ -485,78 +476,79 @@ _CUTOFF = "date_trunc('hour', now() AT TIME ZONE 'UTC' - make_interval(hours => 
 def waiting_series(cur: Cursor[Any], window: dict[str, Any]) -> list[dict[str, Any]]:
     """Submissions by the day they came in: how many, how many still wait, and how long they waited
     (until decided or superseded, or until now while pending; the median within 1 % or half a
-    second). The longest pending wait is exact (the first pending entry of each bucket)."""
-    buckets: dict[Any, dict[str, Any]] = {}
+    second). The longest pending wait is exact (the first pending entry of each bucket). One
+    statement: the histogram's rows (kind h), the younger pending ones (x) and each bucket's oldest
+    pending (l)."""
     rows = cur.execute(
         """
-        SELECT bucket, status, bin, sum(count)::bigint AS count
-        FROM (
-            SELECT (date_trunc(%(bucket)s, period::timestamp))::date AS bucket, status,
-                   CASE WHEN status <> 'PENDING' THEN bin::integer
-                        WHEN period::timestamp + bin * interval '1 hour' < {cutoff} THEN
-                            1 + floor(ln(extract(epoch FROM now() AT TIME ZONE 'UTC' - period::timestamp
-                                                 - (bin + 0.5) * interval '1 hour')::double precision)
-                                      / ln(%(growth)s::double precision))::integer
-                   END AS bin,
-                   count
-            FROM stats_submission_hist WHERE {range}
-        ) h
-        GROUP BY 1, 2, 3
-        """.replace("{range}", _HIST_RANGE).replace("{cutoff}", _CUTOFF),
-        {**_hist_range("wait", window), "hours": EXACT_PENDING_HOURS, "growth": PENDING_GROWTH},
-    ).fetchall()
-    for row in rows:
-        found = buckets.setdefault(row["bucket"], {"submitted": 0, "pending": 0, "values": {}})
-        found["submitted"] += row["count"]
-        if row["status"] == "PENDING":
-            found["pending"] += row["count"]
-            if row["bin"] is None:
-                continue  # pending for less than EXACT_PENDING_HOURS: read exactly below
-            value = 2 * PENDING_GROWTH ** row["bin"] / (1 + PENDING_GROWTH)
-        elif row["bin"] == -1:
-            continue
-        else:
-            value = durations.bin_value(row["bin"])
-        found["values"][value] = found["values"].get(value, 0) + row["count"]
-    for row in _series(
-        cur,
-        """
-        SELECT {bucket} AS bucket, stats_seconds_bin(extract(epoch FROM now() - submitted_at)::double precision) AS bin,
-               count(*) AS count
+        WITH h AS (
+            SELECT bucket, status, bin, sum(count)::bigint AS count
+            FROM (
+                SELECT (date_trunc(%(bucket)s, period::timestamp))::date AS bucket, status,
+                       CASE WHEN status <> 'PENDING' THEN bin::integer
+                            WHEN period::timestamp + bin * interval '1 hour' < {cutoff} THEN
+                                1 + floor(ln(extract(epoch FROM now() AT TIME ZONE 'UTC' - period::timestamp
+                                                     - (bin + 0.5) * interval '1 hour')::double precision)
+                                          / ln(%(growth)s::double precision))::integer
+                       END AS bin,
+                       count
+                FROM stats_submission_hist WHERE {range}
+            ) d
+            GROUP BY 1, 2, 3
+        )
+        SELECT 'h' AS kind, bucket, status, bin, count, NULL::numeric AS longest FROM h
+        UNION ALL
+        SELECT 'x', {bucket}, 'PENDING', stats_seconds_bin(extract(epoch FROM now() - submitted_at)::double precision),
+               count(*), NULL
         FROM submissions
         WHERE status = 'PENDING' AND submitted_at >= greatest(%(start)s, {cutoff} AT TIME ZONE 'UTC')
           AND submitted_at < %(end)s
-        GROUP BY 1, 2
-        """.replace("{cutoff}", _CUTOFF),
-        "submitted_at",
-        {**window, "hours": EXACT_PENDING_HOURS},
-    ):
-        values = buckets.setdefault(row["bucket"], {"submitted": 0, "pending": 0, "values": {}})["values"]
-        value = durations.bin_value(row["bin"])
-        values[value] = values.get(value, 0) + row["count"]
-    waiting = sorted(bucket for bucket, found in buckets.items() if found["pending"])
-    longest = {
-        r["bucket"]: r["longest"]
-        for r in cur.execute(
-            """
-            SELECT b AS bucket, extract(epoch FROM now() - (
-                SELECT min(submitted_at) FROM submissions
-                WHERE status = 'PENDING'
-                  AND submitted_at >= greatest(%(start)s, b::timestamp AT TIME ZONE 'UTC')
-                  AND submitted_at < least(%(end)s, (b + %(step)s)::timestamp AT TIME ZONE 'UTC')
-            )) AS longest
-            FROM unnest(%(buckets)s::date[]) b
-            """,
-            {**window, "buckets": waiting, "step": 7 if window["bucket"] == "week" else 1},
-        ).fetchall()
-    }
+        GROUP BY 2, 4
+        UNION ALL
+        SELECT 'l', b.bucket, NULL, NULL, NULL, extract(epoch FROM now() - (
+            SELECT min(submitted_at) FROM submissions
+            WHERE status = 'PENDING'
+              AND submitted_at >= greatest(%(start)s, b.bucket::timestamp AT TIME ZONE 'UTC')
+              AND submitted_at < least(%(end)s, (b.bucket + %(step)s)::timestamp AT TIME ZONE 'UTC')))
+        FROM (SELECT DISTINCT bucket FROM h WHERE status = 'PENDING') b
+        """.replace("{range}", _HIST_RANGE)
+        .replace("{cutoff}", _CUTOFF)
+        .replace("{bucket}", _BUCKET.format(column="submitted_at")),
+        {
+            **_hist_range("wait", window),
+            "hours": EXACT_PENDING_HOURS,
+            "growth": PENDING_GROWTH,
+            "step": 7 if window["bucket"] == "week" else 1,
+        },
+    ).fetchall()
+    buckets: dict[Any, dict[str, Any]] = {}
+    longest: dict[Any, float | None] = {}
+    for row in rows:
+        if row["kind"] == "l":
+            longest[row["bucket"]] = None if row["longest"] is None else float(row["longest"])
+            continue
+        found = buckets.setdefault(row["bucket"], {"submitted": 0, "pending": 0, "values": {}})
+        if row["kind"] == "x":
+            value = durations.bin_value(row["bin"])  # pending for less than EXACT_PENDING_HOURS
+        else:
+            found["submitted"] += row["count"]
+            if row["status"] == "PENDING":
+                found["pending"] += row["count"]
+                if row["bin"] is None:
+                    continue  # pending for less than EXACT_PENDING_HOURS: kind x
+                value = 2 * PENDING_GROWTH ** row["bin"] / (1 + PENDING_GROWTH)
+            elif row["bin"] == -1:
+                continue
+            else:
+                value = durations.bin_value(row["bin"])
+        found["values"][value] = found["values"].get(value, 0) + row["count"]
     return [
         {
             "bucket": bucket,
             "submitted": found["submitted"],
             "pending": found["pending"],
             "median_wait_seconds": durations.percentile_of_values(found["values"], 0.5),
-            "longest_pending_seconds": None if longest.get(bucket) is None else float(longest[bucket]),
+            "longest_pending_seconds": longest.get(bucket),
         }
         for bucket, found in sorted(buckets.items())
         if found["submitted"]

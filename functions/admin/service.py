@@ -306,14 +306,7 @@ def stats(start: str | None = None, end: str | None = None, bucket: str | None =
     window = stats_window(start, end, bucket, datetime.now(UTC).date()) if asked else None
     with db.transaction() as cur:
         repository.read_only_snapshot(cur)
-        queue = repository.queue(cur)
-        found: dict[str, Any] = {
-            "enrollments": repository.enrollments(cur),
-            "revenue": repository.revenue(cur),
-            "review_turnaround": repository.review_turnaround(cur),
-            **queue,
-            "series": None,
-        }
+        found: dict[str, Any] = {**repository.totals(cur), "series": None}
         if window is not None:
             params = {
                 "start": datetime.combine(window["first"], time.min, UTC),
