@@ -151,13 +151,26 @@ class Worker:
             call.done.set()
 
     def stop(self) -> None:
+        """Closes the pipe and ends the process at once (one still importing its modules, or
+        serving an invocation, is not waited for: the stack is stopping)."""
+        self.close_pipe()
+        self.reap()
+
+    def close_pipe(self) -> None:
         if self.process.stdin is not None:
             try:
                 self.process.stdin.close()
             except OSError:
                 pass
+
+    def terminate(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+
+    def reap(self) -> None:
+        self.terminate()
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
@@ -202,18 +215,28 @@ class WorkerPool:
             self._closed = True
             workers, self.workers = self.workers, []
         for worker in workers:
-            worker.stop()
+            worker.close_pipe()
+            worker.terminate()
+        for worker in workers:
+            worker.reap()
 
 
 # ---- the worker process -------------------------------------------------------------------------
 
 
+_sent: set[str] = set()  # the stack's variables as last received
+
+
 def _sync_environ(environ: dict[str, str]) -> None:
-    for key in [key for key in os.environ if key not in environ]:
-        del os.environ[key]
+    """The stack's environment variables here: changed ones set, ones the stack removed removed
+    (what this process set itself stays)."""
+    for key in _sent - environ.keys():
+        os.environ.pop(key, None)
     for key, value in environ.items():
         if os.environ.get(key) != value:
             os.environ[key] = value
+    _sent.clear()
+    _sent.update(environ)
 
 
 def _serve(preload: list[str]) -> int:
@@ -225,6 +248,7 @@ def _serve(preload: list[str]) -> int:
     # Ctrl-C in `make dev` reaches the whole process group: the stack stops its workers itself
     # (it closes their pipes), and a worker whose stack died hard sees its pipe close.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _sent.update(os.environ)  # started with the stack's environment
 
     import importlib
 

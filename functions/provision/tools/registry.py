@@ -113,13 +113,13 @@ BUILDERS: dict[str, Callable[[], ToolProvisioner]] = {
 
 
 _built: dict[str, ToolProvisioner] = {}
-_building = threading.Lock()
+_building = {tool: threading.Lock() for tool in BUILDERS}  # per tool: one tool's build waits for no other
 
 
 def provisioner(tool: str) -> ToolProvisioner:
     built = _built.get(tool)
     if built is None:
-        with _building:
+        with _building[tool]:
             built = _built.get(tool)
             if built is None:
                 built = _built[tool] = BUILDERS[tool]()
@@ -127,5 +127,4 @@ def provisioner(tool: str) -> ToolProvisioner:
 
 
 def reset() -> None:
-    with _building:
-        _built.clear()
+    _built.clear()
