@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from apranova import mail
 from apranova.api import caller, create_app, lambda_entry, request_info
 from apranova.audit import RequestInfo
+from apranova.fields import UUID_PATTERN
 from apranova.query_params import known_query_only
 from functions.payments import service, stripe_gateway
 from functions.payments.config import settings
@@ -40,6 +41,7 @@ PaymentStatusFilter = Annotated[
     Query(pattern="^(PENDING|SUCCEEDED|FAILED|EXPIRED|REFUNDED|PARTIALLY_REFUNDED|DISPUTED)$"),
 ]
 RefundStatusFilter = Annotated[str | None, Query(pattern="^(PENDING|APPROVED|REJECTED|FAILED)$")]
+UserFilter = Annotated[str | None, Query(pattern=UUID_PATTERN, description="only this person's requests")]
 
 
 def _info() -> RequestInfo:
@@ -111,9 +113,9 @@ def admin_payments(
 
 @app.get("/api/admin/refund-requests/", summary="Refund requests, oldest first (admin)", middlewares=[known_query_only])
 def refund_requests(
-    status: RefundStatusFilter = None, cursor: Cursor = None, limit: Limit = None
+    status: RefundStatusFilter = None, user_id: UserFilter = None, cursor: Cursor = None, limit: Limit = None
 ) -> Response[RefundRequestPage]:
-    page = service.refund_requests(status, cursor, limit)
+    page = service.refund_requests(status, cursor, limit, user_id=user_id)
     return _json(200, RefundRequestPage.model_validate(page.model_dump()))
 
 

@@ -472,12 +472,19 @@ def refund_requests_of(user_id: str, after: list[Any] | None, limit: int) -> lis
     return db.connection().execute(query, (*params, limit + 1)).fetchall()
 
 
-def refund_requests(status: str | None, after: list[Any] | None, limit: int) -> list[dict[str, Any]]:
-    """Admin list, oldest first (the queue order), optionally of one status."""
-    clauses, params = [sql.SQL("true")], []
+def refund_requests(
+    status: str | None, after: list[Any] | None, limit: int, *, user_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Admin list, oldest first (the queue order), optionally of one status and of one person (the
+    refund_requests_user index)."""
+    clauses: list[sql.Composable] = [sql.SQL("true")]
+    params: list[Any] = []
     if status:
         clauses.append(sql.SQL("r.status = %s"))
         params.append(status)
+    if user_id:
+        clauses.append(sql.SQL("r.user_id = %s"))
+        params.append(user_id)
     if after is not None:
         clauses.append(sql.SQL("(r.created_at, r.id) > (%s, %s)"))
         params.extend(after)

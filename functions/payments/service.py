@@ -493,7 +493,9 @@ def my_refund_requests(caller: Caller, cursor: str | None, limit: str | None) ->
     return build_page(rows, size, lambda r: (r["created_at"].isoformat(), r["id"]))
 
 
-def refund_requests(status: str | None, cursor: str | None, limit: str | None) -> Page[dict[str, Any]]:
+def refund_requests(
+    status: str | None, cursor: str | None, limit: str | None, *, user_id: str | None = None
+) -> Page[dict[str, Any]]:
     size = parse_limit(limit)
-    rows = repository.refund_requests(status, timestamp_uuid_keyset(cursor), size)
+    rows = repository.refund_requests(status, timestamp_uuid_keyset(cursor), size, user_id=user_id)
     return build_page(rows, size, lambda r: (r["created_at"].isoformat(), r["id"]))

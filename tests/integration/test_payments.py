@@ -3,6 +3,7 @@ emulator (the real SDK talks to it; it signs and delivers events to the webhook)
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -345,6 +346,13 @@ def test_refund_request_approved_refunds_through_stripe_and_withdraws(stack: Pay
     admin = stack.staff("admin")
     queue = stack.call("GET", "/api/admin/refund-requests/?status=PENDING&limit=100", admin).json()["items"]
     assert request["id"] in [r["id"] for r in queue]
+    # One person's requests (the admin's user page), and nobody else's.
+    theirs = stack.call("GET", f"/api/admin/refund-requests/?user_id={student['id']}", admin).json()["items"]
+    assert [r["id"] for r in theirs] == [request["id"]]
+    nobody = stack.call("GET", f"/api/admin/refund-requests/?user_id={uuid.uuid4()}", admin).json()["items"]
+    assert nobody == []
+    bad = stack.call("GET", "/api/admin/refund-requests/?user_id=not-a-uuid", admin)
+    assert bad.status_code == 422, bad.text
     assert stack.call("POST", f"/api/admin/refund-requests/{request['id']}/approve/", student).status_code == 403
     approved = stack.call("POST", f"/api/admin/refund-requests/{request['id']}/approve/", admin, json={})
     assert approved.status_code == 200, approved.text

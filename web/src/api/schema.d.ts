@@ -3942,6 +3942,8 @@ export interface operations {
         parameters: {
             query?: {
                 status?: string | null;
+                /** @description only this person's requests */
+                user_id?: string | null;
                 /** @description next_cursor of the previous page */
                 cursor?: string | null;
                 /** @description 1..100, default 20 */

@@ -243,21 +243,15 @@ function ProfileCard({ detail }: { detail: Detail }) {
   );
 }
 
-/** The pending refund requests of this person (the queue of pending requests is short: read
- * it whole, a few pages at most). */
+/** The pending refund requests of this person (the admin list filtered by user). */
 function usePendingRefunds(userId: string) {
   return useQuery({
     queryKey: ["admin-refunds", "pending-of", userId],
     queryFn: async () => {
-      const mine: RefundRequest[] = [];
-      let cursor: string | undefined;
-      for (let page = 0; page < 10; page++) {
-        const found = await unwrap(api.GET("/api/admin/refund-requests/", { params: { query: { status: "PENDING", cursor, limit: 100 } } }));
-        mine.push(...found.items.filter((r) => r.user_id === userId));
-        cursor = found.next_cursor ?? undefined;
-        if (!cursor) break;
-      }
-      return mine;
+      const found = await unwrap(
+        api.GET("/api/admin/refund-requests/", { params: { query: { status: "PENDING", user_id: userId, limit: 100 } } }),
+      );
+      return found.items as RefundRequest[];
     },
   });
 }
