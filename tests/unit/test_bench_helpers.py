@@ -447,17 +447,19 @@ def test_cpu_seconds_reads_the_process_and_sorts_its_children():
     import sys
     import time
 
-    # A child whose command line names the Lambda workers' module, burning some CPU.
-    busy = "import time; sum(range(3_000_000)); time.sleep(30)"
-    worker = subprocess.Popen([sys.executable, "-c", busy, "local.lambda_workers"])
+    # Two busy children: one whose command line names the Lambda workers' module, one other.
+    busy = "import time; sum(range(3_000_000)); print('done', flush=True); time.sleep(30)"
+    worker = subprocess.Popen([sys.executable, "-c", busy, "local.lambda_workers"], stdout=subprocess.PIPE)
+    tool = subprocess.Popen([sys.executable, "-c", busy], stdout=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
+        for child in (worker, tool):  # both have burnt their CPU and sleep: their times no longer move
+            assert child.stdout is not None and child.stdout.readline() == b"done\n"
+        time.sleep(0.05)
         cpu = enrollment.cpu_seconds(os.getpid())
-        while cpu["workers"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-            cpu = enrollment.cpu_seconds(os.getpid())
-        assert cpu["stack"] > 0 and cpu["workers"] > 0 and cpu["other"] == 0
+        assert cpu["stack"] > 0 and cpu["workers"] > 0 and cpu["other"] > 0
+        assert cpu["workers"] == pytest.approx(enrollment.cpu_seconds(worker.pid)["stack"], abs=0.02)
     finally:
-        worker.kill()
-        worker.wait()
+        for child in (worker, tool):
+            child.kill()
+            child.wait()
     assert enrollment.cpu_seconds(2**22 + 12345) == {}  # above any pid: no such process
