@@ -212,7 +212,9 @@ def test_links_lead_from_what_is_created_to_where_it_is_read(callers: Callers, a
     from hypothesis import HealthCheck, Phase
     from hypothesis import settings as hypothesis_settings
 
-    machine = schema.as_state_machine()
+    # The student's journey: the admin routes only ever answer 403 to them, and a stateful run that
+    # wanders into them spends its steps there instead of following the student's own links.
+    machine = schema.exclude(path_regex="^/api/admin/").as_state_machine()
     answered: set[tuple[str, str, int]] = set()
 
     class StudentJourney(machine):  # type: ignore[misc, valid-type]

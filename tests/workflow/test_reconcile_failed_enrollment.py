@@ -27,8 +27,10 @@ from tests.workflow.test_payment_faults import _completed, _deps, _pending_check
 
 # The job's first sweep asks Stripe for paid events it never received: here Stripe has none.
 NO_EVENTS = types.SimpleNamespace(list_events=lambda *_args: types.SimpleNamespace(data=[], has_more=False))
-# Old enough that the other sweeps leave this session's other payments alone.
-MIN_AGE = 3600
+# The other sweeps (paid payments that started nothing, the outbox) leave every payment of the
+# session alone: older than any payment here. The failed-run sweep has no age, and other tests of the
+# session leave failed runs of their own, so the assertions are about this test's payment.
+MIN_AGE = 100 * 365 * 24 * 3600
 
 
 @pytest.fixture
@@ -76,7 +78,7 @@ def test_a_paid_enrollment_whose_run_failed_is_started_again_and_enrolls_the_stu
     student, payment_id = _paid_and_failed(chain, failures=1)
 
     found = _job(chain)
-    assert found["failed_enrollments_restarted"] == 1 and found["failed_enrollments_given_up"] == []
+    assert found["failed_enrollments_restarted"] >= 1 and payment_id not in found["failed_enrollments_given_up"]
     result = chain.wait(_arn(chain, payment_id, 1), timeout=180)
     assert result["status"] == "SUCCEEDED", chain.history(result["executionArn"])[-3:]
     assert _runs(chain, payment_id) == [f"enroll-{payment_id}", f"enroll-{payment_id}-r1"]
@@ -106,7 +108,7 @@ def test_a_paid_enrollment_whose_run_failed_is_started_again_and_enrolls_the_stu
 
     # Enrolled now: the next runs find nothing to restart.
     again = _job(chain)
-    assert (again["failed_enrollments_restarted"], again["failed_enrollments_given_up"]) == (0, [])
+    assert payment_id not in again["failed_enrollments_given_up"]
     assert len(_runs(chain, payment_id)) == 2
 
 
@@ -117,11 +119,11 @@ def test_a_run_that_keeps_failing_is_restarted_a_bounded_number_of_times_then_le
     student, payment_id = _paid_and_failed(chain, failures=limit + 1)
     for restart in range(1, limit + 1):
         found = _job(chain)
-        assert found["failed_enrollments_restarted"] == 1, (restart, found)
+        assert found["failed_enrollments_restarted"] >= 1, (restart, found)
         assert chain.wait(_arn(chain, payment_id, restart), timeout=180)["status"] == "FAILED"
 
     found = _job(chain)
-    assert (found["failed_enrollments_restarted"], found["failed_enrollments_given_up"]) == (0, [payment_id])
+    assert payment_id in found["failed_enrollments_given_up"]
     assert _runs(chain, payment_id) == sorted(
         [f"enroll-{payment_id}", *(f"enroll-{payment_id}-r{n}" for n in range(1, limit + 1))]
     )
@@ -138,5 +140,5 @@ def test_a_failed_run_of_a_payment_refunded_since_is_not_started_again(chain: Wo
         payment_id,
     )
     found = _job(chain)
-    assert found["failed_enrollments_restarted"] == 0 and payment_id not in found["failed_enrollments_given_up"]
+    assert payment_id not in found["failed_enrollments_given_up"]
     assert _runs(chain, payment_id) == [f"enroll-{payment_id}"]

@@ -20,14 +20,22 @@ export function ConsentGate() {
 
   const policy = useQuery({
     queryKey: ["policy", "privacy"],
-    queryFn: () => unwrap(api.GET("/api/compliance/privacy-policy/")),
+    // Past the browser's cache: the documents are public for 60 s, and the one to accept is the
+    // one in force now.
+    queryFn: () => unwrap(api.GET("/api/compliance/privacy-policy/", { cache: "no-cache" })),
     enabled: needed,
   });
   const termsDoc = useQuery({
     queryKey: ["policy", "terms"],
-    queryFn: () => unwrap(api.GET("/api/compliance/terms/")),
+    queryFn: () => unwrap(api.GET("/api/compliance/terms/", { cache: "no-cache" })),
     enabled: needed,
   });
+  // The documents are asked for again whenever the prompt opens: a version read earlier (at sign-up,
+  // on the landing page) is exactly what has just been replaced, and accepting it would be refused.
+  useEffect(() => {
+    if (needed) void queryClient.invalidateQueries({ queryKey: ["policy"] });
+  }, [needed, queryClient]);
+  const fresh = policy.data && termsDoc.data && !policy.isFetching && !termsDoc.isFetching;
   const accept = useMutation({
     mutationFn: () =>
       unwrap(
@@ -76,7 +84,7 @@ export function ConsentGate() {
         />
         <ErrorAlert error={accept.error} />
         <Button
-          disabled={!privacy || !terms || !policy.data || !termsDoc.data}
+          disabled={!privacy || !terms || !fresh}
           loading={accept.isPending}
           onClick={() => accept.mutate()}
         >
