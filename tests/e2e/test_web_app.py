@@ -85,7 +85,8 @@ def test_one_origin_serves_the_app_and_the_api(web_stack: Stack) -> None:
     assert {track["code"] for track in tracks.json()["items"]} == {"DP", "FSD"}
 
 
-def test_the_students_journeys_in_chromium(web_stack: Stack) -> None:
+def _run_specs(web_stack: Stack, *specs: str, **extra_env: str) -> None:
+    """Playwright runs ``specs`` (web/e2e/) in Debian's Chromium against the stack; they pass."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("Chromium is not installed: run `make chromium`")
@@ -94,9 +95,10 @@ def test_the_students_journeys_in_chromium(web_stack: Stack) -> None:
         "WEB_URL": web_stack.info["web_url"],
         "API_URL": web_stack.info["api_url"],
         "CHROMIUM_PATH": chromium,
+        **extra_env,
     }
     run = subprocess.run(
-        [_node(), "node_modules/@playwright/test/cli.js", "test", "dp-journey", "fsd-pay-first"],
+        [_node(), "node_modules/@playwright/test/cli.js", "test", *specs],
         cwd=WEB,
         env=env,
         capture_output=True,
@@ -104,57 +106,23 @@ def test_the_students_journeys_in_chromium(web_stack: Stack) -> None:
         timeout=900,
     )
     assert run.returncode == 0, f"{run.stdout[-6000:]}\n{run.stderr[-3000:]}\n--- stack ---\n{web_stack.output()}"
+
+
+def test_the_students_journeys_in_chromium(web_stack: Stack) -> None:
+    _run_specs(web_stack, "dp-journey", "fsd-pay-first")
 
 
 def test_the_admin_console_in_chromium(web_stack: Stack) -> None:
     """Issue 18: the admin refunds a student who paid (the payment followed to refunded, the tools
     to deprovisioned) and publishes a privacy policy version the student must then accept
     (``web/e2e/admin-console.spec.ts``; axe and screenshots on every admin page)."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("Chromium is not installed: run `make chromium`")
     admin = web_stack.info["dev_users"]["admin"]
-    env = {
-        **os.environ,
-        "WEB_URL": web_stack.info["web_url"],
-        "API_URL": web_stack.info["api_url"],
-        "CHROMIUM_PATH": chromium,
-        "ADMIN_EMAIL": admin["email"],
-        "ADMIN_PASSWORD": admin["password"],
-    }
-    run = subprocess.run(
-        [_node(), "node_modules/@playwright/test/cli.js", "test", "admin-console"],
-        cwd=WEB,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert run.returncode == 0, f"{run.stdout[-6000:]}\n{run.stderr[-3000:]}\n--- stack ---\n{web_stack.output()}"
+    _run_specs(web_stack, "admin-console", ADMIN_EMAIL=admin["email"], ADMIN_PASSWORD=admin["password"])
 
 
 def test_the_trainers_review_in_chromium(web_stack: Stack) -> None:
     """Issue 18: a DP student hands in project 1; the DP trainer (assigned at enrollment) opens the
     PDF from the queue, sends it back with feedback, approves the resubmission and sees project 2
     unlocked (``web/e2e/trainer-review.spec.ts``; axe and screenshots on every trainer page)."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("Chromium is not installed: run `make chromium`")
     trainer = web_stack.info["dev_users"]["trainer_dp"]
-    env = {
-        **os.environ,
-        "WEB_URL": web_stack.info["web_url"],
-        "API_URL": web_stack.info["api_url"],
-        "CHROMIUM_PATH": chromium,
-        "TRAINER_EMAIL": trainer["email"],
-        "TRAINER_PASSWORD": trainer["password"],
-    }
-    run = subprocess.run(
-        [_node(), "node_modules/@playwright/test/cli.js", "test", "trainer-review"],
-        cwd=WEB,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert run.returncode == 0, f"{run.stdout[-6000:]}\n{run.stderr[-3000:]}\n--- stack ---\n{web_stack.output()}"
+    _run_specs(web_stack, "trainer-review", TRAINER_EMAIL=trainer["email"], TRAINER_PASSWORD=trainer["password"])
