@@ -729,20 +729,20 @@ TABLES: tuple[Table, ...] = (
     # from the rows above; a purged person's rows leave them as their rows are deleted.
     Table(
         "stats_revenue_daily",
-        "Paid payments per day, track and currency: how many, and their amounts (the admin's charts).",
-        _none("day", "track", "currency", "payments", "gross_cents", "refunded_cents"),
+        "Paid payments per day, track and currency, in shards: how many, and their amounts (the admin's charts).",
+        _none("day", "track", "currency", "shard", "payments", "gross_cents", "refunded_cents"),
         Purge.NOT_PERSONAL,
     ),
     Table(
         "stats_enrollments_daily",
         "Students enrolled per day and track (the admin's charts).",
-        _none("day", "track_id", "enrollments"),
+        _none("day", "track_id", "shard", "enrollments"),
         Purge.NOT_PERSONAL,
     ),
     Table(
         "stats_provisioning_daily",
         "Tool records per day of their last change, tool and status (the admin's charts).",
-        _none("day", "tool", "status", "count"),
+        _none("day", "tool", "status", "shard", "count"),
         Purge.NOT_PERSONAL,
     ),
     Table(
@@ -751,6 +751,7 @@ TABLES: tuple[Table, ...] = (
         _none(
             "day",
             "currency",
+            "shard",
             "requested",
             "approved",
             "rejected",

@@ -212,3 +212,39 @@ def test_the_rolled_up_series_follow_every_write_exactly(stats_world: World) -> 
     _tool(w, student, "JUPYTER", "SUCCEEDED", today)
     now = assert_series_match(w, admin, today.date() - timedelta(days=2), today.date())
     assert [r["enrollments"] for r in now["day"]["enrollments"] if r["bucket"] == today.date().isoformat()] == [1]
+
+
+def test_payments_of_one_track_and_day_do_not_queue_on_one_rollup_row(stats_world: World) -> None:
+    """Migration 0022: a rollup row is locked from the write that moves its count until the commit,
+    so with one row per day and key every payment of a track on one day waited for the one before
+    (the 50-payer burst queued its webhooks). The rows are sharded by the fact's id: a payment
+    recorded while another of its track and day is still uncommitted does not wait, and the series
+    stay exact once both commit."""
+    w = stats_world
+    admin = w.user("admin", None, "PENDING_PAYMENT")
+
+    def pending() -> tuple[str, int]:
+        student = w.user("student", "DP", "PENDING_PAYMENT")
+        row = w.conn.execute(
+            "INSERT INTO payments (user_id, track, amount_cents, currency, status, created_at)"
+            " VALUES (%s, 'DP', 49900, 'USD', 'PENDING', %s)"
+            " RETURNING id::text AS id, hashtext(id::text) & 15 AS shard",
+            (student["id"], at(0)),
+        ).fetchone()
+        return row["id"], row["shard"]
+
+    first, first_shard = pending()
+    second, second_shard = pending()
+    while second_shard == first_shard:  # two payments in two shards (1 in 16 share one)
+        second, second_shard = pending()
+    paid = "UPDATE payments SET status = 'SUCCEEDED', succeeded_at = %s WHERE id = %s"
+    with psycopg.connect(w.conn.info.dsn) as one, psycopg.connect(w.conn.info.dsn) as other:
+        one.execute(paid, (at(0, 1), first))  # uncommitted: its rollup row stays locked
+        other.execute("SET lock_timeout = '2s'")
+        other.execute(paid, (at(0, 2), second))  # LockNotAvailable if it waited on the same row
+        other.commit()
+        one.commit()
+    answered = assert_series_match(w, admin, date(2030, 3, 1), date(2030, 3, 10))
+    assert [(r["bucket"], r["track"], r["payments"], r["gross_cents"]) for r in answered["day"]["revenue"]] == [
+        ("2030-03-05", "DP", 2, 99800)
+    ]
