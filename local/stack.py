@@ -230,12 +230,18 @@ def _start_stripe(state: Path, api_url: str, moto_url: str) -> tuple[Any, str]:
     settings pointing at it (the secrets themselves are in moto's SSM, as in AWS)."""
     from werkzeug.serving import make_server
 
+    from functions.payments.webhook_service import HANDLED_EVENTS
     from local import moto_stack
     from local.stripe_emulator import StripeEmulator
 
     payments = moto_stack.bootstrap_payments(moto_url, state)
+    # The endpoint subscribes to the events the webhook handles, as docs/operations.md has operators
+    # register it in the Stripe Dashboard: Stripe sends nothing else (charge.succeeded, ...).
     emulator = StripeEmulator(
-        webhook_url=f"{api_url}/api/payments/webhook/", webhook_secret=payments.webhook_secret, api_key=payments.api_key
+        webhook_url=f"{api_url}/api/payments/webhook/",
+        webhook_secret=payments.webhook_secret,
+        api_key=payments.api_key,
+        enabled_events=HANDLED_EVENTS,
     )
     emulator.load(state / STRIPE_STATE)
     port = int(os.environ.get("STRIPE_PORT") or 0)
@@ -400,7 +406,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
-    from local import lambda_dispatch, moto_stack
+    from local import heap, lambda_dispatch, moto_stack
     from local.jwt_check import JwtCheck
     from local.openapi import build as build_openapi
     from local.pooler import PgBouncer
@@ -507,6 +513,8 @@ def main() -> int:
         # from now on, as Lambda's environments are processes (local/lambda_workers.py): started
         # last, so they begin with the environment the handlers read.
         lambda_dispatch.use_worker_processes()
+        # Start-up is over: what it built lives as long as the stack (local/heap.py).
+        heap.settle()
         tmp = stack_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=2) + "\n")
         tmp.chmod(0o600)

@@ -18,7 +18,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,8 +198,12 @@ class StripeEmulator:
         retry_delays: tuple[float, ...] = (0.05, 0.1, 0.2),
         delivery_timeout: float = 10.0,
         api_key: str | None = None,
+        enabled_events: Collection[str] | None = None,
     ):
         self.webhook_url = webhook_url
+        # The endpoint's subscribed event types, as a Stripe webhook endpoint has them (None: every
+        # type, Stripe's "*"): other events are recorded but never sent to the webhook.
+        self.enabled_events = frozenset(enabled_events) if enabled_events is not None else None
         self.webhook_secret = webhook_secret
         # The account's secret key: when set, any other key is refused as Stripe refuses a rolled
         # (rotated) or unknown key; when None, any well-formed test key is accepted.
@@ -367,7 +371,7 @@ class StripeEmulator:
             "evt_",
             api_version=API_VERSION,
             data={"object": self._public(obj)},
-            pending_webhooks=1 if self.webhook_url else 0,
+            pending_webhooks=1 if self._subscribed(type) else 0,
             request={"id": None, "idempotency_key": idem_key},
             type=type,
         )
@@ -914,8 +918,14 @@ class StripeEmulator:
         for future in pending:
             future.result(timeout=timeout)
 
+    def _subscribed(self, event_type: str) -> bool:
+        """Whether the webhook endpoint receives events of this type."""
+        return bool(self.webhook_url) and (self.enabled_events is None or event_type in self.enabled_events)
+
     def _deliver(self, event: dict[str, Any]) -> list[Delivery]:
         if not self.webhook_url:
+            return []
+        if not self._subscribed(event["type"]):
             return []
         payload = json.dumps(event, indent=2)
         attempts: list[Delivery] = []

@@ -271,3 +271,48 @@ def test_payment_intents_customers_refunds_and_disputes(
     event = client.v1.events.retrieve(created[-1].id)
     assert event.type == "charge.dispute.created"
     assert json.loads(json.dumps(event.data.object.to_dict()))["amount"] == 500
+
+
+def test_an_endpoint_receives_only_the_event_types_it_subscribed_to(
+    stack: tuple[StripeEmulator, str, WebhookReceiver], receiver: WebhookReceiver
+) -> None:
+    """As a Stripe webhook endpoint's ``enabled_events``: other events are created (the events API
+    lists them) but never sent, and nothing waits on them."""
+    emulator = StripeEmulator(
+        webhook_url=stack[0].webhook_url,
+        webhook_secret=SECRET,
+        enabled_events=("checkout.session.completed", "payment_intent.succeeded"),
+    )
+    server, own_base = _serve(emulator)
+    try:
+        own = stripe.StripeClient(
+            "sk_test_emulator",
+            base_addresses={"api": own_base},
+            http_client=stripe.RequestsClient(),
+            max_network_retries=0,
+        )
+        session = own.v1.checkout.sessions.create(params=_session_params())
+        answer = _pay(own_base, session.id).json()
+        sent = [d["type"] for d in answer["deliveries"]]
+        assert sorted(sent) == ["checkout.session.completed", "payment_intent.succeeded"]
+        assert sorted(e.type for e in receiver.events()) == sorted(sent)
+        created = {e.type: e for e in own.v1.events.list(params={"limit": 10}).data}
+        assert "charge.succeeded" in created and created["charge.succeeded"].pending_webhooks == 0
+        assert created["payment_intent.succeeded"].pending_webhooks == 0  # delivered
+    finally:
+        server.shutdown()
+
+
+def test_operators_register_the_event_types_the_webhook_handles() -> None:
+    """docs/operations.md has operators select these types in the Stripe Dashboard, and the local
+    stack's endpoint subscribes to the webhook's handled types: the two lists agree."""
+    import re
+    from pathlib import Path
+
+    from functions.payments.webhook_service import HANDLED_EVENTS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = doc[doc.index("**Register the webhook.**") :]
+    section = section[: section.index("\n\n")]
+    registered = set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)+)`", section))
+    assert registered == set(HANDLED_EVENTS)
