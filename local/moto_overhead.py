@@ -7,9 +7,17 @@ of it, in its Step Functions interpreter:
 
 - **A parse of the definition per execution.** moto's execution worker parses the state machine's
   ASL with ANTLR when each execution starts (28% of the process's time). The parse tree depends on
-  the definition text alone, so it is kept per definition; moto's preprocessor still builds each
-  execution's own components from it, so nothing of one execution's evaluation is shared with
-  another. A definition with syntax errors is not kept (it raises, every time).
+  the definition text alone, so it is kept per definition. A definition with syntax errors is not
+  kept (it raises, every time).
+- **The definition's components built again per execution.** moto's preprocessor then turned the
+  kept tree into the program's components for every execution (14% of the process holding the
+  interpreter lock under the 50-payer burst, issue 13). The components are built once per
+  definition and shared: they are declarations, set when they are built and only read while
+  executions run (moto's own Parallel branches already share one state's components between
+  threads). What an execution changes while it runs lives in its own ``Environment``: its input
+  and output, its event history, and the retry counters, which a component keeps in the
+  environment's heap under its ``heap_key``. That key is made on first use, so every component's
+  key is made when the program is kept, before two executions could race to make it.
 - **The whole definition's text, per execution, for error messages never raised.** moto's
   preprocessor builds each execution's components from the kept tree, and on the way it builds
   ``ValueError(f"... '{ctx.getText()}'")`` for every declaration it checks (``raise_on_missing``):
@@ -46,6 +54,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from antlr4.RuleContext import RuleContext
@@ -63,16 +72,16 @@ from moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl i
 from moto.stepfunctions.parser.asl.component.common.retry.max_attempts_decl import MaxAttemptsDecl
 from moto.stepfunctions.parser.asl.component.common.retry.max_delay_seconds_decl import MaxDelaySecondsDecl
 from moto.stepfunctions.parser.asl.component.common.retry.retrier_decl import RetrierDecl
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.parse import asl_parser
-from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils import json_path
 
 _lock = threading.Lock()
 _installed = False
 
 _original_parse = asl_parser.AmazonStateLanguageParser.parse
-_trees: dict[str, Any] = {}
+_trees: dict[str, tuple[Any, Any]] = {}  # definition → (program, tree)
 _MAX_TREES = 64  # machines x updates in one process; a test suite creates a few dozen at most
 
 
@@ -94,17 +103,37 @@ def _keep_texts(node: Any) -> str:
     return text
 
 
+def _components(root: Any) -> Iterator[EvalComponent]:
+    """Every evaluation component reachable from ``root`` through attributes and containers."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, EvalComponent):
+            yield item
+            stack.extend(vars(item).values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+
+
 def _parse(definition: str) -> tuple[Any, Any]:
-    tree = _trees.get(definition)
-    if tree is None:
+    kept = _trees.get(definition)
+    if kept is None:
         program, tree = _original_parse(definition)  # raises on a syntax error: nothing kept
         _keep_texts(tree)
+        for component in _components(program):
+            component.heap_key  # noqa: B018 - made now, not by two executions at once
+        kept = (program, tree)
         with _lock:
             if len(_trees) >= _MAX_TREES:
                 _trees.clear()
-            _trees[definition] = tree
-        return program, tree
-    return Preprocessor().visit(tree), tree
+            _trees[definition] = kept
+    return kept
 
 
 _original_client_for = lambda_eval_utils.boto_client_for
