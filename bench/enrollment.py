@@ -393,8 +393,9 @@ def measure(base_env: Mapping[str, str], journeys: int = config.ENROLLMENT_JOURN
 
 CONCURRENT_PAYERS = 50  # half each track, all paying at the same moment
 CONCURRENT_P95_S = 5.0  # payment → enrolled with tools (server-recorded), on this 2-core machine
-# What the web app's return page does (web/src/pages/public/Checkout.tsx, PaymentReturn): it polls
-# GET /api/payments/verify-session/ and GET /api/auth/user/ every 1.5 s until enrolled with tools.
+# What the web app's return page does (web/src/pages/public/Checkout.tsx, PaymentReturn): one request
+# every 1.5 s, GET /api/payments/verify-session/ until enrolled, then GET /api/auth/user/ until the
+# tools are ready.
 CONCURRENT_POLL_S = 1.5
 
 
@@ -506,8 +507,8 @@ class ConcurrentRun:
 
 def _pay_and_wait(stack: Stack, prepared: dict[str, Any], barrier: Any, poll_s: float = CONCURRENT_POLL_S) -> Journey:
     """One payer: waits for the others, pays, then follows its enrollment as the web app's return
-    page does: its checkout session (until enrolled) and its profile (until the tools are ready),
-    both every ``poll_s``."""
+    page does, one request per ``poll_s``: its checkout session until enrolled, then its profile
+    until the tools are ready."""
     import requests
 
     journey = Journey(prepared["track"], user_id=prepared["user_id"])
@@ -531,13 +532,17 @@ def _pay_and_wait(stack: Stack, prepared: dict[str, Any], barrier: Any, poll_s: 
             enrolled = False
             while True:
                 polled = time.perf_counter()
+                state = "pending"
                 if not enrolled:
                     status = session.get(session_url, timeout=30)
                     enrolled = status.ok and status.json().get("enrolled") is True
-                profile = session.get(stack.url("/api/auth/user/"), headers=headers, timeout=30)
+                # The profile once enrolled: at once when the session says so (the page then
+                # refetches it), every tick after that.
+                if enrolled:
+                    profile = session.get(stack.url("/api/auth/user/"), headers=headers, timeout=30)
+                    state = enrollment_state(profile.json()) if profile.ok else "pending"
                 answered = time.perf_counter()
                 journey.polls += 1
-                state = enrollment_state(profile.json()) if profile.ok else "pending"
                 if state == "enrolled" and enrolled:
                     journey.enrolled_s, journey.outcome = answered - started, "enrolled"
                     return journey

@@ -1,6 +1,6 @@
 import { Alert, Anchor, Button, Checkbox, List, Loader, Paper, Select, Stack, Text, TextInput, ThemeIcon } from "@mantine/core";
 import { zodResolver } from "@hookform/resolvers/zod";
-import { useMutation, useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 import { Controller, useForm } from "react-hook-form";
 import { Link, useNavigate, useSearchParams } from "react-router";
@@ -191,25 +191,36 @@ function Step({ state, label }: { state: StepState; label: string }) {
   );
 }
 
-/** Back from Stripe: follows the payment and the provisioning live, then the dashboard. */
+/** How often the return page asks again (one request at a time: the session, then the profile). */
+const RETURN_POLL_MS = 1500;
+
+/** Back from Stripe: follows the payment and the provisioning live, then the dashboard. The page
+ * asks one question at a time: the checkout session until the enrollment is there, then the
+ * profile until the tools are ready (the tools are provisioned after the enrollment), so a
+ * payer's tab sends one request per tick, not two. */
 export function PaymentReturn() {
   const [params] = useSearchParams();
   const navigate = useNavigate();
+  const queryClient = useQueryClient();
   const sessionId = params.get("session_id") ?? "";
   const { signedIn, ready } = useAuth();
   const session = useQuery({
     queryKey: ["checkout-session", sessionId],
     queryFn: () => unwrap(api.GET("/api/payments/verify-session/", { params: { query: { session_id: sessionId } } })),
     enabled: sessionId !== "",
-    refetchInterval: (query) => (query.state.data?.enrolled ? false : 1500),
+    refetchInterval: (query) => (query.state.data?.enrolled ? false : RETURN_POLL_MS),
   });
-  const profile = useProfile({ poll: 1500 });
   const paid = session.data?.payment_status === "SUCCEEDED";
   const failed = ["FAILED", "EXPIRED"].includes(session.data?.payment_status ?? "");
   const enrolled = session.data?.enrolled === true;
+  const profile = useProfile({ poll: enrolled ? RETURN_POLL_MS : false });
   const provisioning = profile.data?.provisioning_status;
   const toolsReady = profile.data?.tools_provisioned === true || provisioning === "SUCCEEDED";
   const done = signedIn && enrolled && toolsReady;
+  useEffect(() => {
+    // Enrolled now: the profile read before it is stale; ask at once rather than a tick later.
+    if (enrolled) void queryClient.invalidateQueries({ queryKey: ["me"] });
+  }, [enrolled, queryClient]);
   useEffect(() => {
     if (done) {
       const timer = setTimeout(() => navigate("/dashboard"), 1500);
