@@ -125,7 +125,32 @@ def start(state_dir: Path, *, port: int | None = None, timeout: float = 60.0) ->
         log_path=state / "server.log",
     )
     process.wait_ready(url + "/api/health", timeout)
+    _build_routes(url, auth_string)
     return PrefectHandle(url=url, auth_string=auth_string, state_dir=state, _process=process)
+
+
+def _build_routes(url: str, auth_string: str) -> None:
+    """Has the server build its API routes now, not on the first requests that need them.
+
+    FastAPI (0.150, the version Prefect pins) prepares an included router's routes on the first
+    request that is matched against them, and Prefect has about 190 of them: the first work pool a
+    provisioner created cost the server about 0.7 s of CPU, in the middle of the 50-payer burst
+    (issue 13). A request for a path no route has is matched against all of them (and answered 404).
+    """
+    import base64
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 - our own loopback http server
+        url + "/api/apranova-build-routes",
+        headers={"Authorization": "Basic " + base64.b64encode(auth_string.encode()).decode()},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - our own loopback server
+            pass
+    except urllib.error.HTTPError as error:
+        if error.code != 404:
+            raise RuntimeError(f"Prefect answered {error.code} to the route warm-up") from None
 
 
 def bootstrap_prefect(ssm_client: Any, prefix: str, handle: PrefectHandle) -> None:
