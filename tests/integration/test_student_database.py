@@ -300,6 +300,34 @@ def test_provision_twice_yields_one_of_each_and_keeps_the_password(
         assert student_conn.execute("SELECT 1").fetchone() == (1,)
 
 
+def test_every_run_closes_the_admin_database_again_when_public_was_given_access(
+    provisioner, new_student, admin, settings
+) -> None:
+    """The admin database's hardening is checked on every run and written only when needed (a
+    REVOKE that changes nothing still rewrites the catalog row): opened again by hand, it is closed
+    by the next provisioning."""
+    database = sql.Identifier(settings.students_db_name)
+    admin.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO PUBLIC").format(database))
+    admin.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+    opened = (
+        "SELECT has_database_privilege('public', %s, 'CONNECT') AS db,"
+        " has_schema_privilege('public', 'public', 'USAGE') AS schema"
+    )
+    assert admin.execute(opened, (settings.students_db_name,)).fetchone() == {"db": True, "schema": True}
+
+    provisioner.provision(new_student())
+
+    assert admin.execute(opened, (settings.students_db_name,)).fetchone() == {"db": False, "schema": False}
+    before = admin.execute(
+        "SELECT xmin::text AS version FROM pg_database WHERE datname = %s", (settings.students_db_name,)
+    ).fetchone()
+    provisioner.provision(new_student())  # already closed: the catalog row is not written again
+    after = admin.execute(
+        "SELECT xmin::text AS version FROM pg_database WHERE datname = %s", (settings.students_db_name,)
+    ).fetchone()
+    assert after == before
+
+
 def test_a_rerun_without_the_parameter_resets_the_password(provisioner, new_student, admin, ssm) -> None:
     student = new_student()
     names = names_for(student.user_id, PREFIX)

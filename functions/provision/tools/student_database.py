@@ -381,11 +381,26 @@ class StudentDatabaseProvisioner:
         return conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
 
     def _harden_admin_database(self, cur: _Cursor) -> None:
-        """Repeated harmlessly: no student connects to the admin database; ``public`` is closed."""
-        cur.execute(
-            sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(sql.Identifier(self._settings.students_db_name))
-        )
-        if cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'public'").fetchone():
+        """Checked on every run: no student connects to the admin database; ``public`` is closed.
+
+        A REVOKE is issued only while PUBLIC still holds the privilege: PostgreSQL rewrites the
+        catalog row even when a REVOKE changes nothing, and every session on the server then reloads
+        its caches (each DP provisioning did it twice, under the ACL lock).
+        """
+        row = cur.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a"
+            "               WHERE d.datname = %s AND a.grantee = 0 AND a.privilege_type = 'CONNECT') AS database_open,"
+            " EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a"
+            "         WHERE n.nspname = 'public' AND a.grantee = 0) AS schema_open",
+            (self._settings.students_db_name,),
+        ).fetchone()
+        if row is None or row["database_open"]:
+            cur.execute(
+                sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(
+                    sql.Identifier(self._settings.students_db_name)
+                )
+            )
+        if row is None or row["schema_open"]:
             cur.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
 
     def _ensure_role(self, cur: _Cursor, names: StudentDatabaseNames, verifier: str | None) -> None:
