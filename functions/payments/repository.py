@@ -195,7 +195,14 @@ def find_payment_for_update(
     payment_intent_id: str | None,
     charge_id: str | None,
 ) -> dict[str, Any] | None:
-    """The payment an event is about: by our id in the metadata, else by any Stripe id it carries."""
+    """The payment an event is about: by our id in the metadata, else by any Stripe id it carries.
+
+    Locked ``FOR NO KEY UPDATE``, as an UPDATE of it locks it: two events of one payment are still
+    applied one after the other, while another payment's event may meanwhile write outbox rows that
+    reference this one (expiring its checkout: the foreign key's KEY SHARE lock). ``FOR UPDATE``
+    blocked that, and two payments of one person paid at once deadlocked: each held its payment
+    and waited for the other's, one of them through the account row.
+    """
     return cur.execute(
         _payments_query(
             """
@@ -206,7 +213,7 @@ def find_payment_for_update(
            OR p.stripe_charge_id = %(charge)s
         ORDER BY (p.id = %(payment_id)s) DESC NULLS LAST
         LIMIT 1
-        FOR UPDATE
+        FOR NO KEY UPDATE
         """
         ),
         {"payment_id": payment_id, "session": checkout_session_id, "intent": payment_intent_id, "charge": charge_id},

@@ -174,6 +174,12 @@ def _apply(cur: Any, event: dict[str, Any], deps: Deps) -> Outcome:
         return Outcome(
             "unknown_payment", after_commit=[lambda: deps.alert("Stripe event for an unknown payment", details)]
         )
+    if payment["user_id"] is not None:
+        # The account before anything of the payment is written: two payments of one person
+        # (two tracks paid at once) then take their locks in one order. Written first, a payment
+        # held its row against the other's outbox rows (their foreign key) while waiting for the
+        # account the other held: a deadlock, seen when both webhooks arrived together.
+        repository.lock_user(cur, payment["user_id"])
     obj = event["data"]["object"]
     before = dict(payment)
     changes: dict[str, Any] = {}
