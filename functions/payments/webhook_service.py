@@ -174,11 +174,13 @@ def _apply(cur: Any, event: dict[str, Any], deps: Deps) -> Outcome:
         return Outcome(
             "unknown_payment", after_commit=[lambda: deps.alert("Stripe event for an unknown payment", details)]
         )
-    if payment["user_id"] is not None:
-        # The account before anything of the payment is written: two payments of one person
-        # (two tracks paid at once) then take their locks in one order. Written first, a payment
-        # held its row against the other's outbox rows (their foreign key) while waiting for the
-        # account the other held: a deadlock, seen when both webhooks arrived together.
+    if kind in SUCCESS_EVENTS and payment["user_id"] is not None and payment["enrollment_execution"] is None:
+        # A payment this event may settle: its account is locked before anything of the payment is
+        # written, so two payments of one person (two tracks paid at once) take their locks in one
+        # order. Written first, a payment held its row against the other's outbox rows (their
+        # foreign key) while waiting for the account the other held: a deadlock, seen when both
+        # webhooks arrived together. (A settled payment's later events leave the account alone:
+        # its enrollment's first steps write that row.)
         repository.lock_user(cur, payment["user_id"])
     obj = event["data"]["object"]
     before = dict(payment)
