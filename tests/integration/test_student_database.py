@@ -328,6 +328,49 @@ def test_every_run_closes_the_admin_database_again_when_public_was_given_access(
     assert after == before
 
 
+def test_runs_for_different_students_do_not_queue_on_the_acl_lock_unless_the_admin_database_was_opened(
+    provisioner, new_student, admin, settings, students_db
+) -> None:
+    """Only a change of the admin database's ACL takes the lock that serialises such changes: a
+    student's role, database and schema are written while another run (a deprovision's DROP OWNED,
+    a hardening) holds it, and a run that must close the database again waits for it."""
+    import threading
+
+    from functions.provision.tools.student_database import _DATABASE_ACL_LOCK
+
+    provisioner.provision(new_student())  # the admin database closed before the lock is taken
+    with psycopg.connect(students_db, autocommit=True) as other_run:
+        other_run.execute("SELECT pg_advisory_lock(%s::bigint)", (_DATABASE_ACL_LOCK,))
+        # Held for as long as this block runs: a run waiting for it would fail after its 10 s
+        # lock_timeout, so finishing at all shows it never waited.
+        student = new_student()
+        assert provisioner.provision(student).status == ToolStatus.PROVISIONED
+        assert provisioner.status(student) == ToolStatus.PROVISIONED
+
+        admin.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO PUBLIC").format(sql.Identifier(settings.students_db_name))
+        )
+        closing = new_student()
+        outcome: dict[str, Any] = {}
+        run = threading.Thread(target=lambda: outcome.update(result=provisioner.provision(closing)))
+        run.start()
+        waiting = (
+            "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            " AND ((classid::bigint << 32) | objid::bigint) = %s"
+        )
+        for _ in range(100):  # until it waits for the lock (seen in pg_locks), at most 10 s
+            if admin.execute(waiting, (_DATABASE_ACL_LOCK,)).fetchone()["n"] == 1:
+                break
+            run.join(0.1)
+        assert admin.execute(waiting, (_DATABASE_ACL_LOCK,)).fetchone()["n"] == 1 and "result" not in outcome
+        other_run.execute("SELECT pg_advisory_unlock(%s::bigint)", (_DATABASE_ACL_LOCK,))
+        run.join(30)
+    assert outcome["result"].status == ToolStatus.PROVISIONED
+    assert admin.execute(
+        "SELECT has_database_privilege('public', %s, 'CONNECT') AS db", (settings.students_db_name,)
+    ).fetchone() == {"db": False}
+
+
 def test_a_rerun_without_the_parameter_resets_the_password(provisioner, new_student, admin, ssm) -> None:
     student = new_student()
     names = names_for(student.user_id, PREFIX)

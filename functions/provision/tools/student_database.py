@@ -71,7 +71,7 @@ AdminConnector = Callable[..., psycopg.Connection[Any]]
 STUDENT_NAME = r"^s_[0-9a-f]{32}$"
 IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 _NAME_SALT = b"apranova/student-database/v1:"
-# Serialises database-level ACL changes (hardening, GRANT CONNECT, DROP OWNED) across students:
+# Serialises changes of the admin database's ACL (its hardening, DROP OWNED) across students:
 # concurrent GRANT/REVOKE on one database row can fail with "tuple concurrently updated".
 _DATABASE_ACL_LOCK = 0x5D_0000_0000_0001
 _LOCK_TIMEOUT = "10s"
@@ -218,8 +218,7 @@ class StudentDatabaseProvisioner:
                 password = new_password or self._stored_password(names.parameter)
                 verifier = self._verifier(cur.connection, names.role, password)
                 with cur.connection.transaction():
-                    self._lock_database_acl(cur)
-                    self._harden_admin_database(cur)
+                    self._harden_admin_database(cur)  # takes the ACL lock only when it must write
                     self._ensure_role(cur, names, verifier)
                 self._ensure_database(cur, names)
                 with self._admin(names.database) as own:
@@ -385,8 +384,26 @@ class StudentDatabaseProvisioner:
 
         A REVOKE is issued only while PUBLIC still holds the privilege: PostgreSQL rewrites the
         catalog row even when a REVOKE changes nothing, and every session on the server then reloads
-        its caches (each DP provisioning did it twice, under the ACL lock).
+        its caches (each DP provisioning did it twice, under the ACL lock). Only then is the ACL lock
+        taken, and the privileges read again under it: the role's own writes (its row, settings and
+        membership) touch no database's ACL, so runs for different students no longer queue on one
+        lock for them (25 DP students at once waited up to seconds for it, issue 13).
         """
+        if not any(self._public_access(cur).values()):
+            return
+        self._lock_database_acl(cur)
+        opened = self._public_access(cur)
+        if opened["database_open"]:
+            cur.execute(
+                sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(
+                    sql.Identifier(self._settings.students_db_name)
+                )
+            )
+        if opened["schema_open"]:
+            cur.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+
+    def _public_access(self, cur: _Cursor) -> dict[str, bool]:
+        """What PUBLIC holds on the admin database: CONNECT, and anything on its ``public`` schema."""
         row = cur.execute(
             "SELECT EXISTS (SELECT 1 FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a"
             "               WHERE d.datname = %s AND a.grantee = 0 AND a.privilege_type = 'CONNECT') AS database_open,"
@@ -394,14 +411,9 @@ class StudentDatabaseProvisioner:
             "         WHERE n.nspname = 'public' AND a.grantee = 0) AS schema_open",
             (self._settings.students_db_name,),
         ).fetchone()
-        if row is None or row["database_open"]:
-            cur.execute(
-                sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(
-                    sql.Identifier(self._settings.students_db_name)
-                )
-            )
-        if row is None or row["schema_open"]:
-            cur.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+        if row is None:  # the query always answers one row; as if open, so the REVOKEs run
+            return {"database_open": True, "schema_open": True}
+        return {"database_open": bool(row["database_open"]), "schema_open": bool(row["schema_open"])}
 
     def _ensure_role(self, cur: _Cursor, names: StudentDatabaseNames, verifier: str | None) -> None:
         role = sql.Identifier(names.role)
