@@ -42,6 +42,18 @@ of it, in its Step Functions interpreter:
   service name in the host, 3%). Both depend on code that does not change while the process
   runs: kept per class, listed once.
 
+- **A lookup table of a service's errors built for every error answered.** moto's
+  ``get_error_model`` asks a new ``ErrorLookupFactory`` for each error, so the factory's cache of
+  a service's code → shape table is always empty: each ``ParameterNotFound`` built SSM's table of
+  every error shape again (15% of the stack's time answering a missed ``GetParameter``, which each
+  provisioner asks before it writes a student's secret). The tables are built from the service's
+  model alone and only read: one per service, shared by the factories.
+
+- **The service of a request found by trying every service's URL patterns.** moto's server tells
+  the service from the request's host by matching it against each backend's URL patterns in turn,
+  several hundred regular expressions (8% of a moto request). The patterns do not change while the
+  server runs, so the answer for a host is kept.
+
 - **Flask's debug helpers on every moto request.** moto runs its Flask apps with ``debug = True``;
   Flask then builds a new class per request that reads a form body (every Query-protocol call:
   SSM, SES, IAM), 4% of the process. The apps run with ``debug`` off and exceptions still
@@ -61,6 +73,7 @@ from antlr4.RuleContext import RuleContext
 from antlr4.tree.Tree import TerminalNode
 from moto import backends
 from moto.core import responses as core_responses
+from moto.core.errors import ErrorLookupFactory
 from moto.moto_server import threaded_moto_server, werkzeug_app
 from moto.settings import moto_server_port
 from moto.stepfunctions.parser.asl.component.common.comment import Comment
@@ -197,6 +210,27 @@ def _backend_app(service: Any) -> Any:
     return app
 
 
+_error_luts: dict[Any, Any] = {}
+
+
+def _error_lookup_factory_init(self: ErrorLookupFactory) -> None:
+    self._error_lut_cache = _error_luts
+
+
+_original_backend_for_host = werkzeug_app.DomainDispatcherApplication.get_backend_for_host
+_backends_by_host: dict[str, Any] = {}
+
+
+def _backend_for_host(self: werkzeug_app.DomainDispatcherApplication, host: str | None) -> Any:
+    if host is None:
+        return None
+    try:
+        return _backends_by_host[host]
+    except KeyError:
+        backend = _backends_by_host[host] = _original_backend_for_host(self, host)
+        return backend
+
+
 def install() -> None:
     """Idempotent."""
     global _installed
@@ -210,6 +244,8 @@ def install() -> None:
         backends.list_of_moto_modules = _list_of_moto_modules  # type: ignore[assignment]
         lambda_eval_utils.boto_client_for = _client_for  # type: ignore[assignment]
         werkzeug_app.create_backend_app = _backend_app  # type: ignore[assignment]
+        ErrorLookupFactory.__init__ = _error_lookup_factory_init  # type: ignore[method-assign]
+        werkzeug_app.DomainDispatcherApplication.get_backend_for_host = _backend_for_host  # type: ignore[method-assign]
         threaded_moto_server.create_backend_app = _backend_app  # type: ignore[assignment]
         json_path.parse = functools.lru_cache(maxsize=2048)(json_path.parse)  # type: ignore[assignment]
         result_path.parse = functools.lru_cache(maxsize=2048)(result_path.parse)  # type: ignore[assignment]

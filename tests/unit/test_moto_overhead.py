@@ -1,0 +1,69 @@
+"""The local stack's shortcuts through moto's request machinery answer what moto itself answers."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto.core.errors import get_error_model
+from moto.core.utils import get_service_model
+from moto.ecs.exceptions import ClusterNotFoundException
+from moto.moto_server import werkzeug_app
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.ssm.exceptions import ParameterNotFound
+
+from local import moto_overhead
+
+HOSTS = [
+    "ssm.us-east-1.amazonaws.com",
+    "states.eu-west-1.amazonaws.com",
+    "email.us-east-1.amazonaws.com",
+    "elasticfilesystem.us-east-1.amazonaws.com",
+    "ecs.us-east-1.amazonaws.com",
+    "example.org",  # no service's host
+]
+
+
+def test_a_services_errors_and_a_hosts_service_are_moto_s_own_answers():
+    dispatcher = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
+    routed = {host: dispatcher.get_backend_for_host(host) for host in HOSTS}
+    ssm, ecs = get_service_model("ssm"), get_service_model("ecs")
+    errors = {
+        "ssm": get_error_model(ParameterNotFound("x"), ssm).error_code,
+        "ecs": get_error_model(ClusterNotFoundException(), ecs).error_code,
+    }
+    assert routed["ssm.us-east-1.amazonaws.com"] == "ssm" and routed["example.org"] is None
+
+    moto_overhead.install()
+
+    for _ in range(2):  # the first answer is kept, the second comes from what was kept
+        assert {host: dispatcher.get_backend_for_host(host) for host in HOSTS} == routed
+        assert dispatcher.get_backend_for_host(None) is None
+        assert get_error_model(ParameterNotFound("x"), ssm).error_code == errors["ssm"] == "ParameterNotFound"
+        # One table per service: ECS's error is not looked up in SSM's table, nor the other way.
+        assert (
+            get_error_model(ClusterNotFoundException(), ecs).error_code == errors["ecs"] == "ClusterNotFoundException"
+        )
+
+
+@pytest.fixture
+def moto_server():
+    moto_overhead.install()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def test_a_missing_parameter_is_still_answered_as_aws_answers_it(moto_server):
+    ssm = boto3.client(
+        "ssm", endpoint_url=moto_server, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    for _ in range(2):
+        with pytest.raises(ClientError) as missing:
+            ssm.get_parameter(Name="/apranova/test/none", WithDecryption=True)
+        assert missing.value.response["Error"]["Code"] == "ParameterNotFound"
+        assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    ssm.put_parameter(Name="/apranova/test/one", Value="v", Type="SecureString")
+    assert ssm.get_parameter(Name="/apranova/test/one", WithDecryption=True)["Parameter"]["Value"] == "v"
