@@ -51,8 +51,9 @@ of it, in its Step Functions interpreter:
 
 - **The service of a request found by trying every service's URL patterns.** moto's server tells
   the service from the request's host by matching it against each backend's URL patterns in turn,
-  several hundred regular expressions (8% of a moto request). The patterns do not change while the
-  server runs, so the answer for a host is kept.
+  several hundred regular expressions (0.8-1 ms of a 2.5-3.5 ms request, under the lock every moto
+  request takes). The patterns do not change while the server runs, so the answer for a host is
+  kept.
 
 - **Flask's debug helpers on every moto request.** moto runs its Flask apps with ``debug = True``;
   Flask then builds a new class per request that reads a form body (every Query-protocol call:
@@ -224,11 +225,9 @@ _backends_by_host: dict[str, Any] = {}
 def _backend_for_host(self: werkzeug_app.DomainDispatcherApplication, host: str | None) -> Any:
     if host is None:
         return None
-    try:
-        return _backends_by_host[host]
-    except KeyError:
-        backend = _backends_by_host[host] = _original_backend_for_host(self, host)
-        return backend
+    if host not in _backends_by_host:
+        _backends_by_host[host] = _original_backend_for_host(self, host)
+    return _backends_by_host[host]
 
 
 def install() -> None:
