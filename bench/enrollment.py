@@ -234,15 +234,20 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
 
 
 def _drop(server: Any, name: str, user_ids: list[str]) -> None:
-    """The stack's two databases, then the DP students' login roles (cluster-wide, so they would
-    outlive the databases): deterministic names from the user ids, ``IF EXISTS``."""
+    """The stack's two databases and the spare databases it kept, then the DP students' login roles
+    (cluster-wide, so they would outlive the databases): deterministic names from the user ids,
+    ``IF EXISTS``."""
     import psycopg
     from psycopg import sql
 
-    from functions.provision.tools.student_database import names_for
+    from functions.provision.tools.student_database import names_for, spare_prefix
 
     server.drop_database(f"{name}_students")
     server.drop_database(name)
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        prefix = spare_prefix(f"{name}_students")
+        for (spare,) in conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (prefix,)):
+            server.drop_database(spare)
     if not user_ids:
         return
     with psycopg.connect(server.admin_url, autocommit=True) as conn:

@@ -166,6 +166,7 @@ def _start_tools(state: Path, moto_url: str, database_url: str) -> list[Any]:
     their settings where the step functions read them (environment and moto's SSM)."""
     from psycopg.conninfo import conninfo_to_dict
 
+    from functions.provision.tools import student_database
     from local import moto_stack
     from local.tools import jupyterhub, prefect, superset, workspace
 
@@ -180,6 +181,9 @@ def _start_tools(state: Path, moto_url: str, database_url: str) -> list[Any]:
             "STUDENTS_DB_PORT": str(students.get("port") or 5432),
             # The local PostgreSQL has no TLS; RDS in AWS has (the default there: require).
             "STUDENTS_DB_SSLMODE": "prefer",
+            # Empty databases the watchdog keeps ready for DP enrollments (as deployed).
+            "STUDENTS_DB_SPARE_DATABASES": os.environ.get("STUDENTS_DB_SPARE_DATABASES")
+            or str(student_database.SPARE_DATABASES),
         }
     )
     ssm = moto_stack.client("ssm", moto_url)
@@ -300,6 +304,13 @@ SCHEDULE_SECONDS = {
 }
 
 
+def _run_job_logged(app: Any, name: str) -> None:
+    try:
+        app.run_job(name)
+    except Exception:  # noqa: BLE001 - a failed run is logged; the next one tries again
+        log.exception("scheduled job %s failed", name)
+
+
 def _run_schedules(app: Any, stop: threading.Event) -> None:
     due = dict.fromkeys(SCHEDULE_SECONDS, 0.0)
     while not stop.wait(5):
@@ -308,10 +319,7 @@ def _run_schedules(app: Any, stop: threading.Event) -> None:
             if now < due[name]:
                 continue
             due[name] = now + every
-            try:
-                app.run_job(name)
-            except Exception:  # noqa: BLE001 - a failed run is logged; the next one tries again
-                log.exception("scheduled job %s failed", name)
+            _run_job_logged(app, name)
 
 
 # The web app (web/, docs/principles.md §12): ``LOCAL_WEB=dev`` (what ``make dev`` sets) runs Vite's dev
@@ -476,6 +484,9 @@ def main() -> int:
         github_server, github_url = _start_github(state)
         github_started = True
         tools = _start_tools(state, moto.url, database_url)
+        # The watchdog's first run, while the rest starts: it makes the spare databases DP enrollments
+        # take, so the first ones find them ready, as in a deployed stack that has run for a minute.
+        threading.Thread(target=_run_job_logged, args=(app, "student-db-watchdog"), name="spares", daemon=True).start()
         _install_workflows(state, moto.url)
         from functions.migrate.dataset import upload_dataset
 

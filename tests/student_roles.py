@@ -10,9 +10,11 @@ STUDENT_NAME = "^s_[0-9a-f]{32}$"
 
 
 def drop_database_and_student_roles(admin_url: str, dbname: str) -> None:
-    """Drops ``dbname`` (the students' admin database), the student databases and roles of the
-    students recorded in ``admin_url``'s database (the application's credentials rows), and any
-    student role granted CONNECT on ``dbname`` itself."""
+    """Drops ``dbname`` (the students' admin database), its spare databases, the student databases
+    and roles of the students recorded in ``admin_url``'s database (the application's credentials
+    rows), and any student role granted CONNECT on ``dbname`` itself."""
+    from functions.provision.tools.student_database import spare_prefix
+
     with psycopg.connect(admin_url, autocommit=True) as conn:
         roles: set[str] = set()
         if conn.execute("SELECT to_regclass('student_database_credentials')").fetchone()[0] is not None:
@@ -30,6 +32,11 @@ def drop_database_and_student_roles(admin_url: str, dbname: str) -> None:
         )
         roles = {role for role in roles if conn.execute("SELECT %s ~ %s", (role, STUDENT_NAME)).fetchone()[0]}
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        spares = conn.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (spare_prefix(dbname),)
+        ).fetchall()
+        for (spare,) in spares:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(spare)))
         for role in sorted(roles):
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(role)))
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))

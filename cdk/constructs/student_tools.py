@@ -36,6 +36,7 @@ from cdk.constructs.database import PORT, VPC_CIDR, Database
 from cdk.constructs.nag import acknowledge
 from cdk.constructs.python_function import PythonFunction
 from cdk.constructs.students_database import STUDENTS_DB_NAME, StudentsDatabase
+from functions.provision.tools.student_database import SPARE_DATABASES
 
 __all__ = ["STUDENTS_DB_NAME", "StudentTools"]
 # The shared tools' SSM parameters, as the provisioners read them (functions/provision/tools/):
@@ -207,7 +208,8 @@ class StudentTools(Construct):
 
     def connect_admin(self, function: PythonFunction) -> None:
         """The student-database step and the watchdog: straight to the students' instance (not the
-        proxy) as its master user, whose secret they may read, into the students' admin database."""
+        proxy) as its master user, whose secret they may read, into the students' admin database;
+        the watchdog keeps the spare databases the step takes."""
         fn = function.function
         self.server.connections.allow_default_port_from(fn, f"{function.name} to the students' database")
         function.role.add_to_principal_policy(
@@ -216,6 +218,7 @@ class StudentTools(Construct):
         for key, value in {
             "STUDENTS_DB_ADMIN_SECRET_ARN": self.server_secret.secret_arn,
             "STUDENTS_DB_ADMIN_HOST": self.students_db_host,
+            "STUDENTS_DB_SPARE_DATABASES": str(SPARE_DATABASES),
         }.items():
             fn.add_environment(key, value)
 

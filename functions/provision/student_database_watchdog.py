@@ -3,8 +3,10 @@
 A student's ``statement_timeout`` is a default the student can lift (``SET``, ``ALTER ROLE
 CURRENT_USER SET``); this run is the limit they cannot: it terminates student sessions whose
 statement has run past the limit and puts back any role setting a student changed
-(``StudentDatabaseProvisioner.enforce_limits``). It reaches the students' server as the
-student-database step does (same settings, same admin secret, read at use).
+(``StudentDatabaseProvisioner.enforce_limits``). Then it makes the spare databases DP enrollments
+take instead of creating their own (``refill_spares``: ``STUDENTS_DB_SPARE_DATABASES`` of them). It
+reaches the students' server as the student-database step does (same settings, same admin secret,
+read at use).
 """
 
 from __future__ import annotations
@@ -20,4 +22,5 @@ from functions.provision.tools.student_database import StudentDatabaseProvisione
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     student_databases = provisioner("STUDENT_DATABASE")
     assert isinstance(student_databases, StudentDatabaseProvisioner)
-    return student_databases.enforce_limits()
+    summary = student_databases.enforce_limits()
+    return {**summary, **student_databases.refill_spares()}

@@ -15,9 +15,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import socket
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,10 +35,13 @@ from psycopg.rows import dict_row
 from functions.migrate.maintenance import close_maintenance_databases
 from functions.provision.tools import Student, ToolFailed, ToolProvisioner, ToolStatus, ToolUnavailable
 from functions.provision.tools.student_database import (
+    _SPARE_REFILL_LOCK,
+    SPARE_NAME,
     StudentDatabaseProvisioner,
     StudentDatabaseSettings,
     connector,
     names_for,
+    spare_prefix,
 )
 
 PREFIX = "/apranova/test"
@@ -778,8 +783,9 @@ def test_a_password_the_student_set_is_replaced_by_the_ssm_one_on_the_next_run(
     assert password_of(ssm, names.parameter) == password
 
 
-def test_the_scheduled_watchdog_function_restores_a_lifted_limit(pair: Pair, students_db, monkeypatch) -> None:
-    """The function the schedule runs (local stack: ``/_local/jobs/student-db-watchdog``)."""
+def run_watchdog_function(students_db: str, monkeypatch, **settings: str) -> dict[str, Any]:
+    """One run of the function the schedule runs (local stack: ``/_local/jobs/student-db-watchdog``),
+    configured as deployed for this students' database, with ``settings`` on top."""
     from functions.provision import student_database_watchdog
     from functions.provision.tools import registry
     from local.events import LambdaContext
@@ -790,16 +796,125 @@ def test_the_scheduled_watchdog_function_restores_a_lifted_limit(pair: Pair, stu
         "STUDENTS_DB_NAME": params["dbname"],
         "STUDENTS_DB_HOST": params.get("host") or "localhost",
         "SSM_PREFIX": PREFIX,
-        "STUDENTS_DB_STATEMENT_TIMEOUT": STATEMENT_TIMEOUT,
+        **settings,
     }.items():
         monkeypatch.setenv(key, value)
-    with pair.a() as a:
-        a.execute("ALTER ROLE CURRENT_USER SET statement_timeout = 0")
     registry.reset()
     try:
-        summary = student_database_watchdog.lambda_handler({}, LambdaContext("apranova-student-database-watchdog"))
+        return student_database_watchdog.lambda_handler({}, LambdaContext("apranova-student-database-watchdog"))
     finally:
         registry.reset()
+
+
+def test_the_scheduled_watchdog_function_restores_a_lifted_limit(pair: Pair, students_db, monkeypatch) -> None:
+    with pair.a() as a:
+        a.execute("ALTER ROLE CURRENT_USER SET statement_timeout = 0")
+    summary = run_watchdog_function(
+        students_db, monkeypatch, STUDENTS_DB_STATEMENT_TIMEOUT=STATEMENT_TIMEOUT, STUDENTS_DB_SPARE_DATABASES="0"
+    )
     assert pair.a_role in summary["roles"]
     with pair.a() as a:
         assert a.execute("SHOW statement_timeout").fetchone() == (STATEMENT_TIMEOUT,)
+
+
+# -- spare databases ----------------------------------------------------------------------------
+
+
+def spares_of(admin, settings: StudentDatabaseSettings) -> dict[str, dict[str, Any]]:
+    """This admin database's spares: name → oid, whether connections are allowed and its ACL."""
+    rows = admin.execute(
+        "SELECT datname, oid, datallowconn, datacl::text[] AS acl FROM pg_database WHERE starts_with(datname, %s)",
+        (spare_prefix(settings.students_db_name),),
+    ).fetchall()
+    return {row["datname"]: row for row in rows}
+
+
+@pytest.fixture
+def with_spares(students_db: str, ssm, settings: StudentDatabaseSettings, admin) -> Iterator[Callable[[int], Any]]:
+    """``make(n)``: a provisioner that keeps ``n`` spares; every spare is dropped afterwards."""
+
+    def make(count: int) -> StudentDatabaseProvisioner:
+        wanted = settings.model_copy(update={"students_db_spare_databases": count})
+        return StudentDatabaseProvisioner(connector(students_db), ssm, wanted)
+
+    yield make
+    for name in spares_of(admin, settings):
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_refill_makes_sealed_spares_up_to_the_target_and_drops_extras(with_spares, admin, settings) -> None:
+    assert with_spares(3).refill_spares() == {
+        "spares_target": 3,
+        "spares_created": 3,
+        "spares_dropped": 0,
+        "spares_busy": False,
+    }
+    spares = spares_of(admin, settings)
+    assert len(spares) == 3
+    for name, spare in spares.items():
+        assert re.fullmatch(SPARE_NAME, name)
+        # Sealed: nobody may connect, and PUBLIC holds nothing (the default would give it CONNECT).
+        assert spare["datallowconn"] is False
+        assert not any(entry.startswith("=") for entry in spare["acl"])
+        with pytest.raises(psycopg.OperationalError, match="not currently accepting connections"):
+            psycopg.connect(make_conninfo(admin.info.dsn, dbname=name), connect_timeout=5).close()
+    assert with_spares(3).refill_spares()["spares_created"] == 0
+    assert with_spares(1).refill_spares()["spares_dropped"] == 2
+    assert len(spares_of(admin, settings)) == 1
+
+
+def test_a_refill_while_another_refills_does_nothing(with_spares, students_db, admin, settings) -> None:
+    with psycopg.connect(students_db, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s::bigint)", (_SPARE_REFILL_LOCK,))
+        assert with_spares(2).refill_spares()["spares_busy"] is True
+        assert spares_of(admin, settings) == {}
+    assert with_spares(2).refill_spares()["spares_created"] == 2
+
+
+def test_a_student_gets_a_spare_renamed_and_opened_to_them_alone(
+    with_spares, new_student, admin, ssm, settings
+) -> None:
+    provisioner = with_spares(2)
+    provisioner.refill_spares()
+    oids = {spare["oid"] for spare in spares_of(admin, settings).values()}
+    student = new_student()
+    provisioner.provision(student)
+    names = names_for(student.user_id, PREFIX)
+    database = admin.execute(
+        "SELECT oid, datallowconn, datacl::text[] AS acl FROM pg_database WHERE datname = %s", (names.database,)
+    ).fetchone()
+    assert database["oid"] in oids  # no CREATE DATABASE: one of the spares, under the student's name
+    assert len(spares_of(admin, settings)) == 1
+    assert database["datallowconn"] is True
+    assert not any(entry.startswith("=") for entry in database["acl"])  # nothing for PUBLIC
+    assert any(entry.startswith(f"{names.role}=") and "c" in entry.split("=")[1] for entry in database["acl"])
+    with login(settings, names.role, password_of(ssm, names.parameter)) as own:
+        own.execute("CREATE TABLE mine (x int)")
+        assert own.execute("SELECT current_schema()").fetchone() == (names.schema,)
+    # Deprovision drops it as any student's database.
+    provisioner.deprovision(student)
+    assert not database_exists(admin, names.database)
+
+
+def test_students_provisioned_at_once_never_share_a_spare(with_spares, new_student, admin, settings) -> None:
+    provisioner = with_spares(1)
+    provisioner.refill_spares()
+    (spare_oid,) = [spare["oid"] for spare in spares_of(admin, settings).values()]
+    students = [new_student() for _ in range(4)]
+    with ThreadPoolExecutor(len(students)) as pool:
+        list(pool.map(provisioner.provision, students))
+    rows = admin.execute(
+        "SELECT oid FROM pg_database WHERE datname = ANY(%s)",
+        ([names_for(s.user_id, PREFIX).database for s in students],),
+    ).fetchall()
+    assert len({row["oid"] for row in rows}) == 4
+    assert [row["oid"] for row in rows].count(spare_oid) == 1  # one of them took it, the others made theirs
+    assert spares_of(admin, settings) == {}
+
+
+def test_the_scheduled_watchdog_function_keeps_the_spares(
+    with_spares, students_db, admin, settings, monkeypatch
+) -> None:
+    summary = run_watchdog_function(students_db, monkeypatch, STUDENTS_DB_SPARE_DATABASES="2")
+    assert summary["spares_created"] == 2
+    assert len(spares_of(admin, settings)) == 2

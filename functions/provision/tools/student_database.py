@@ -30,7 +30,8 @@ A provision run, each step safe to repeat:
  2. a per-student advisory lock on the admin database (held by another run: ``ToolUnavailable``);
  3. a new password is needed when the role or the parameter is missing; a parameter left over
     without its role is deleted first, so the parameter never holds a password the role lacks;
- 4. the role (one transaction), its database and the database's grants, then its schema;
+ 4. the role (one transaction), its database and the database's grants, then its schema (the
+    database is a spare renamed when the watchdog made some ahead, see ``refill_spares``);
  5. the new password, if any, written to SSM;
  6. the credentials row upserted.
 A failure after 4 leaves a role without a parameter, which the next run repairs by resetting the
@@ -74,6 +75,12 @@ _NAME_SALT = b"apranova/student-database/v1:"
 # Serialises changes of the admin database's ACL (its hardening, DROP OWNED) across students:
 # concurrent GRANT/REVOKE on one database row can fail with "tuple concurrently updated".
 _DATABASE_ACL_LOCK = 0x5D_0000_0000_0001
+# Held (session-level, try-only) by the one run that refills the spare databases.
+_SPARE_REFILL_LOCK = 0x5D_0000_0000_0002
+SPARE_NAME = r"^p_[0-9a-f]{12}_[0-9a-f]{16}$"
+# The spares deployed stacks and ``make dev`` keep: a burst of this many DP enrollments within the
+# watchdog's minute takes spares; any more create their databases themselves.
+SPARE_DATABASES = 25
 _LOCK_TIMEOUT = "10s"
 _TERMINATE_WAIT_MS = 5000
 # The attributes a student role must have, with the ALTER ROLE keyword for true / false.
@@ -100,6 +107,8 @@ class StudentDatabaseSettings(BaseSettings):
     students_db_kms_key_id: str | None = None  # None: SSM's default key (aws/ssm)
     students_db_connection_limit: int = Field(5, ge=1, le=1000)
     students_db_statement_timeout: str = Field("30s", pattern=r"^[1-9][0-9]{0,8}(us|ms|s|min|h|d)?$")
+    # Empty databases kept ready for DP enrollments (``refill_spares``, run by the watchdog): 0, none.
+    students_db_spare_databases: int = Field(0, ge=0, le=100)
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,13 @@ def names_for(user_id: str, ssm_prefix: str) -> StudentDatabaseNames:
         parameter=f"{ssm_prefix}/students/{uid}/db-password",
         lock_key=int.from_bytes(digest[16:24], "big", signed=True),
     )
+
+
+def spare_prefix(students_db_name: str) -> str:
+    """The names of the spare databases of the students' admin database ``students_db_name`` begin
+    with it (several local stacks may share one server; a students' server in AWS has one)."""
+    digest = hashlib.sha256(_NAME_SALT + b"spare:" + students_db_name.encode()).hexdigest()
+    return f"p_{digest[:12]}_"
 
 
 def connector(conninfo: str | Callable[[bool], str], *, connect_timeout: int = 5) -> AdminConnector:
@@ -465,15 +481,94 @@ class StudentDatabaseProvisioner:
         )
         cur.execute(sql.SQL("ALTER ROLE {} SET search_path = {}").format(role, sql.Identifier(role_name)))
 
-    @staticmethod
-    def _ensure_database(cur: _Cursor, names: StudentDatabaseNames) -> None:
-        """The student's own database, owned by the admin role; CONNECT and TEMP for the student only."""
+    def _ensure_database(self, cur: _Cursor, names: StudentDatabaseNames) -> None:
+        """The student's own database, owned by the admin role; CONNECT and TEMP for the student only.
+        A spare one is taken when there is one; else it is created here."""
         database, role = sql.Identifier(names.database), sql.Identifier(names.role)
         if cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (names.database,)).fetchone() is None:
+            if self._claim_spare(cur, names):
+                return
             cur.execute(sql.SQL("CREATE DATABASE {}").format(database))  # not in a transaction
         with cur.connection.transaction():
             cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
             cur.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(database, role))
+
+    # -- spare databases --------------------------------------------------------------------------
+    #
+    # CREATE DATABASE copies the whole template (about 7 MB of catalogs, written to the WAL page by
+    # page): 0.1 s alone, but 25 DP enrollments at once made 110 MB of WAL and waited up to a second
+    # each for it, on the enrollment's critical path (issue 13). Spares are made ahead, between
+    # bursts, by the watchdog; an enrollment renames one. A spare is sealed from the start
+    # (ALLOW_CONNECTIONS false and no privilege for PUBLIC), so nobody can have been in it, and it
+    # is renamed and opened to its student alone in one transaction.
+
+    @property
+    def spare_prefix(self) -> str:
+        return spare_prefix(self._settings.students_db_name)
+
+    def _spares(self, cur: _Cursor) -> list[str]:
+        rows = cur.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s) AND datname ~ %s AND NOT datallowconn"
+            " ORDER BY datname",
+            (self.spare_prefix, SPARE_NAME),
+        ).fetchall()
+        return [row["datname"] for row in rows]
+
+    def _claim_spare(self, cur: _Cursor, names: StudentDatabaseNames) -> bool:
+        """Renames a spare to the student's database and opens it to them (one transaction). A
+        spare another run took first (it no longer exists under its name) or that is locked is
+        passed over; False when none could be taken."""
+        candidates = cur.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s) AND datname ~ %s AND NOT datallowconn"
+            " ORDER BY random() LIMIT 3",
+            (self.spare_prefix, SPARE_NAME),
+        ).fetchall()
+        database, role = sql.Identifier(names.database), sql.Identifier(names.role)
+        for row in candidates:
+            spare = sql.Identifier(row["datname"])
+            try:
+                with cur.connection.transaction():
+                    cur.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(_LOCK_TIMEOUT)))
+                    cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(spare, database))
+                    cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
+                    cur.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(database, role))
+                    cur.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(database))
+            except (
+                psycopg.errors.InvalidCatalogName,
+                psycopg.errors.ObjectInUse,
+                psycopg.errors.LockNotAvailable,
+            ) as error:
+                # Taken by another run meanwhile (or held by it): the next one.
+                logger.debug(
+                    "spare database passed over", extra={"spare": row["datname"], "reason": type(error).__name__}
+                )
+                continue
+            return True
+        logger.info("no spare database to take", extra={"user_id": names.user_id, "spares_tried": len(candidates)})
+        return False
+
+    def refill_spares(self) -> dict[str, Any]:
+        """Makes (or drops) spare databases until there are ``students_db_spare_databases``. One
+        run at a time: a run that finds another refilling does nothing. Safe to run at any time."""
+        target = self._settings.students_db_spare_databases
+        with _translated("student database spares"), self._admin() as cur:
+            row = cur.execute("SELECT pg_try_advisory_lock(%s::bigint) AS held", (_SPARE_REFILL_LOCK,)).fetchone()
+            if not (row and row["held"]):
+                return {"spares_target": target, "spares_created": 0, "spares_dropped": 0, "spares_busy": True}
+            spares = self._spares(cur)
+            created = dropped = 0
+            for _ in range(target - len(spares)):
+                spare = sql.Identifier(self.spare_prefix + secrets.token_hex(8))
+                cur.execute(sql.SQL("CREATE DATABASE {} ALLOW_CONNECTIONS false").format(spare))
+                cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(spare))
+                created += 1
+            for name in spares[target:]:  # fewer wanted now
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+                dropped += 1
+        summary = {"spares_target": target, "spares_created": created, "spares_dropped": dropped, "spares_busy": False}
+        if created or dropped:
+            logger.info("student database spares refilled", extra=summary)
+        return summary
 
     @staticmethod
     def _harden_student_database(cur: _Cursor, names: StudentDatabaseNames) -> None:
