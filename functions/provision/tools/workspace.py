@@ -237,7 +237,7 @@ class WorkspaceProvisioner:
             if not repository.active_user_exists(names.user_id):
                 raise ToolFailed("the user does not exist or is being deleted")
             access_point = self._ensure_access_point(names)
-            parameter_arn = self._ensure_password(names)
+            parameter_arn = self._ensure_password(names, access_point)
             task_definition_arn = self._ensure_task_definition(names, access_point["AccessPointId"], parameter_arn)
         uid = int(access_point["PosixUser"]["Uid"])
         logger.info(
@@ -393,21 +393,20 @@ class WorkspaceProvisioner:
         return self._ours(names, self._all_access_points())
 
     def _ensure_access_point(self, names: WorkspaceNames) -> dict[str, Any]:
-        points = self._all_access_points()
-        mine = self._ours(names, points)
-        if mine:
-            return self._keep_one(mine)
+        # The student's preferred uid is held before the file system's access points are listed
+        # (one listing, not one before and one under the hold: under a burst each EFS call waits).
         with self._allocation() as hold:
+            uid = names.preferred_uid
             while True:
-                uid = self._free_uid(names, points)
                 hold(uid)  # only a provisioner that would take this same uid waits here
-                points = self._all_access_points()  # again, holding the uid
+                points = self._all_access_points()  # holding the uid
                 mine = self._ours(names, points)
                 if mine:
                     return self._keep_one(mine)
-                if self._free_uid(names, points) == uid:
+                free = self._free_uid(names, points)
+                if free == uid:
                     return self._create_access_point(names, uid)
-                # Taken (or an earlier one freed) meanwhile: the next candidate, also held.
+                uid = free  # taken (or an earlier one freed) meanwhile: that candidate, also held
 
     def _keep_one(self, mine: list[dict[str, Any]]) -> dict[str, Any]:
         """One access point per student: extras (left by a race) are deleted, the first kept."""
@@ -513,10 +512,10 @@ class WorkspaceProvisioner:
                 return None
             raise
 
-    def _ensure_password(self, names: WorkspaceNames) -> str:
-        arn = self._parameter_arn(names.parameter)
-        if arn:
-            return arn
+    def _ensure_password(self, names: WorkspaceNames, access_point: dict[str, Any]) -> str:
+        """The password parameter's ARN; the parameter is written unless it exists (one call: a
+        concurrent or earlier run's password is kept). The ARN is the parameter's name in this
+        account and region, as the access point's ARN names them."""
         request: dict[str, Any] = {
             "Name": names.parameter,
             "Value": secrets.token_urlsafe(24),
@@ -531,10 +530,11 @@ class WorkspaceProvisioner:
         except ClientError as exc:
             if aws_code(exc) != "ParameterAlreadyExists":
                 raise
-        arn = self._parameter_arn(names.parameter)
-        if not arn:
-            raise ToolUnavailable("provision workspace: the password parameter is not readable yet")
-        return arn
+        arn = str(access_point.get("AccessPointArn") or "").split(":")
+        if len(arn) < 6 or arn[0] != "arn":  # EFS always answers it; never guessed
+            raise ToolFailed("provision workspace: the access point has no ARN")
+        partition, account = arn[1], arn[4]
+        return f"arn:{partition}:ssm:{self._ssm.meta.region_name}:{account}:parameter{names.parameter}"
 
     def _delete_parameter(self, name: str) -> None:
         student_secrets.delete(self._ssm, name)
