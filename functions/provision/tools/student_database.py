@@ -44,6 +44,7 @@ AWS, read at use and re-read when the server refuses its password (a rotation).
 from __future__ import annotations
 
 import hashlib
+import random
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
@@ -518,14 +519,11 @@ class StudentDatabaseProvisioner:
         """Renames a spare to the student's database and opens it to them (one transaction). A
         spare another run took first (it no longer exists under its name) or that is locked is
         passed over; False when none could be taken."""
-        candidates = cur.execute(
-            "SELECT datname FROM pg_database WHERE starts_with(datname, %s) AND datname ~ %s AND NOT datallowconn"
-            " ORDER BY random() LIMIT 3",
-            (self.spare_prefix, SPARE_NAME),
-        ).fetchall()
+        spares = self._spares(cur)
+        candidates = random.sample(spares, min(3, len(spares)))  # concurrent runs mostly pick different ones
         database, role = sql.Identifier(names.database), sql.Identifier(names.role)
-        for row in candidates:
-            spare = sql.Identifier(row["datname"])
+        for name in candidates:
+            spare = sql.Identifier(name)
             try:
                 with cur.connection.transaction():
                     cur.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(_LOCK_TIMEOUT)))
@@ -539,9 +537,7 @@ class StudentDatabaseProvisioner:
                 psycopg.errors.LockNotAvailable,
             ) as error:
                 # Taken by another run meanwhile (or held by it): the next one.
-                logger.debug(
-                    "spare database passed over", extra={"spare": row["datname"], "reason": type(error).__name__}
-                )
+                logger.debug("spare database passed over", extra={"spare": name, "reason": type(error).__name__})
                 continue
             return True
         logger.info("no spare database to take", extra={"user_id": names.user_id, "spares_tried": len(candidates)})
