@@ -31,13 +31,14 @@ from joserfc import jwk
 from moto.backends import get_backend
 from moto.core.base_backend import BaseBackend
 from moto.core.config import default_user_config
-from moto.server import ThreadedMotoServer
+from moto.moto_server import werkzeug_app
 from moto.ses.models import SESBackend
 from moto.sesv2.responses import SESV2Response
 from moto.utilities.utils import load_resource
 
 from apranova import user_pool_settings
 from local import cognito, lambda_dispatch
+from local.keepalive import make_server
 
 # moto's get_backend is typed per literal service name; these services are named by variables.
 _backend = cast(Callable[[str], Any], get_backend)
@@ -90,8 +91,13 @@ DEV_USERS: dict[str, dict[str, Any]] = {
 
 
 class MotoServer:
+    """moto's server (its own WSGI application and request handler) in a thread of this process,
+    keeping connections open between requests (local/keepalive.py), as AWS's endpoints do."""
+
     def __init__(self, port: int = 0) -> None:
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._requested_port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
         self.port = 0
         self._saved: tuple[dict[str, Any], str | None] = ({}, None)
 
@@ -105,15 +111,24 @@ class MotoServer:
         patch_ses()
         # moto's config and MOTO_PORT are process-wide: put them back on stop (tests share the process).
         self._saved = ({key: default_user_config.get(key) for key in MOTO_CONFIG}, os.environ.get("MOTO_PORT"))
-        self._server.start()
-        self.port = self._server.get_host_and_port()[1]
+        # Looked up now: local/moto_overhead.py (installed above) replaces create_backend_app.
+        app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
+        handler = werkzeug_app.MotoRequestHandler
+        self._server = make_server("127.0.0.1", self._requested_port, app, request_handler=handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+        self.port = self._server.server_port
         # moto's Step Functions call its Lambda API at localhost:MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
         response = requests.post(f"{self.url}/moto-api/config", json=MOTO_CONFIG, timeout=10)
         response.raise_for_status()
 
     def stop(self) -> None:
-        self._server.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
         config, port = self._saved
         default_user_config.update(config)  # type: ignore[typeddict-item]
         if port is None:

@@ -24,7 +24,7 @@ from typing import Any
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import NotFound
 from werkzeug.security import safe_join
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
@@ -32,6 +32,7 @@ from apranova import cors, inventory, routes
 from local.environments import Environments
 from local.events import LambdaContext, http_api_event
 from local.jwt_check import JwtCheck, Unauthorized, api_gateway_claims
+from local.keepalive import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SWAGGER_DIR = ROOT / "node_modules" / "swagger-ui-dist"
@@ -288,5 +289,6 @@ def _static(request: Request, name: str) -> Response:
 def serve(
     app: LocalApi, host: str, port: int, request_handler: type[WSGIRequestHandler] | None = None
 ) -> BaseWSGIServer:
-    """A threaded server, not yet serving: call ``serve_forever`` (in a thread) and ``shutdown``."""
-    return make_server(host, port, app, threaded=True, request_handler=request_handler)
+    """A threaded server that keeps connections open, not yet serving: call ``serve_forever`` (in a
+    thread) and ``shutdown``."""
+    return make_server(host, port, app, request_handler=request_handler)

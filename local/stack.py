@@ -232,10 +232,9 @@ def _install_workflows(state: Path, moto_url: str) -> None:
 def _start_stripe(state: Path, api_url: str, moto_url: str) -> tuple[Any, str]:
     """The Stripe emulator, delivering signed events to the API's webhook route, and the payments
     settings pointing at it (the secrets themselves are in moto's SSM, as in AWS)."""
-    from werkzeug.serving import make_server
-
     from functions.payments.webhook_service import HANDLED_EVENTS
     from local import moto_stack
+    from local.keepalive import make_server
     from local.stripe_emulator import StripeEmulator
 
     payments = moto_stack.bootstrap_payments(moto_url, state)
@@ -249,7 +248,7 @@ def _start_stripe(state: Path, api_url: str, moto_url: str) -> tuple[Any, str]:
     )
     emulator.load(state / STRIPE_STATE)
     port = int(os.environ.get("STRIPE_PORT") or 0)
-    server = make_server("127.0.0.1", port, emulator, threaded=True, request_handler=_RequestLog)
+    server = make_server("127.0.0.1", port, emulator, request_handler=_RequestLog)
     threading.Thread(target=server.serve_forever, name="stripe", daemon=True).start()
     stripe_url = f"http://127.0.0.1:{server.server_port}"
     spa_origin = os.environ.get("SPA_ORIGIN")
@@ -276,9 +275,8 @@ DEMO_REPOSITORY = ("apranova-demo", "first-project")
 def _start_github(state: Path) -> tuple[Any, str]:
     """The GitHub emulator, and the submissions function pointed at it (no internet here, and never
     the real host from the local stack). A demo repository with one commit is there from the start."""
-    from werkzeug.serving import make_server
-
     from local.github_emulator import GitHubEmulator
+    from local.keepalive import make_server
 
     emulator = GitHubEmulator()
     emulator.load(state / GITHUB_STATE)
@@ -286,7 +284,7 @@ def _start_github(state: Path) -> tuple[Any, str]:
     if not emulator.create_repo(owner, repo)["commits"]:
         emulator.push(owner, repo, "Initial commit")
     port = int(os.environ.get("GITHUB_PORT") or 0)
-    server = make_server("127.0.0.1", port, emulator, threaded=True, request_handler=_RequestLog)
+    server = make_server("127.0.0.1", port, emulator, request_handler=_RequestLog)
     threading.Thread(target=server.serve_forever, name="github", daemon=True).start()
     github_url = f"http://127.0.0.1:{server.server_port}"
     os.environ["GITHUB_API_URL"] = github_url

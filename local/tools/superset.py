@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 
+from local.keepalive import make_server
 from local.tools.superset_emulator import SupersetEmulator, psycopg_connection_tester
 
 STATE_FILE = "superset-state.json"
@@ -63,7 +64,7 @@ def start(state_dir: Path | None, *, port: int | None = None, test_connections: 
         state_file = Path(state_dir) / STATE_FILE
         emulator.load(state_file)
     chosen = int(os.environ.get("SUPERSET_PORT") or 0) if port is None else port
-    server = make_server("127.0.0.1", chosen, emulator, threaded=True, request_handler=_QuietRequests)
+    server = make_server("127.0.0.1", chosen, emulator, request_handler=_QuietRequests)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="superset", daemon=True)
     thread.start()
     return SupersetHandle(
