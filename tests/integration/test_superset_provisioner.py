@@ -7,11 +7,14 @@ emulator tests every connection it is given against that server, as Superset doe
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -456,6 +459,73 @@ def test_a_restarted_superset_is_logged_in_to_again(provisioner, new_student, su
     provisioner.provision(first)
     superset.emulator.restart()
     assert provisioner.provision(second).status == ToolStatus.PROVISIONED
+
+
+@contextmanager
+def held_role_creation(superset: SupersetHandle, role: str) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Superset holds its answer to creating ``role`` until ``release`` is set; ``held`` is set once
+    the request has arrived."""
+    held, release = threading.Event(), threading.Event()
+    app = superset.server.app
+
+    def holding(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"] == "/api/v1/security/roles/":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            if json.loads(body or b"{}").get("name") == role:
+                held.set()
+                release.wait(30)
+        return app(environ, start_response)
+
+    superset.server.app = holding
+    try:
+        yield held, release
+    finally:
+        release.set()
+        superset.server.app = app
+
+
+def test_one_slow_superset_answer_holds_up_no_other_students_provisioning(provisioner, new_student, superset) -> None:
+    """Provisioners in one process share the admin session: a call waiting on Superset must not
+    keep the others waiting (each Lambda environment in AWS calls Superset on its own)."""
+    slow, other = new_student(), new_student()
+    results: dict[str, Any] = {}
+    with held_role_creation(superset, names_for(slow.user_id, PREFIX).role) as (held, release):
+        thread = threading.Thread(target=lambda: results.update(slow=provisioner.provision(slow)))
+        thread.start()
+        assert held.wait(20), "the slow student's role request never reached Superset"
+        assert provisioner.provision(other).status == ToolStatus.PROVISIONED
+        assert thread.is_alive() and "slow" not in results  # still held while the other finished
+        release.set()
+        thread.join(30)
+    assert results["slow"].status == ToolStatus.PROVISIONED
+    assert provisioner.status(slow) == provisioner.status(other) == ToolStatus.PROVISIONED
+
+
+def test_students_provisioned_at_once_across_a_superset_restart_all_get_their_accounts(
+    provisioner, new_student, superset
+) -> None:
+    """Calls in flight when the admin session goes stale renew it once between them, and every
+    student still ends with a working account."""
+    students = [new_student() for _ in range(6)]
+    provisioner.provision(students[0])  # the session exists; the restart below makes it stale
+    errors: list[BaseException] = []
+
+    def provision(student: Student) -> None:
+        try:
+            provisioner.provision(student)
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=provision, args=(s,)) for s in students[1:]]
+    superset.emulator.restart()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert [provisioner.status(s) for s in students] == [ToolStatus.PROVISIONED] * len(students)
 
 
 class _Records(logging.Handler):

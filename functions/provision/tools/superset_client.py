@@ -19,6 +19,9 @@ import requests
 from functions.provision.tools import ToolFailed, ToolUnavailable
 
 PAGE_SIZE = 100
+# A call renews the admin token and the CSRF token at most once each; other calls renewing them
+# meanwhile can make it go round again, up to this many times in all.
+_MAX_RENEWALS = 5
 
 
 def rison(value: Any) -> str:
@@ -60,6 +63,12 @@ class Answer:
     body: Any
 
 
+@dataclass(frozen=True)
+class _Held:
+    value: str | None
+    renewed: bool  # obtained just now, by this call
+
+
 class SupersetClient:
     """One admin session on Superset: JWT login, the CSRF token and its session cookie.
 
@@ -81,7 +90,7 @@ class SupersetClient:
         self.token: str | None = None
         self.csrf: str | None = None
         self._session_url: str | None = None
-        # One admin session (token, CSRF token, cookie) serves one call at a time: a warm Lambda
+        # Guards the session's state (token, CSRF token, cookie), not the calls: a warm Lambda
         # environment serves one request, but the local stack's environments share this object.
         self._lock = threading.Lock()
 
@@ -136,39 +145,54 @@ class SupersetClient:
         return {"Authorization": f"Bearer {self.token}"}
 
     def call(self, method: str, path: str, *, json_body: Any = None, q: dict[str, Any] | None = None) -> Answer:
-        with self._lock:
-            return self._call(method, path, json_body=json_body, q=q)
-
-    def _call(self, method: str, path: str, *, json_body: Any = None, q: dict[str, Any] | None = None) -> Answer:
         mutating = method in ("POST", "PUT", "DELETE", "PATCH")
         renewed_token = renewed_csrf = False
-        while True:
-            self.url()  # a changed URL drops the session before it is used
-            if self.token is None:
-                self.login()
-                renewed_token = True
-            if mutating and self.csrf is None:
-                self._fetch_csrf()
-                renewed_csrf = True
-            headers = self._auth()
+        for _ in range(_MAX_RENEWALS):
+            token, csrf, url = self._session_state(mutating)
+            renewed_token, renewed_csrf = renewed_token or token.renewed, renewed_csrf or csrf.renewed
+            headers = {"Authorization": f"Bearer {token.value}"}
             if mutating:
-                headers["X-CSRFToken"] = self.csrf or ""
-                headers["Referer"] = self.url()  # Flask-WTF checks it on HTTPS
+                headers["X-CSRFToken"] = csrf.value or ""
+                headers["Referer"] = url  # Flask-WTF checks it on HTTPS
             params = {"q": rison(q)} if q is not None else None
             answer = self._send(method, path, headers=headers, json=json_body, params=params)
             if token_rejected(answer):
                 if renewed_token:
                     raise ToolFailed(f"Superset rejected a fresh admin token on {method} {path} ({answer.status})")
-                self.token = self.csrf = None
+                self._drop(token=token.value)
                 continue
             if mutating and csrf_rejected(answer):
                 if renewed_csrf:
                     raise ToolFailed(f"Superset rejected a fresh CSRF token on {method} {path}")
-                self.csrf = None
+                self._drop(csrf=csrf.value)
                 continue
             if answer.status == 403:
                 raise ToolFailed(f"the Superset admin may not {method} {path} (403)")
             return answer
+        raise ToolUnavailable(f"Superset's admin session kept being renewed during {method} {path}")
+
+    def _session_state(self, mutating: bool) -> tuple[_Held, _Held, str]:
+        """The admin session's token (and CSRF token, for a mutating call), renewed first when
+        missing. Only this is done under the lock: the calls themselves run side by side (each
+        Lambda environment in AWS has its own session; here the environments share this one)."""
+        with self._lock:
+            url = self.url()  # a changed URL drops the session before it is used
+            token_renewed = csrf_renewed = False
+            if self.token is None:
+                self.login()
+                token_renewed = True
+            if mutating and self.csrf is None:
+                self._fetch_csrf()
+                csrf_renewed = True
+            return _Held(self.token, token_renewed), _Held(self.csrf, csrf_renewed), url
+
+    def _drop(self, *, token: str | None = None, csrf: str | None = None) -> None:
+        """Forget a rejected token, unless another call has already replaced it."""
+        with self._lock:
+            if token is not None and self.token == token:
+                self.token = self.csrf = None
+            if csrf is not None and self.csrf == csrf:
+                self.csrf = None
 
     def find(self, path: str, column: str, value: Any) -> dict[str, Any] | None:
         """The one row of a FAB list endpoint whose ``column`` equals ``value``."""
