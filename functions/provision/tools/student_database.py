@@ -224,12 +224,10 @@ class StudentDatabaseProvisioner:
             with self._admin() as cur:
                 self._lock_student(cur, names)
                 role_exists = self._role(cur, names.role) is not None
-                parameter_exists = self._parameter_exists(names.parameter)
-                new_password = None
-                if not (role_exists and parameter_exists):
-                    new_password = secrets.token_urlsafe(32)
-                    if parameter_exists:  # left without its role: it must not outlive the old password
-                        self._delete_parameter(names.parameter)
+                # A new role gets a new password, written over any parameter left without its role:
+                # SSM is asked whether one is there only when the role is.
+                parameter_exists = role_exists and self._parameter_exists(names.parameter)
+                new_password = None if parameter_exists else secrets.token_urlsafe(32)
                 # Every run sets the role's password to SSM's: one a student set for themselves
                 # (PostgreSQL lets any role) does not outlive the next run.
                 password = new_password or self._stored_password(names.parameter)

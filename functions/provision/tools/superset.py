@@ -411,11 +411,9 @@ class SupersetProvisioner:
 
     def _ensure_user(self, names: SupersetNames, email: str, role_id: int) -> tuple[int, bool]:
         user = self._api.find("/api/v1/security/users/", "username", names.username)
-        has_parameter = self._parameter_exists(names.parameter)
         password = None
         if user is None:
-            if has_parameter:  # left without its user: it must not outlive the password it held
-                self._delete_parameter(names.parameter)
+            # A parameter left without its user is written over with the new user's password below.
             password = new_password()
             body = {
                 "username": names.username,
@@ -437,7 +435,7 @@ class SupersetProvisioner:
             else:
                 raise ToolFailed(f"Superset answered {answer.status} to creating the user{describe(answer.body)}")
         else:
-            if not has_parameter:
+            if not self._parameter_exists(names.parameter):
                 password = new_password()
             user_id = self._update_user(user, email, role_id, password)
         if password is not None:
