@@ -55,6 +55,14 @@ of it, in its Step Functions interpreter:
   request takes). The patterns do not change while the server runs, so the answer for a host is
   kept.
 
+- **A thread per task state.** moto runs each task's work in a thread of its own, started by the
+  state's thread, which waits for it so that it can time the task out (``TimeoutSeconds``). None
+  of the workflows' states sets a timeout (moto's default is about three years), and starting a
+  thread and waking its waiter cost two hand-overs of the interpreter lock on every step's way in
+  and out: under the 50-payer burst each one waited behind the stack's other threads, 0.1-0.5 s
+  per step. A state without a timeout runs its work in its own thread; one with a timeout keeps
+  moto's thread, so it is still timed out.
+
 - **Flask's debug helpers on every moto request.** moto runs its Flask apps with ``debug = True``;
   Flask then builds a new class per request that reads a form body (every Query-protocol call:
   SSM, SES, IAM), 4% of the process. The apps run with ``debug`` off and exceptions still
@@ -86,7 +94,9 @@ from moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl i
 from moto.stepfunctions.parser.asl.component.common.retry.max_attempts_decl import MaxAttemptsDecl
 from moto.stepfunctions.parser.asl.component.common.retry.max_delay_seconds_decl import MaxDelaySecondsDecl
 from moto.stepfunctions.parser.asl.component.common.retry.retrier_decl import RetrierDecl
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.parse import asl_parser
 from moto.stepfunctions.parser.asl.utils import json_path
@@ -230,6 +240,31 @@ def _backend_for_host(self: werkzeug_app.DomainDispatcherApplication, host: str 
     return _backends_by_host[host]
 
 
+_original_evaluate_with_timeout = execute_state.ExecutionState._evaluate_with_timeout
+_inline = threading.local()
+
+
+class _TaskThread(threading.Thread):
+    """The thread moto starts to run a task state's work while the state's own thread waits for it
+    (to time it out): run in the state's thread instead when the state sets no timeout."""
+
+    def start(self) -> None:
+        if getattr(_inline, "on", False):
+            self.run()
+        else:
+            super().start()
+
+
+def _evaluate_with_timeout(self: Any, env: Any) -> None:
+    timeout = self.timeout
+    untimed = isinstance(timeout, TimeoutSeconds) and timeout.is_default_value()
+    _inline.on = untimed
+    try:
+        _original_evaluate_with_timeout(self, env)
+    finally:
+        _inline.on = False
+
+
 def install() -> None:
     """Idempotent."""
     global _installed
@@ -246,6 +281,8 @@ def install() -> None:
         ErrorLookupFactory.__init__ = _error_lookup_factory_init  # type: ignore[method-assign]
         werkzeug_app.DomainDispatcherApplication.get_backend_for_host = _backend_for_host  # type: ignore[method-assign]
         threaded_moto_server.create_backend_app = _backend_app  # type: ignore[assignment]
+        execute_state.Thread = _TaskThread  # type: ignore[attr-defined,misc]
+        execute_state.ExecutionState._evaluate_with_timeout = _evaluate_with_timeout  # type: ignore[method-assign]
         json_path.parse = functools.lru_cache(maxsize=2048)(json_path.parse)  # type: ignore[assignment]
         result_path.parse = functools.lru_cache(maxsize=2048)(result_path.parse)  # type: ignore[assignment]
         _installed = True

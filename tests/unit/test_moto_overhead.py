@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -12,7 +18,7 @@ from moto.moto_server import werkzeug_app
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.ssm.exceptions import ParameterNotFound
 
-from local import moto_overhead
+from local import moto_overhead, moto_stack
 
 HOSTS = [
     "ssm.us-east-1.amazonaws.com",
@@ -67,3 +73,46 @@ def test_a_missing_parameter_is_still_answered_as_aws_answers_it(moto_server):
         assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     ssm.put_parameter(Name="/apranova/test/one", Value="v", Type="SecureString")
     assert ssm.get_parameter(Name="/apranova/test/one", WithDecryption=True)["Parameter"]["Value"] == "v"
+
+
+def slow_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A Lambda step for the tests below: takes ``event["seconds"]``."""
+    time.sleep(event["seconds"])
+    return {"slept": event["seconds"]}
+
+
+@pytest.fixture
+def local_moto() -> Iterator[str]:
+    server = moto_stack.MotoServer()
+    server.start()
+    yield server.url
+    server.stop()
+
+
+def _run(moto_url: str, task: dict[str, Any], seconds: float) -> dict[str, Any]:
+    arn = moto_stack.register_function(moto_url, "apranova-test-slow-step", f"{__name__}.slow_step")
+    sfn = moto_stack.client("stepfunctions", moto_url)
+    definition = {"StartAt": "Step", "States": {"Step": {"Type": "Task", "Resource": arn, "End": True, **task}}}
+    machine = sfn.create_state_machine(
+        name=f"slow-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{moto_stack.ACCOUNT_ID}:role/{moto_stack.LAMBDA_ROLE}",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"seconds": seconds}))["executionArn"]
+    deadline = time.monotonic() + 30
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution did not end"
+        time.sleep(0.1)
+    return described
+
+
+def test_a_task_state_without_a_timeout_runs_to_its_end(local_moto):
+    described = _run(local_moto, {}, 0.2)
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"]) == {"slept": 0.2}
+
+
+def test_a_task_state_with_a_timeout_is_still_timed_out(local_moto):
+    described = _run(local_moto, {"TimeoutSeconds": 1}, 5)
+    assert described["status"] == "FAILED"
+    assert described.get("error") == "States.Timeout"  # not the step's own end, 5 s in
