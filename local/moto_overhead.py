@@ -55,6 +55,13 @@ of it, in its Step Functions interpreter:
   request takes). The patterns do not change while the server runs, so the answer for a host is
   kept.
 
+- **A global lock for every backend lookup.** moto's ``BackendDict`` takes one process-wide lock,
+  lists its accounts and scans its list of every service's backends (comparing each in Python) on
+  every lookup, although after the first one for an account the answer is the dict's own entry.
+  Under the burst the stack's threads queued on that lock (9% of its samples waited there). A
+  known account's backend is answered from the dict; a new account, or any account after moto's
+  reset (which empties the dicts), goes through moto's lookup as before.
+
 - **A thread per task state.** moto runs each task's work in a thread of its own, started by the
   state's thread, which waits for it so that it can time the task out (``TimeoutSeconds``). None
   of the workflows' states sets a timeout (moto's default is about three years), and starting a
@@ -82,6 +89,7 @@ from antlr4.RuleContext import RuleContext
 from antlr4.tree.Tree import TerminalNode
 from moto import backends
 from moto.core import responses as core_responses
+from moto.core.base_backend import BackendDict
 from moto.core.errors import ErrorLookupFactory
 from moto.moto_server import threaded_moto_server, werkzeug_app
 from moto.settings import moto_server_port
@@ -240,6 +248,21 @@ def _backend_for_host(self: werkzeug_app.DomainDispatcherApplication, host: str 
     return _backends_by_host[host]
 
 
+_original_backend_dict_getitem = BackendDict.__getitem__
+_KNOWN = "_apranova_known"  # the BackendDict has been through moto's own lookup once
+
+
+def _backend_dict_getitem(self: BackendDict[Any], account_id: str) -> Any:
+    if getattr(self, _KNOWN, False):
+        try:
+            return dict.__getitem__(self, account_id)
+        except KeyError:  # a new account, or after moto's reset (which empties the dict)
+            pass
+    backend = _original_backend_dict_getitem(self, account_id)
+    setattr(self, _KNOWN, True)
+    return backend
+
+
 _original_evaluate_with_timeout = execute_state.ExecutionState._evaluate_with_timeout
 _inline = threading.local()
 
@@ -281,6 +304,7 @@ def install() -> None:
         ErrorLookupFactory.__init__ = _error_lookup_factory_init  # type: ignore[method-assign]
         werkzeug_app.DomainDispatcherApplication.get_backend_for_host = _backend_for_host  # type: ignore[method-assign]
         threaded_moto_server.create_backend_app = _backend_app  # type: ignore[assignment]
+        BackendDict.__getitem__ = _backend_dict_getitem  # type: ignore[method-assign,assignment]
         execute_state.Thread = _TaskThread  # type: ignore[attr-defined,misc]
         execute_state.ExecutionState._evaluate_with_timeout = _evaluate_with_timeout  # type: ignore[method-assign]
         json_path.parse = functools.lru_cache(maxsize=2048)(json_path.parse)  # type: ignore[assignment]

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from botocore.exceptions import ClientError
 from moto.core.errors import get_error_model
 from moto.core.utils import get_service_model
@@ -116,3 +117,14 @@ def test_a_task_state_with_a_timeout_is_still_timed_out(local_moto):
     described = _run(local_moto, {"TimeoutSeconds": 1}, 5)
     assert described["status"] == "FAILED"
     assert described.get("error") == "States.Timeout"  # not the step's own end, 5 s in
+
+
+def test_moto_s_reset_still_empties_every_service_and_they_work_after_it(local_moto):
+    ssm = moto_stack.client("ssm", local_moto)
+    ssm.put_parameter(Name="/apranova/test/kept", Value="v", Type="String")
+    requests.post(f"{local_moto}/moto-api/reset", timeout=10).raise_for_status()
+    with pytest.raises(ClientError) as gone:
+        ssm.get_parameter(Name="/apranova/test/kept")
+    assert gone.value.response["Error"]["Code"] == "ParameterNotFound"
+    ssm.put_parameter(Name="/apranova/test/kept", Value="again", Type="String")
+    assert ssm.get_parameter(Name="/apranova/test/kept")["Parameter"]["Value"] == "again"
