@@ -60,7 +60,9 @@ of it, in its Step Functions interpreter:
   every lookup, although after the first one for an account the answer is the dict's own entry.
   Under the burst the stack's threads queued on that lock (9% of its samples waited there). A
   known account's backend is answered from the dict; a new account, or any account after moto's
-  reset (which empties the dicts), goes through moto's lookup as before.
+  reset, goes through moto's lookup as before, which registers it for the next reset (a backend
+  one service's reset looks up while the reset runs is registered again afterwards: SESv2's
+  reset reaches SES's).
 
 - **A thread per task state.** moto runs each task's work in a thread of its own, started by the
   state's thread, which waits for it so that it can time the task out (``TimeoutSeconds``). None
@@ -249,18 +251,30 @@ def _backend_for_host(self: werkzeug_app.DomainDispatcherApplication, host: str 
 
 
 _original_backend_dict_getitem = BackendDict.__getitem__
-_KNOWN = "_apranova_known"  # the BackendDict has been through moto's own lookup once
+_original_backend_dict_reset = BackendDict.reset
+_KNOWN = "_apranova_known"  # the reset generation in which moto's own lookup last registered it
+_generation = [0]
 
 
 def _backend_dict_getitem(self: BackendDict[Any], account_id: str) -> Any:
-    if getattr(self, _KNOWN, False):
+    generation = _generation[0]
+    if getattr(self, _KNOWN, None) == generation:
         try:
             return dict.__getitem__(self, account_id)
-        except KeyError:  # a new account, or after moto's reset (which empties the dict)
+        except KeyError:  # a new account
             pass
-    backend = _original_backend_dict_getitem(self, account_id)
-    setattr(self, _KNOWN, True)
+    backend = _original_backend_dict_getitem(self, account_id)  # registers it for moto's next reset
+    setattr(self, _KNOWN, generation)
     return backend
+
+
+def _backend_dict_reset(cls: type[BackendDict[Any]]) -> None:
+    # moto's reset clears the backends it has registered and forgets them; a backend looked up while
+    # it runs (one service's reset reaches another's backend) must register again afterwards.
+    try:
+        _original_backend_dict_reset()
+    finally:
+        _generation[0] += 1
 
 
 _original_evaluate_with_timeout = execute_state.ExecutionState._evaluate_with_timeout
@@ -305,6 +319,7 @@ def install() -> None:
         werkzeug_app.DomainDispatcherApplication.get_backend_for_host = _backend_for_host  # type: ignore[method-assign]
         threaded_moto_server.create_backend_app = _backend_app  # type: ignore[assignment]
         BackendDict.__getitem__ = _backend_dict_getitem  # type: ignore[method-assign,assignment]
+        BackendDict.reset = classmethod(_backend_dict_reset)  # type: ignore[method-assign,assignment]
         execute_state.Thread = _TaskThread  # type: ignore[attr-defined,misc]
         execute_state.ExecutionState._evaluate_with_timeout = _evaluate_with_timeout  # type: ignore[method-assign]
         json_path.parse = functools.lru_cache(maxsize=2048)(json_path.parse)  # type: ignore[assignment]

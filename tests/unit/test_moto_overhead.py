@@ -12,6 +12,7 @@ import boto3
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from moto import mock_aws
 from moto.core.errors import get_error_model
 from moto.core.utils import get_service_model
 from moto.ecs.exceptions import ClusterNotFoundException
@@ -128,3 +129,13 @@ def test_moto_s_reset_still_empties_every_service_and_they_work_after_it(local_m
     assert gone.value.response["Error"]["Code"] == "ParameterNotFound"
     ssm.put_parameter(Name="/apranova/test/kept", Value="again", Type="String")
     assert ssm.get_parameter(Name="/apranova/test/kept")["Parameter"]["Value"] == "again"
+
+
+def test_each_mock_aws_starts_empty_even_for_a_backend_another_services_reset_reaches():
+    """SESv2's backend holds SES's: SESv2's reset looks SES's up while moto's reset runs."""
+    moto_overhead.install()
+    for _ in range(3):
+        with mock_aws():
+            ses = boto3.client("sesv2", region_name="us-east-1")
+            ses.create_configuration_set(ConfigurationSetName="apranova-once")
+            assert ses.list_configuration_sets()["ConfigurationSets"] == ["apranova-once"]
