@@ -95,9 +95,7 @@ def make_server(
     host: str, port: int, app: Any, request_handler: type[WSGIRequestHandler] | None = None
 ) -> KeepAliveServer:
     """werkzeug's threaded ``make_server``, its connections kept open between requests."""
-    handler: type[WSGIRequestHandler] = KeepAliveHandler
-    if request_handler is not None and not issubclass(request_handler, KeepAliveHandler):
-        handler = type(request_handler.__name__, (KeepAliveHandler, request_handler), {})
-    elif request_handler is not None:
-        handler = request_handler
+    handler = request_handler or KeepAliveHandler
+    if not issubclass(handler, KeepAliveHandler):
+        handler = type(handler.__name__, (KeepAliveHandler, handler), {})
     return KeepAliveServer(host, port, app, handler)
